@@ -1,0 +1,273 @@
+"""The Python API behind the CLI: `convert` (route chain + verification) and `verify`."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelport import __version__
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import ConversionFailed, MissingDependency, ModelportError, UsageError
+from modelport.core.formats import Format, detect, target_format
+from modelport.core.io import PendingOutput, sha256_of
+from modelport.core.registry import Registry, Step, StepOptions, load_registry
+from modelport.core.report import Attempt, Report
+from modelport.verify.check import InputPlan, Reference, verify_models
+from modelport.verify.compare import Tolerance
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class VerifyOptions:
+    samples: int = 16
+    seed: int = 0
+    int_range: tuple[int, int] = (0, 10)
+    data: Path | None = None
+    tolerance: Tolerance = field(default_factory=Tolerance)
+
+    def plan(self) -> InputPlan:
+        return InputPlan(self.samples, self.seed, self.int_range, self.data)
+
+
+class RouteRejected(Exception):
+    """A route produced a file, but not one we accept (checker failure, wrong inputs)."""
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def _with_batch(specs: Sequence[TensorSpec], dynamic: bool) -> list[TensorSpec]:
+    """User specs give concrete sizes; with a dynamic batch, dim 0 becomes symbolic."""
+    out = []
+    for spec in specs:
+        if spec.shape and dynamic and isinstance(spec.shape[0], int):
+            spec = TensorSpec(spec.name, ("batch",) + tuple(spec.shape[1:]), spec.dtype)
+        elif spec.shape and not dynamic and not isinstance(spec.shape[0], int):
+            spec = TensorSpec(spec.name, (1,) + tuple(spec.shape[1:]), spec.dtype)
+        out.append(spec)
+    return out
+
+
+def convert(
+    source: str | Path,
+    output: str | Path,
+    *,
+    from_format: str | Format | None = None,
+    to: str | None = None,
+    inputs: Sequence[TensorSpec] = (),
+    opset: int | None = None,
+    static: bool = False,
+    route: str | None = None,
+    verify: bool = True,
+    check: VerifyOptions | None = None,
+    force: bool = False,
+    trust: bool = False,
+    registry: Registry | None = None,
+    progress: Progress = _noop,
+) -> Report:
+    """Convert `source` to `output` through the first route whose result verifies.
+
+    Returns the report (ok=False when the only results failed verification: the file is kept).
+    Raises ModelportError subclasses for everything else; `exc.report` carries the attempts.
+    """
+    check = check or VerifyOptions()
+    report = Report("convert")
+    src_fmt = detect(source, from_format)
+    dst_fmt = target_format(output, to)
+    if src_fmt is dst_fmt:
+        raise UsageError(f"{source} is already {dst_fmt}", hint="use `modelport verify` or `optimize` instead")
+    chain = (registry or load_registry()).find(src_fmt, dst_fmt, route)
+    with PendingOutput(output, force=force, source=source) as pending:
+        progress(f"loading {src_fmt} model")
+        from modelport.loaders import open_model
+
+        model = open_model(source, src_fmt, trust=trust, input_specs=_with_batch(inputs, not static))
+        if static:
+            model.inputs = _with_batch(model.inputs, False)
+        report.source = model.info() | {"sha256": _digest(source, src_fmt), "framework": model.framework_version}
+        reference = Reference(model, check.plan()) if verify else None
+        options = StepOptions(opset=opset, dynamic_batch=not static)
+        kept = None
+        try:
+            for step in chain:
+                result = _attempt(step, model, pending.path, dst_fmt, options, reference, check, progress)
+                report.attempts.append(result.attempt)
+                if result.attempt.outcome == "ok":
+                    return _finish(report, pending, step, model, source, src_fmt, result)
+                if result.attempt.outcome == "mismatch" and kept is None:
+                    kept = (pending.path.with_name(pending.path.name + ".kept" + pending.path.suffix), step, result)
+                    os.replace(pending.path, kept[0])
+                pending.discard()
+            if kept is not None:
+                os.replace(kept[0], pending.path)
+                _finish(report, pending, kept[1], model, source, src_fmt, kept[2])
+                report.ok = False
+                report.warnings.append(f"verification failed; the file was kept at {report.output}")
+                return report
+        finally:
+            if kept is not None and kept[0].exists():
+                kept[0].unlink()
+        raise _all_failed(report, chain, src_fmt, dst_fmt)
+
+
+def _digest(source: str | Path, fmt: Format) -> str:
+    """sha256 of the source; for a factory, of the Python file that defines it."""
+    if fmt is Format.TORCH_PY:
+        module = str(source).rpartition(":")[0]
+        if not module.endswith(".py"):
+            import importlib.util
+
+            spec = importlib.util.find_spec(module)
+            module = spec.origin if spec and spec.origin else None
+        if module is None:
+            import hashlib
+
+            return hashlib.sha256(str(source).encode()).hexdigest()
+        return sha256_of(module)
+    return sha256_of(source)
+
+
+@dataclass
+class _Result:
+    attempt: Attempt
+    facts: dict
+    verification: object = None
+
+
+def _attempt(step: Step, model, out: Path, dst_fmt: Format, options, reference, check, progress) -> _Result:
+    missing = step.missing()
+    if missing:
+        return _Result(Attempt(step.name, "skipped", 0.0,
+                               f"{missing} is not installed: pip install 'modelport[{step.extra}]'"), {})
+    progress(f"converting with {step.name}")
+    start = time.perf_counter()
+    try:
+        facts = step.run(model, out, options) or {}
+        _check_output(out, dst_fmt, model)
+    except MissingDependency as exc:
+        return _Result(Attempt(step.name, "skipped", time.perf_counter() - start, f"{exc.message}: {exc.hint}"), {})
+    except (RouteRejected, ModelportError) as exc:
+        return _Result(Attempt(step.name, "error", time.perf_counter() - start, str(exc)), {})
+    except Exception as exc:  # a converter failing is an expected outcome of a chain
+        from modelport.converters.common import first_line
+
+        return _Result(Attempt(step.name, "error", time.perf_counter() - start, first_line(exc)), {})
+    if reference is None:
+        return _Result(Attempt(step.name, "ok", time.perf_counter() - start, "not verified (--no-verify)"), facts)
+    progress(f"verifying {step.name} output")
+    from modelport.loaders import open_model
+
+    try:
+        candidate = open_model(out, dst_fmt)
+        verification = verify_models(reference, candidate, check.tolerance)
+    except ModelportError as exc:
+        return _Result(Attempt(step.name, "error", time.perf_counter() - start, exc.message), facts)
+    except Exception as exc:
+        from modelport.converters.common import first_line
+
+        return _Result(Attempt(step.name, "error", time.perf_counter() - start,
+                               f"converted model does not run: {first_line(exc)}"), facts)
+    outcome = "ok" if verification.passed else "mismatch"
+    reason = None if verification.passed else verification.summary()
+    return _Result(Attempt(step.name, outcome, time.perf_counter() - start, reason), facts, verification)
+
+
+def _check_output(out: Path, dst_fmt: Format, model) -> None:
+    if not out.exists() or out.stat().st_size == 0:
+        raise RouteRejected("the route wrote no file")
+    if dst_fmt is not Format.ONNX:
+        return
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(out))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise RouteRejected(f"onnx.checker rejected the graph: {first}") from exc
+    graph = onnx.load(str(out), load_external_data=False).graph
+    inits = {i.name for i in graph.initializer}
+    got = [i.name for i in graph.input if i.name not in inits]
+    want = [s.name for s in model.inputs]
+    if sorted(got) != sorted(want):
+        raise RouteRejected(f"graph inputs ({', '.join(got)}) differ from the model's ({', '.join(want)})")
+
+
+def _finish(report: Report, pending: PendingOutput, step: Step, model, source, src_fmt, result: _Result) -> Report:
+    verification = result.verification
+    facts = {
+        "source_sha256": report.source["sha256"],
+        "source_format": src_fmt.value,
+        "source_name": Path(str(source)).name,
+        "route": step.name,
+        "modelport_version": __version__,
+        "converter": result.facts.get("converter", ""),
+        "framework": model.framework_version,
+        "inputs": [s.to_dict() for s in model.inputs],
+        "verification": "skipped" if verification is None else ("passed" if verification.passed else "failed"),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if verification is not None:
+        facts["max_abs_error"] = max((o.max_abs_error for o in verification.outputs), default=0.0)
+    if pending.path.suffix == ".onnx":
+        from modelport.provenance import write_onnx
+
+        write_onnx(pending.path, facts)
+    report.output = str(pending.commit())
+    report.route = step.name
+    report.verification = verification
+    report.ok = verification is None or verification.passed
+    report.details["provenance"] = facts
+    return report
+
+
+def _all_failed(report: Report, chain: list[Step], src_fmt: Format, dst_fmt: Format) -> ModelportError:
+    tried = [a for a in report.attempts if a.outcome != "skipped"]
+    exc: ModelportError
+    if not tried:
+        step = chain[0]
+        exc = MissingDependency(step.missing() or step.extra or "?", step.extra or "all",
+                                f"convert {src_fmt} to {dst_fmt}")
+    else:
+        reasons = "; ".join(f"{a.route}: {a.reason}" for a in tried)
+        hint = ("other routes may work: see `modelport routes`" if len(chain) == 1
+                else "each route's reason is listed above; --route NAME forces one route")
+        exc = ConversionFailed(f"every route failed for {src_fmt} -> {dst_fmt}: {reasons}", hint=hint,
+                               attempts=tried)
+    exc.report = report
+    return exc
+
+
+def verify(
+    reference: str | Path,
+    candidate: str | Path,
+    *,
+    reference_format: str | Format | None = None,
+    candidate_format: str | Format | None = None,
+    inputs: Sequence[TensorSpec] = (),
+    trust: bool = False,
+    check: VerifyOptions | None = None,
+    progress: Progress = _noop,
+) -> Report:
+    """Run both models on the same inputs and compare every output. report.ok is the verdict."""
+    from modelport.loaders import open_model
+
+    check = check or VerifyOptions()
+    report = Report("verify")
+    ref_fmt = detect(reference, reference_format)
+    cand_fmt = detect(candidate, candidate_format)
+    specs = _with_batch(inputs, True)
+    progress(f"loading {ref_fmt} model")
+    ref_model = open_model(reference, ref_fmt, trust=trust, input_specs=specs)
+    progress(f"loading {cand_fmt} model")
+    cand_model = open_model(candidate, cand_fmt, trust=trust, input_specs=specs)
+    report.source = ref_model.info() | {"framework": ref_model.framework_version}
+    report.candidate = cand_model.info() | {"framework": cand_model.framework_version}
+    progress("running both models")
+    report.verification = verify_models(Reference(ref_model, check.plan()), cand_model, check.tolerance)
+    report.ok = report.verification.passed
+    return report

@@ -1,0 +1,1 @@
+"""Converter steps, one module per route family. Framework imports stay inside `run`."""

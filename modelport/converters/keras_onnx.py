@@ -1,0 +1,146 @@
+"""Keras 3 -> ONNX through tf2onnx: three ways in, tried in order by the chain.
+
+RECIPES: `from_keras` fails on Sequential models; `from_function` works on both but can turn captured
+variables into extra graph inputs (EfficientNet); exporting a SavedModel first is a third way. Each
+result is checked (inputs, onnx.checker) and verified before it is accepted.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from modelport.converters.common import quiet, rename_io
+from modelport.core.errors import UsageError
+from modelport.core.formats import Format
+from modelport.core.registry import Step, StepOptions
+
+TF2ONNX_MAX_OPSET = 18
+TF2ONNX_DEFAULT_OPSET = 17
+_LOGGERS = ("tf2onnx", "tensorflow", "absl")
+
+
+def tf2onnx_opset(options: StepOptions) -> int:
+    if options.opset and options.opset > TF2ONNX_MAX_OPSET:
+        raise UsageError(f"tf2onnx supports opsets up to {TF2ONNX_MAX_OPSET}, not {options.opset}",
+                         hint=f"use --opset {TF2ONNX_MAX_OPSET} or lower")
+    return options.opset or TF2ONNX_DEFAULT_OPSET
+
+
+def signature(tf, specs):
+    return [tf.TensorSpec([d if isinstance(d, int) else None for d in s.shape], tf.as_dtype(s.dtype), name=s.name)
+            for s in specs]
+
+
+def finish(proto, out: Path, source, rename_outputs: bool = True) -> None:
+    """Check the graph takes exactly the model's inputs, name I/O like the source, and save."""
+    import onnx
+
+    inits = {i.name for i in proto.graph.initializer}
+    got = [i.name for i in proto.graph.input if i.name not in inits]
+    if len(got) != len(source.inputs):
+        raise ValueError(f"graph has {len(got)} inputs ({', '.join(got[:6])}) but the model has "
+                         f"{len(source.inputs)}: captured variables became inputs")
+    if len(proto.graph.output) != len(source.outputs):
+        raise ValueError(f"graph has {len(proto.graph.output)} outputs, the model {len(source.outputs)}")
+    want = [s.name for s in source.inputs]
+    rename_io(proto, want if sorted(got) != sorted(want) else None,
+              list(source.outputs) if rename_outputs else None)
+    onnx.save(proto, str(out))
+
+
+def _version(tf2onnx) -> str:
+    return f"tf2onnx {tf2onnx.__version__}"
+
+
+class Tf2OnnxFunction(Step):
+    name = "keras-tf2onnx-function"
+    source = (Format.KERAS,)
+    target = Format.ONNX
+    extra = "tensorflow"
+    requires = ("tensorflow", "tf2onnx")
+    order = 10
+    description = "tf2onnx.convert.from_function on a tf.function calling the model"
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        from modelport.loaders.keras import flatten_outputs, tensorflow
+
+        tf = tensorflow()
+        import tf2onnx
+
+        spec = signature(tf, source.inputs)
+        model = source.model
+
+        def call(*xs):
+            return flatten_outputs(model(source.structure(list(xs)), training=False), source.output_names_hint)[1]
+
+        fn = tf.function(call, input_signature=spec)
+        with quiet(*_LOGGERS):
+            proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=tf2onnx_opset(options))
+        finish(proto, out, source)
+        return {"converter": _version(tf2onnx)}
+
+
+class Tf2OnnxKeras(Step):
+    name = "keras-tf2onnx-keras"
+    source = (Format.KERAS,)
+    target = Format.ONNX
+    extra = "tensorflow"
+    requires = ("tensorflow", "tf2onnx")
+    order = 20
+    description = "tf2onnx.convert.from_keras (functional models; fails on Sequential)"
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        from modelport.loaders.keras import tensorflow
+
+        tf = tensorflow()
+        import tf2onnx
+
+        spec = signature(tf, source.inputs)
+        with quiet(*_LOGGERS):
+            proto, _ = tf2onnx.convert.from_keras(source.model, input_signature=spec, opset=tf2onnx_opset(options))
+        names = [o.name for o in proto.graph.output]
+        finish(proto, out, source, rename_outputs=sorted(names) != sorted(source.outputs))
+        return {"converter": _version(tf2onnx)}
+
+
+def convert_saved_model(path: str | Path, opset: int):
+    """tf2onnx on a SavedModel's serving_default signature; I/O named by the signature's keys."""
+    from modelport.loaders.keras import tensorflow
+
+    tensorflow()
+    import tensorflow as tf
+    from tf2onnx import tf_loader
+    from tf2onnx.convert import _convert_common
+
+    with quiet(*_LOGGERS):
+        graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
+            str(path), None, None, tag=None, signatures=["serving_default"],
+            return_initialized_tables=True, return_tensors_to_rename=True)
+        with tf.device("/cpu:0"):
+            proto, _ = _convert_common(
+                graph_def, name=Path(path).name, opset=opset, input_names=inputs, output_names=outputs,
+                initialized_tables=tables, tensors_to_rename=renames, continue_on_error=False)
+    return proto
+
+
+class Tf2OnnxViaSavedModel(Step):
+    name = "keras-tf2onnx-savedmodel"
+    source = (Format.KERAS,)
+    target = Format.ONNX
+    extra = "tensorflow"
+    requires = ("tensorflow", "tf2onnx")
+    order = 30
+    description = "model.export() to a SavedModel, then tf2onnx on its serving signature"
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        import tf2onnx
+
+        with tempfile.TemporaryDirectory(prefix="modelport-") as tmp:
+            with quiet(*_LOGGERS):
+                specs = signature(__import__("tensorflow"), source.inputs)
+                source.model.export(tmp, format="tf_saved_model", verbose=False,
+                                    input_signature=[source.structure(specs)])
+            proto = convert_saved_model(tmp, tf2onnx_opset(options))
+        finish(proto, out, source)
+        return {"converter": _version(tf2onnx)}

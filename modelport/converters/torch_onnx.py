@@ -1,0 +1,139 @@
+"""PyTorch -> ONNX: the dynamo exporter first, then the TorchScript exporter as a fallback.
+
+RECIPES: the dynamo exporter handles keyword inputs and most models; it fails on some transformers
+(T5 encoder, Swin) inside its decomposition step, which the TorchScript exporter converts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelport.converters.common import quiet
+from modelport.core.formats import Format
+from modelport.core.registry import Step, StepOptions
+
+TORCH_SOURCES = (Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PY, Format.TORCH_PICKLE)
+_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript")
+
+
+def _dynamic_shapes(model, names, kwarg_names):
+    from torch.export import Dim
+
+    dims: dict[str, object] = {}
+    per_input = []
+    for spec in model.inputs:
+        axes = {}
+        for i, d in enumerate(spec.shape):
+            if not isinstance(d, int):
+                key = str(d) if d else f"{spec.name}_dim{i}"
+                dims.setdefault(key, Dim(key.replace(".", "_").replace(" ", "_")))
+                axes[i] = dims[key]
+        per_input.append(axes or None)
+    if kwarg_names:
+        return dict(zip(names, per_input))
+    return tuple(per_input)
+
+
+class DynamoExport(Step):
+    name = "torch-dynamo"
+    # torch.export cannot trace a ScriptModule: TorchScript files go straight to the TorchScript exporter.
+    source = (Format.TORCH_EXPORT, Format.TORCH_PY, Format.TORCH_PICKLE)
+    target = Format.ONNX
+    extra = "torch"
+    requires = ("torch", "onnxscript")
+    order = 10
+    description = "torch.onnx.export(dynamo=True): torch.export + onnxscript"
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        import torch
+
+        kwargs = {"dynamo": True, "output_names": list(source.outputs), "optimize": True}
+        if options.opset:
+            kwargs["opset_version"] = options.opset
+        with quiet(*_LOGGERS), torch.no_grad():
+            if source.program is not None:
+                program = torch.onnx.export(source.program, (), **kwargs)
+            else:
+                args, kw = source.example_inputs()
+                names = [s.name for s in source.inputs]
+                program = torch.onnx.export(
+                    source.module, args, kwargs=kw or None, input_names=names,
+                    dynamic_shapes=_dynamic_shapes(source, names, source.kwarg_names), **kwargs,
+                )
+            program.save(str(out))
+        return {"converter": f"torch {torch.__version__} (dynamo exporter)"}
+
+
+class _Positional:
+    """Calls a module with positional tensors, passing the trailing ones as keyword arguments."""
+
+    def __init__(self, module, kwarg_names):
+        self.module, self.kwarg_names = module, list(kwarg_names)
+
+    def __call__(self, *arrays):
+        n = len(arrays) - len(self.kwarg_names)
+        return self.module(*arrays[:n], **dict(zip(self.kwarg_names, arrays[n:])))
+
+
+class TorchScriptExport(Step):
+    name = "torch-torchscript"
+    source = TORCH_SOURCES
+    target = Format.ONNX
+    extra = "torch"
+    requires = ("torch",)
+    order = 20
+    description = "torch.onnx.export(dynamo=False): the TorchScript tracer"
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        import torch
+
+        args, kw = source.example_inputs()
+        names = [s.name for s in source.inputs]
+        flat_args = tuple(args) + tuple(kw[k] for k in source.kwarg_names)
+        module = _wrap(torch, source.module, source.kwarg_names)
+        with torch.no_grad():
+            example_out = module(*flat_args)
+        dynamic_axes = {}
+        for spec in source.inputs:
+            axes = {i: (str(d) if d else f"{spec.name}_dim{i}") for i, d in enumerate(spec.shape)
+                    if not isinstance(d, int)}
+            if axes:
+                dynamic_axes[spec.name] = axes
+        batch_dynamic = any(0 in a for a in dynamic_axes.values())
+        if batch_dynamic:
+            from modelport.loaders.torch import flatten
+
+            batch = len(flat_args[0]) if flat_args and flat_args[0].dim() else None
+            for name, value in zip(source.outputs, flatten(example_out)):
+                if getattr(value, "dim", lambda: 0)() and value.shape[0] == batch:
+                    dynamic_axes[name] = {0: "batch"}
+        with quiet(*_LOGGERS), torch.no_grad():
+            torch.onnx.export(
+                module, flat_args, str(out), dynamo=False, input_names=names,
+                output_names=list(source.outputs), dynamic_axes=dynamic_axes or None,
+                opset_version=options.opset or 17,
+            )
+        return {"converter": f"torch {torch.__version__} (TorchScript exporter)"}
+
+
+def _wrap(torch, module, kwarg_names):
+    """A plain nn.Module around `module` that does not register it as a child.
+
+    RECIPES: `ep.module().train()` raises NotImplementedError, and the TorchScript exporter toggles
+    training mode on what it exports; holding the module outside `_modules` avoids that. Parameters
+    are frozen so tracing records constants, not gradients.
+    """
+    if isinstance(module, torch.jit.ScriptModule) and not kwarg_names:
+        return module
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            object.__setattr__(self, "inner", _Positional(module, kwarg_names))
+
+        def forward(self, *arrays):
+            return self.inner(*arrays)
+
+    for param in module.parameters():
+        param.requires_grad_(False)
+    return Wrapper().eval()

@@ -1,0 +1,1 @@
+"""Framework-free core: formats, artifacts, registry, errors, reports, atomic I/O."""

@@ -1,0 +1,72 @@
+"""Framework-free descriptions of models and their tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelport.core.errors import UsageError
+from modelport.core.formats import Format
+
+Dim = int | str | None  # an int is fixed; a str or None is symbolic (dynamic)
+
+DTYPES = ("float32", "float64", "float16", "int64", "int32", "int8", "uint8", "bool")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[Dim, ...]
+    dtype: str = "float32"
+
+    @property
+    def dynamic_dims(self) -> list[int]:
+        return [i for i, d in enumerate(self.shape) if not isinstance(d, int)]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    def __str__(self) -> str:
+        dims = ",".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.name}:{dims}:{self.dtype}"
+
+
+@dataclass
+class Artifact:
+    """A model file on disk, with what we know of its interface."""
+
+    path: Path
+    format: Format
+    inputs: list[TensorSpec] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "path": str(self.path),
+            "format": self.format.value,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "outputs": list(self.outputs),
+        }
+
+
+def parse_input_spec(text: str) -> TensorSpec:
+    """Parse `NAME:D1,D2,...[:DTYPE]`; a dim may be `?` or a name for a dynamic dim."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise UsageError(
+            f"--input '{text}' is not NAME:D1,D2,...[:DTYPE]", hint="example: --input pixel_values:1,3,64,64"
+        )
+    dims: list[Dim] = []
+    for raw in parts[1].split(","):
+        raw = raw.strip()
+        if raw.isdigit():
+            dims.append(int(raw))
+        elif raw == "?" or raw.isidentifier():
+            dims.append(None if raw == "?" else raw)
+        else:
+            raise UsageError(f"--input '{text}': bad dimension '{raw}'", hint="dims are integers, ? or a name")
+    dtype = parts[2] if len(parts) == 3 else "float32"
+    if dtype not in DTYPES:
+        raise UsageError(f"--input '{text}': unknown dtype '{dtype}'", hint=f"dtypes: {', '.join(DTYPES)}")
+    return TensorSpec(parts[0], tuple(dims), dtype)
+

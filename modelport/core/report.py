@@ -1,0 +1,103 @@
+"""Reports: one object per command, rendered as a rich table (cli/render.py) or versioned JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class OutputResult:
+    """Comparison of one output between the reference and the candidate model."""
+
+    name: str
+    candidate_name: str
+    shape: list[int]
+    candidate_shape: list[int]
+    passed: bool
+    atol: float
+    rtol: float
+    exact: bool = False
+    max_abs_error: float = 0.0
+    mean_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    mismatch_ratio: float = 0.0
+    required_atol: float = 0.0
+    nonfinite: str | None = None
+    label_agreement: float | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Verification:
+    passed: bool
+    outputs: list[OutputResult]
+    batch_sizes: list[int] = field(default_factory=list)
+    samples: int = 0
+    seed: int = 0
+    inputs_from: str = "generated"
+    matched_by: str = "name"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed_outputs(self) -> list[OutputResult]:
+        return [o for o in self.outputs if not o.passed]
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"{len(self.outputs)} output(s) match"
+        bad = self.failed_outputs
+        worst = bad[0]
+        detail = worst.reason or (
+            f"max abs error {worst.max_abs_error:.3g} > atol {worst.atol:g} (+rtol {worst.rtol:g}), "
+            f"{worst.mismatch_ratio:.1%} of elements off"
+        )
+        return f"{len(bad)} of {len(self.outputs)} output(s) differ; '{worst.name}': {detail}"
+
+
+@dataclass
+class Attempt:
+    route: str
+    outcome: str  # ok | error | mismatch | skipped
+    seconds: float
+    reason: str | None = None
+
+
+@dataclass
+class Report:
+    command: str
+    ok: bool = False
+    source: dict[str, Any] | None = None
+    candidate: dict[str, Any] | None = None
+    output: str | None = None
+    route: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    verification: Verification | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": self.command, "ok": self.ok}
+        for key in ("source", "candidate", "output", "route"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        if self.command == "convert" or self.attempts:
+            data["attempts"] = [asdict(a) for a in self.attempts]
+        data["verification"] = _verification_dict(self.verification)
+        data["warnings"] = list(self.warnings)
+        if self.details:
+            data.update(self.details)
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+def _verification_dict(v: Verification | None) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    out = asdict(v)
+    out["outputs"] = [asdict(o) for o in v.outputs]
+    return out

@@ -1,0 +1,150 @@
+"""Keras 3 models (.keras, .h5) and TensorFlow SavedModel folders, run under the TensorFlow backend."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import UnsafeError, UsageError, require
+from modelport.core.formats import Format
+from modelport.loaders.base import Model, cast_feed, native_stderr_silenced
+
+
+def tensorflow():
+    """Import TensorFlow quietly (its C++ banner goes to fd 2) with the Keras TF backend."""
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        if "keras" not in sys.modules:
+            os.environ["KERAS_BACKEND"] = "tensorflow"
+        with native_stderr_silenced():
+            return require("tensorflow", "tensorflow", "read Keras and TensorFlow models")
+    return sys.modules["tensorflow"]
+
+
+def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec]) -> Model:
+    if fmt is Format.TF_SAVEDMODEL:
+        return SavedModel(path)
+    return KerasModel(path, trust=trust, input_specs=input_specs)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def flatten_outputs(out: Any, names: list[str] | None) -> tuple[list[str], list[Any]]:
+    """Flatten a Keras output: dicts in sorted key order (as tf.nest), lists in order."""
+    if isinstance(out, dict):
+        keys = sorted(out)
+        return list(keys), [out[k] for k in keys]
+    if isinstance(out, (list, tuple)):
+        if names and len(names) == len(out):
+            return list(names), list(out)
+        return [f"output_{i}" for i in range(len(out))], list(out)
+    return [names[0] if names and len(names) == 1 else "output"], [out]
+
+
+class KerasModel(Model):
+    format = Format.KERAS
+
+    def __init__(self, path, *, trust: bool, input_specs: list[TensorSpec]) -> None:
+        tensorflow()
+        import keras
+
+        self.path = path
+        self.framework_version = f"keras {keras.__version__}"
+        try:
+            self.model = keras.saving.load_model(str(path), compile=False, safe_mode=not trust)
+        except ValueError as exc:
+            if "safe_mode" in str(exc) or "Lambda" in str(exc):
+                raise UnsafeError(
+                    f"{path}: the model holds a Lambda layer, whose code runs when it loads",
+                    hint="pass --trust if you trust this file",
+                ) from exc
+            raise UsageError(f"{path}: cannot load Keras model ({_short(exc)})") from exc
+        except Exception as exc:
+            raise UsageError(f"{path}: cannot load Keras model ({_short(exc)})",
+                             hint="is the file complete? subclassed models need their class registered") from exc
+        model_inputs = getattr(self.model, "inputs", None) or []
+        if model_inputs:
+            self.inputs = [
+                TensorSpec(t.name, tuple(d if d is not None else ("batch" if i == 0 else None)
+                                         for i, d in enumerate(t.shape)), str(t.dtype))
+                for t in model_inputs
+            ]
+        elif input_specs:
+            self.inputs = list(input_specs)
+        else:
+            raise UsageError(f"{path}: the model records no input shapes",
+                             hint="pass --input NAME:D1,D2,...[:DTYPE]")
+        self.struct = getattr(self.model, "_inputs_struct", None)
+        self.output_names_hint = getattr(self.model, "output_names", None)
+        example = self.example_feed()
+        self.outputs, _ = flatten_outputs(self.call(example), self.output_names_hint)
+
+    def example_feed(self) -> dict:
+        import numpy as np
+
+        feed = {}
+        for spec in self.inputs:
+            shape = [d if isinstance(d, int) else (2 if i == 0 else 4) for i, d in enumerate(spec.shape)]
+            feed[spec.name] = np.zeros(shape, dtype=spec.dtype)
+        return feed
+
+    def structure(self, arrays: list) -> Any:
+        """Arrange input arrays the way the model was built: dict, list or a single tensor."""
+        if isinstance(self.struct, dict):
+            by_name = {s.name: a for s, a in zip(self.inputs, arrays)}
+            return {k: by_name.get(getattr(v, "name", k), by_name.get(k)) for k, v in self.struct.items()}
+        if len(arrays) == 1:
+            return arrays[0]
+        return list(arrays)
+
+    def call(self, feed):
+        return self.model(self.structure(cast_feed(feed, self.inputs)), training=False)
+
+    def run(self, feed):
+        import numpy as np
+
+        names, values = flatten_outputs(self.call(feed), self.output_names_hint)
+        return {n: np.asarray(v) for n, v in zip(names, values)}
+
+
+class SavedModel(Model):
+    """A SavedModel folder, run through its `serving_default` signature."""
+
+    format = Format.TF_SAVEDMODEL
+
+    def __init__(self, path) -> None:
+        tf = tensorflow()
+        self.path = path
+        self.framework_version = f"tensorflow {tf.__version__}"
+        try:
+            with native_stderr_silenced():
+                self.loaded = tf.saved_model.load(str(path))
+        except Exception as exc:
+            raise UsageError(f"{path}: cannot load SavedModel ({_short(exc)})") from exc
+        signatures = getattr(self.loaded, "signatures", {})
+        if "serving_default" not in signatures:
+            have = ", ".join(signatures) or "none"
+            raise UsageError(f"{path}: SavedModel has no serving_default signature (has: {have})",
+                             hint="export it with a serving signature")
+        self.signature_name = "serving_default"
+        self.fn = signatures["serving_default"]
+        _, kw = self.fn.structured_input_signature
+        self.inputs = [
+            TensorSpec(name, tuple(d if d is not None else ("batch" if i == 0 else None)
+                                   for i, d in enumerate(spec.shape.as_list())), spec.dtype.name)
+            for name, spec in kw.items()
+        ]
+        self.outputs = sorted(self.fn.structured_outputs)
+
+    def run(self, feed):
+        import numpy as np
+
+        tf = tensorflow()
+        arrays = cast_feed(feed, self.inputs)
+        out = self.fn(**{s.name: tf.constant(a) for s, a in zip(self.inputs, arrays)})
+        return {k: np.asarray(out[k]) for k in self.outputs}

@@ -1,0 +1,60 @@
+"""ONNX models, run with ONNX Runtime on the CPU."""
+
+from __future__ import annotations
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import UsageError
+from modelport.core.formats import Format
+from modelport.loaders.base import Model, cast_feed
+
+ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+    "tensor(string)": "str",
+}
+
+
+def load(path, fmt: Format, *, trust: bool = False, input_specs=None) -> OnnxModel:
+    return OnnxModel(path)
+
+
+def session(path, threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxModel(Model):
+    format = Format.ONNX
+
+    def __init__(self, path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = path
+        self.framework_version = f"onnxruntime {ort.__version__}"
+        try:
+            self.session = session(path, threads)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"{path}: cannot load ONNX model ({first})", hint="is the file complete?") from exc
+        self.inputs = [
+            TensorSpec(i.name, tuple(d if isinstance(d, int) else (d or None) for d in i.shape),
+                       ORT_DTYPES.get(i.type, i.type))
+            for i in self.session.get_inputs()
+        ]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def run(self, feed):
+        arrays = cast_feed(feed, self.inputs)
+        values = self.session.run(None, {s.name: a for s, a in zip(self.inputs, arrays)})
+        return dict(zip(self.outputs, values))

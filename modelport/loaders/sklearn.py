@@ -1,0 +1,115 @@
+"""scikit-learn estimators from .skops files (safe loading) or pickles (--trust only)."""
+
+from __future__ import annotations
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import UnsafeError, UsageError, require
+from modelport.core.formats import Format
+from modelport.loaders.base import Model, cast_feed
+
+SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+
+
+def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec]) -> SklearnModel:
+    sklearn = require("sklearn", "sklearn", "read scikit-learn models")
+    if fmt is Format.SKLEARN_SKOPS:
+        estimator = _load_skops(path, trust)
+    else:
+        estimator = _load_pickle(path)
+    return SklearnModel(path, fmt, estimator, input_specs, sklearn.__version__)
+
+
+def _load_skops(path, trust: bool):
+    sio = require("skops.io", "sklearn", "read .skops files")
+    try:
+        untrusted = sio.get_untrusted_types(file=str(path))
+    except Exception as exc:
+        raise UsageError(f"{path}: cannot read .skops file ({type(exc).__name__}: {exc})",
+                         hint="is the file complete?") from exc
+    foreign = [t for t in untrusted if not t.startswith(SAFE_PREFIXES)]
+    if foreign and not trust:
+        raise UnsafeError(
+            f"{path}: holds types outside scikit-learn/numpy/scipy: {', '.join(foreign[:5])}",
+            hint="pass --trust if you trust this file",
+        )
+    try:
+        return sio.load(str(path), trusted=untrusted)
+    except Exception as exc:
+        raise UsageError(f"{path}: cannot load .skops file ({type(exc).__name__}: {exc})") from exc
+
+
+def _load_pickle(path):
+    import pickle
+
+    try:
+        try:
+            import joblib
+
+            return joblib.load(str(path))
+        except ImportError:
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+    except Exception as exc:
+        raise UsageError(f"{path}: cannot unpickle ({type(exc).__name__}: {exc})") from exc
+
+
+def kind(estimator) -> str:
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(estimator):
+        return "classifier"
+    if is_regressor(estimator):
+        return "regressor"
+    if hasattr(estimator, "predict") and hasattr(estimator, "score_samples"):
+        return "outlier"
+    if hasattr(estimator, "predict") and hasattr(estimator, "transform"):
+        return "cluster"
+    if hasattr(estimator, "transform"):
+        return "transformer"
+    return "unknown"
+
+
+class SklearnModel(Model):
+    def __init__(self, path, fmt: Format, estimator, input_specs: list[TensorSpec], version: str) -> None:
+        self.path, self.format, self.estimator = path, fmt, estimator
+        self.framework_version = f"scikit-learn {version}"
+        n = getattr(estimator, "n_features_in_", None)
+        if input_specs:
+            self.inputs = list(input_specs)
+        elif n is not None:
+            self.inputs = [TensorSpec("X", ("batch", int(n)), "float32")]
+        else:
+            raise UsageError(f"{path}: the estimator does not record its feature count (not fitted?)",
+                             hint="pass --input X:1,N")
+        self.kind = kind(estimator)
+        self.outputs = {
+            "classifier": ["label", "probabilities"],
+            "regressor": ["variable"],
+            "outlier": ["label", "scores"],
+            "cluster": ["label", "scores"],
+            "transformer": ["variable"],
+        }.get(self.kind, ["variable"])
+        if self.kind == "classifier" and not hasattr(estimator, "predict_proba"):
+            self.outputs = ["label", "probabilities"] if hasattr(estimator, "decision_function") else ["label"]
+
+    def run(self, feed):
+        import numpy as np
+
+        (x,) = cast_feed(feed, self.inputs[:1])
+        est = self.estimator
+        if self.kind == "classifier":
+            out = {"label": np.asarray(est.predict(x))}
+            if "probabilities" in self.outputs:
+                if hasattr(est, "predict_proba"):
+                    out["probabilities"] = np.asarray(est.predict_proba(x))
+                else:
+                    scores = np.asarray(est.decision_function(x))
+                    out["probabilities"] = np.stack([-scores, scores], 1) if scores.ndim == 1 else scores
+            return out
+        if self.kind == "regressor":
+            return {"variable": np.asarray(est.predict(x))}
+        if self.kind == "outlier":
+            return {"label": np.asarray(est.predict(x)), "scores": np.asarray(est.decision_function(x))}
+        if self.kind == "cluster":
+            return {"label": np.asarray(est.predict(x)), "scores": np.asarray(est.transform(x))}
+        return {"variable": np.asarray(est.transform(x))}

@@ -1,0 +1,197 @@
+"""PyTorch models: torch.export programs (.pt2), TorchScript, factories (file.py:callable) and pickles."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import UsageError, require
+from modelport.core.formats import Format
+from modelport.loaders.base import Model, cast_feed, require_specs
+
+EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so dynamic dims are traced at 2
+EXAMPLE_DIM = 8
+
+
+def _torch():
+    return require("torch", "torch", "read PyTorch models")
+
+
+def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec]) -> TorchModel:
+    torch = _torch()
+    if fmt is Format.TORCH_EXPORT:
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:
+            raise UsageError(f"{path}: cannot read torch.export program ({_short(exc)})",
+                             hint="re-save it with torch.export.save") from exc
+        return TorchModel(path, fmt, program=program)
+    if fmt is Format.TORCHSCRIPT:
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:
+            raise UsageError(f"{path}: cannot read TorchScript ({_short(exc)})",
+                             hint="re-save it with torch.jit.save") from exc
+        return TorchModel(path, fmt, module=module, specs=require_specs("a TorchScript file", input_specs))
+    if fmt is Format.TORCH_PY:
+        module = _call_factory(str(path))
+        return TorchModel(path, fmt, module=module, specs=require_specs("a factory", input_specs))
+    if fmt is Format.TORCH_PICKLE:
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise UsageError(f"{path}: cannot unpickle ({_short(exc)})", hint="re-save the model") from exc
+        if not isinstance(obj, torch.nn.Module):
+            raise UsageError(
+                f"{path}: holds a {type(obj).__name__}, not a model (a state dict has no architecture)",
+                hint="point modelport at a factory instead: path/to/file.py:build_model",
+            )
+        return TorchModel(path, fmt, module=obj, specs=require_specs("a pickled module", input_specs))
+    raise UsageError(f"{fmt} is not a PyTorch format")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def _call_factory(ref: str):
+    torch = _torch()
+    module_ref, _, attr = ref.rpartition(":")
+    try:
+        if module_ref.endswith(".py"):
+            file = Path(module_ref)
+            if not file.exists():
+                raise UsageError(f"{module_ref}: no such file", hint="factories are path/to/file.py:callable")
+            spec = importlib.util.spec_from_file_location(f"_modelport_factory_{file.stem}", file)
+            mod = importlib.util.module_from_spec(spec)
+            sys.path.insert(0, str(file.parent.resolve()))
+            try:
+                spec.loader.exec_module(mod)
+            finally:
+                sys.path.pop(0)
+        else:
+            mod = importlib.import_module(module_ref)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"{ref}: importing the factory failed ({_short(exc)})") from exc
+    factory = getattr(mod, attr, None)
+    if not callable(factory):
+        raise UsageError(f"{ref}: '{attr}' is not a callable in {module_ref}")
+    try:
+        obj = factory()
+    except Exception as exc:
+        raise UsageError(f"{ref}: the factory raised ({_short(exc)})") from exc
+    if not isinstance(obj, torch.nn.Module):
+        raise UsageError(f"{ref}: the factory returned a {type(obj).__name__}, not a torch.nn.Module")
+    return obj
+
+
+def output_names(structure: Any) -> list[str]:
+    """Names of the flattened leaves of a model output (dicts, tuples, transformers ModelOutputs)."""
+    import torch.utils._pytree as pytree
+
+    paths = [path for path, _ in pytree.tree_flatten_with_path(structure)[0]]
+    if paths == [()]:
+        return ["output"]
+    names = []
+    for path in paths:
+        parts = []
+        for key in path:
+            for attr in ("key", "idx", "name"):
+                if hasattr(key, attr):
+                    parts.append(str(getattr(key, attr)))
+                    break
+        name = ".".join(parts)
+        names.append(f"output_{name}" if name[:1].isdigit() else name)
+    return names
+
+
+def flatten(structure: Any) -> list:
+    import torch.utils._pytree as pytree
+
+    return pytree.tree_leaves(structure)
+
+
+class TorchModel(Model):
+    def __init__(self, path, fmt: Format, *, program=None, module=None, specs: list[TensorSpec] | None = None):
+        torch = _torch()
+        self.path, self.format = path, fmt
+        self.framework_version = f"torch {torch.__version__}"
+        self.program = program
+        self.kwarg_names: list[str] = []
+        if program is not None:
+            self.inputs, self.kwarg_names = _program_specs(program)
+            self.module = program.module()
+            leaves = list(range(program.call_spec.out_spec.num_leaves))
+            self.outputs = output_names(torch.utils._pytree.tree_unflatten(leaves, program.call_spec.out_spec))
+        else:
+            self.module = module.eval()
+            self.inputs = list(specs or [])
+            args, kwargs = self.example_inputs()
+            with torch.no_grad():
+                self.outputs = output_names(self.module(*args, **kwargs))
+
+    def example_inputs(self) -> tuple[tuple, dict]:
+        """Tensors to trace with: the program's own examples, or made from specs (dynamic dims at 2)."""
+        torch = _torch()
+        if self.program is not None:
+            args, kwargs = self.program.example_inputs
+            return tuple(args), dict(kwargs or {})
+        tensors = []
+        for spec in self.inputs:
+            shape = [d if isinstance(d, int) else (EXAMPLE_BATCH if i == 0 else EXAMPLE_DIM)
+                     for i, d in enumerate(spec.shape)]
+            if spec.dtype.startswith("float"):
+                tensors.append(torch.randn(*shape, dtype=getattr(torch, spec.dtype)))
+            elif spec.dtype == "bool":
+                tensors.append(torch.ones(*shape, dtype=torch.bool))
+            else:
+                tensors.append(torch.randint(0, 2, shape, dtype=getattr(torch, spec.dtype)))
+        return tuple(tensors), {}
+
+    def split_args(self, arrays: list) -> tuple[tuple, dict]:
+        n_pos = len(self.inputs) - len(self.kwarg_names)
+        return tuple(arrays[:n_pos]), dict(zip(self.kwarg_names, arrays[n_pos:]))
+
+    def run(self, feed):
+        torch = _torch()
+        arrays = [torch.from_numpy(a.copy()) for a in cast_feed(feed, self.inputs)]
+        args, kwargs = self.split_args(arrays)
+        with torch.no_grad():
+            out = self.module(*args, **kwargs)
+        return {n: _to_numpy(t) for n, t in zip(self.outputs, flatten(out))}
+
+
+def _to_numpy(value):
+    import numpy as np
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        if value.dtype in (torch.bfloat16, torch.float16):
+            value = value.float()
+        return value.numpy()
+    return np.asarray(value)
+
+
+def _program_specs(program) -> tuple[list[TensorSpec], list[str]]:
+    """User inputs of an ExportedProgram with their shapes (symbolic dims stay symbolic)."""
+    from torch.export.graph_signature import InputKind
+
+    user = [s.arg.name for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    nodes = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    args, kwargs = program.example_inputs
+    kwarg_names = list((kwargs or {}).keys())
+    names = user[: len(args)] + kwarg_names if len(user) == len(args) + len(kwarg_names) else user
+    specs = []
+    for placeholder, name in zip(user, names):
+        val = nodes[placeholder].meta.get("val")
+        shape = tuple(int(d) if str(d).lstrip("-").isdigit() else str(d) for d in val.shape)
+        specs.append(TensorSpec(name, shape, str(val.dtype).replace("torch.", "")))
+    return specs, kwarg_names

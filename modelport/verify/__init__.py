@@ -1,0 +1,1 @@
+"""Verification: seeded inputs, runners for every format, numpy-only comparison."""

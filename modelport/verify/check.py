@@ -1,0 +1,87 @@
+"""Run a reference and a candidate model on the same inputs and compare every output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelport.core.report import Verification
+from modelport.verify.compare import Tolerance, compare_output, match_outputs
+from modelport.verify.inputs import generate, load_npz, merge_specs
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from modelport.loaders.base import Model
+
+
+@dataclass
+class InputPlan:
+    samples: int = 16
+    seed: int = 0
+    int_range: tuple[int, int] = (0, 10)
+    data: Path | None = None
+
+
+class Reference:
+    """A reference model with its inputs and outputs computed once, reused for every candidate."""
+
+    def __init__(self, model: Model, plan: InputPlan) -> None:
+        self.model, self.plan = model, plan
+        self._cache: dict[tuple, tuple[list, list]] = {}
+
+    def cases_for(self, candidate: Model) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+        specs = merge_specs(self.model.inputs, candidate.inputs)
+        key = tuple((s.name, s.shape, s.dtype) for s in specs)
+        if key not in self._cache:
+            if self.plan.data:
+                cases = load_npz(self.plan.data, specs)
+            else:
+                cases = generate(specs, self.plan.samples, self.plan.seed, self.plan.int_range)
+            self._cache[key] = (cases, [self.model.run(c) for c in cases])
+        return self._cache[key]
+
+
+def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Verification:
+    cases, ref_outs = reference.cases_for(candidate)
+    cand_outs = [candidate.run(_rename_for(candidate, c)) for c in cases]
+    ref_names = list(ref_outs[0])
+    cand_names = list(cand_outs[0])
+    pairs, how = match_outputs(ref_names, cand_names)
+    warnings = []
+    if how == "position":
+        warnings.append("outputs matched by position: " + ", ".join(f"{a}->{b}" for a, b in pairs if a != b))
+    results = []
+    for ref_name, cand_name in pairs:
+        atol, rtol = tol.for_output(ref_name)
+        if cand_name is None:
+            from modelport.core.report import OutputResult
+
+            results.append(OutputResult(ref_name, "", list(ref_outs[0][ref_name].shape), [], False, atol, rtol,
+                                        reason="missing in candidate"))
+            continue
+        results.append(compare_output(
+            ref_name, cand_name, [o[ref_name] for o in ref_outs], [o[cand_name] for o in cand_outs], atol, rtol))
+    extra = [n for n in cand_names if n not in {c for _, c in pairs}]
+    if extra:
+        warnings.append("candidate outputs not in the reference (not compared): " + ", ".join(extra))
+    batches = [len(next(iter(c.values()))) if c and next(iter(c.values())).ndim else 1 for c in cases]
+    return Verification(
+        passed=all(r.passed for r in results) and bool(results),
+        outputs=results,
+        batch_sizes=batches,
+        samples=sum(batches),
+        seed=reference.plan.seed,
+        inputs_from=str(reference.plan.data) if reference.plan.data else "generated",
+        matched_by=how,
+        warnings=warnings,
+    )
+
+
+def _rename_for(candidate: Model, feed: dict) -> dict:
+    """Feed by the candidate's own input names when both sides name inputs differently."""
+    names = [s.name for s in candidate.inputs]
+    if all(n in feed for n in names) or len(names) != len(feed):
+        return feed
+    return dict(zip(names, feed.values()))

@@ -1,0 +1,123 @@
+"""Numeric comparison of model outputs (numpy only, no framework imports).
+
+An element fails when |candidate - reference| > atol + rtol * |reference| (numpy.allclose with the
+reference as `b`). Integer and boolean outputs are compared exactly. For each output we also report the
+smallest atol that would have passed at the given rtol, so a user can tell a near miss from a broken model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from modelport.core.report import OutputResult
+
+DEFAULT_ATOL = 1e-4
+DEFAULT_RTOL = 1e-3
+
+
+@dataclass
+class Tolerance:
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
+    per_output: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def for_output(self, name: str) -> tuple[float, float]:
+        return self.per_output.get(name, (self.atol, self.rtol))
+
+
+def match_outputs(ref_names: list[str], cand_names: list[str]) -> tuple[list[tuple[str, str | None]], str]:
+    """Pair reference outputs with candidate outputs: by name, then by position. Returns (pairs, how)."""
+    if set(ref_names) <= set(cand_names):
+        return [(n, n) for n in ref_names], "name"
+    if len(ref_names) == len(cand_names):
+        return list(zip(ref_names, cand_names)), "position"
+    common = set(ref_names) & set(cand_names)
+    return [(n, n if n in common else None) for n in ref_names], "name"
+
+
+def _is_exact(a: np.ndarray) -> bool:
+    return a.dtype.kind in "biuUSO"
+
+
+def compare_output(
+    name: str, cand_name: str, refs: list[np.ndarray], cands: list[np.ndarray], atol: float, rtol: float
+) -> OutputResult:
+    """Compare one output over all verification cases (lists hold one array per case)."""
+    refs = [np.asarray(r) for r in refs]
+    cands = [np.asarray(c) for c in cands]
+    shape, cshape = list(refs[0].shape), list(cands[0].shape)
+    result = OutputResult(name, cand_name, shape, cshape, passed=False, atol=atol, rtol=rtol)
+    for i, (r, c) in enumerate(zip(refs, cands)):
+        if r.shape != c.shape:
+            if r.size == c.size and tuple(d for d in r.shape if d != 1) == tuple(d for d in c.shape if d != 1):
+                cands[i] = c.reshape(r.shape)  # (N,) vs (N, 1): same values, different rank
+                continue
+            result.reason = f"shape {list(c.shape)} differs from reference {list(r.shape)}"
+            return result
+    ref = np.concatenate([r.ravel() for r in refs])
+    cand = np.concatenate([c.ravel() for c in cands])
+    if ref.size == 0:
+        result.passed = True
+        return result
+    if _is_exact(ref) or _is_exact(cand):
+        result.exact = True
+        if _is_exact(ref) != _is_exact(cand) and not _integral(ref if not _is_exact(ref) else cand):
+            result.reason = f"dtype {cand.dtype} differs from reference {ref.dtype}"
+            return result
+        same = ref.astype(np.float64) == cand.astype(np.float64) if ref.dtype.kind not in "USO" else ref == cand
+        result.mismatch_ratio = float(1.0 - same.mean())
+        result.label_agreement = float(same.mean())
+        result.passed = bool(same.all())
+        if not result.passed:
+            result.reason = f"{int((~same).sum())} of {same.size} values differ (compared exactly)"
+        return result
+
+    r = ref.astype(np.float64)
+    c = cand.astype(np.float64)
+    r_nan, c_nan = np.isnan(r), np.isnan(c)
+    r_inf, c_inf = np.isinf(r), np.isinf(c)
+    both_nan = r_nan & c_nan
+    same_inf = r_inf & c_inf & (np.sign(r) == np.sign(c))
+    special = both_nan | same_inf
+    bad_special = (r_nan ^ c_nan) | ((r_inf | c_inf) & ~same_inf & ~both_nan)
+    if bad_special.any():
+        result.nonfinite = (
+            f"{int((c_nan & ~r_nan).sum())} NaN and {int((c_inf & ~r_inf).sum())} Inf in candidate, "
+            f"{int((r_nan & ~c_nan).sum())} NaN and {int((r_inf & ~c_inf).sum())} Inf in reference"
+        )
+    ok = ~(special | bad_special)
+    diff_ok = np.abs(c[ok] - r[ok])
+    if diff_ok.size:
+        result.max_abs_error = float(diff_ok.max())
+        result.mean_abs_error = float(diff_ok.mean())
+        absref = np.abs(r[ok])
+        result.max_rel_error = float((diff_ok / np.maximum(absref, np.finfo(np.float64).tiny)).max())
+        result.required_atol = float(max(0.0, (diff_ok - rtol * absref).max()))
+    fails = bad_special.copy()
+    fails[ok] = diff_ok > atol + rtol * np.abs(r[ok])
+    result.mismatch_ratio = float(fails.mean())
+    result.passed = not fails.any()
+    if result.nonfinite and not result.passed:
+        result.reason = result.nonfinite
+    result.label_agreement = _label_agreement(refs, cands)
+    return result
+
+
+def _integral(a: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
+
+
+def _label_agreement(refs: list[np.ndarray], cands: list[np.ndarray]) -> float | None:
+    """argmax agreement over the last axis, for (N, C) classifier-like outputs with C >= 2."""
+    if refs[0].ndim != 2 or refs[0].shape[-1] < 2:
+        return None
+    agree = total = 0
+    for r, c in zip(refs, cands):
+        if r.shape != c.shape:
+            return None
+        same = np.argmax(r, axis=-1) == np.argmax(c, axis=-1)
+        agree += int(same.sum())
+        total += same.size
+    return agree / total if total else None

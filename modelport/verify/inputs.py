@@ -1,0 +1,103 @@
+"""Verification inputs: seeded random arrays from input specs, or real arrays from an .npz file.
+
+Inputs are generated once and fed to both models. Dynamic batch dims are exercised at two sizes
+(N and 1); other dynamic dims at 8 and 5.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import UsageError
+
+OTHER_DYNAMIC_SIZES = (8, 5)
+
+
+def merge_specs(ref: list[TensorSpec], cand: list[TensorSpec]) -> list[TensorSpec]:
+    """Specs both models accept: a dim fixed on either side is fixed. Matched by name, then position."""
+    by_name = {s.name: s for s in cand}
+    merged = []
+    for i, spec in enumerate(ref):
+        other = by_name.get(spec.name) or (cand[i] if len(cand) == len(ref) else None)
+        if other is None or len(other.shape) != len(spec.shape):
+            merged.append(spec)
+            continue
+        dims = tuple(a if isinstance(a, int) else b for a, b in zip(spec.shape, other.shape))
+        merged.append(TensorSpec(spec.name, dims, spec.dtype))
+    return merged
+
+
+def batch_sizes(specs: list[TensorSpec], samples: int) -> list[int]:
+    """One entry per verification case."""
+    first = [s.shape[0] for s in specs if s.shape]
+    if not first:
+        return [1]
+    if all(not isinstance(d, int) for d in first):
+        return [samples, 1] if samples > 1 else [1]
+    fixed = next(d for d in first if isinstance(d, int))
+    return [fixed] * max(1, math.ceil(samples / max(fixed, 1)))
+
+
+def generate(
+    specs: list[TensorSpec], samples: int = 16, seed: int = 0, int_range: tuple[int, int] = (0, 10)
+) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    cases = []
+    for case, batch in enumerate(batch_sizes(specs, samples)):
+        feed = {}
+        for spec in specs:
+            shape = []
+            for i, d in enumerate(spec.shape):
+                if isinstance(d, int):
+                    shape.append(d)
+                elif i == 0:
+                    shape.append(batch)
+                else:
+                    shape.append(OTHER_DYNAMIC_SIZES[case % 2])
+            feed[spec.name] = _random(rng, shape, spec.dtype, int_range)
+        cases.append(feed)
+    return cases
+
+
+def _random(rng: np.random.Generator, shape: list[int], dtype: str, int_range: tuple[int, int]) -> np.ndarray:
+    if dtype == "bool":
+        return rng.random(shape) < 0.5
+    if dtype.startswith("float"):
+        return rng.standard_normal(shape).astype(dtype)
+    low, high = int_range
+    return rng.integers(low, high, size=shape).astype(dtype)
+
+
+def load_npz(path: str | Path, specs: list[TensorSpec]) -> list[dict[str, np.ndarray]]:
+    """Real inputs from an .npz holding one array per input (by name; a lone array fits a lone input)."""
+    try:
+        data = dict(np.load(str(path), allow_pickle=False))
+    except Exception as exc:
+        raise UsageError(f"{path}: cannot read .npz data ({type(exc).__name__}: {exc})") from exc
+    arrays = {k: v for k, v in data.items() if k != "labels"}
+    feed = {}
+    for spec in specs:
+        if spec.name in arrays:
+            feed[spec.name] = arrays[spec.name]
+        elif len(specs) == 1 and len(arrays) == 1:
+            feed[spec.name] = next(iter(arrays.values()))
+        else:
+            raise UsageError(
+                f"{path}: no array named '{spec.name}'",
+                hint=f"arrays in file: {', '.join(arrays) or 'none'}; inputs: {', '.join(s.name for s in specs)}",
+            )
+        value = feed[spec.name]
+        if len(value.shape) != len(spec.shape) or any(
+            isinstance(d, int) and d != v for d, v in list(zip(spec.shape, value.shape))[1:]
+        ):
+            raise UsageError(f"{path}: array '{spec.name}' has shape {list(value.shape)}, "
+                             f"expected {[d if isinstance(d, int) else '?' for d in spec.shape]}")
+    fixed = specs[0].shape[0] if specs and specs[0].shape and isinstance(specs[0].shape[0], int) else None
+    if fixed is None:
+        return [feed]
+    rows = len(next(iter(feed.values())))
+    return [{k: v[i:i + fixed] for k, v in feed.items()} for i in range(0, rows - fixed + 1, fixed)]

@@ -1,0 +1,237 @@
+"""Tiny real models for tests, built on the fly (nothing is downloaded). Frameworks import lazily."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+# ---------------------------------------------------------------- PyTorch
+def torch_cnn_pt2(path: Path) -> Path:
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(), torch.nn.Linear(4, 5),
+    ).eval()
+    program = torch.export.export(model, (torch.randn(2, 3, 16, 16),))
+    torch.export.save(program, str(path))
+    return path
+
+
+TRANSFORMER_SRC = '''
+import torch
+
+
+class TinyEncoder(torch.nn.Module):
+    """A transformers-style encoder: keyword inputs, dict output."""
+
+    def __init__(self, vocab=50, dim=16, heads=2, classes=3):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, dim)
+        self.pos = torch.nn.Parameter(torch.randn(1, 32, dim) * 0.02)
+        self.attn = torch.nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm = torch.nn.LayerNorm(dim)
+        self.ff = torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.GELU(), torch.nn.Linear(32, dim))
+        self.head = torch.nn.Linear(dim, classes)
+
+    def forward(self, input_ids, attention_mask=None):
+        h = self.embed(input_ids) + self.pos[:, : input_ids.shape[1]]
+        pad = None if attention_mask is None else attention_mask == 0
+        a, _ = self.attn(h, h, h, key_padding_mask=pad, need_weights=False)
+        h = self.norm(h + a)
+        h = self.norm(h + self.ff(h))
+        return {"last_hidden_state": h, "logits": self.head(h[:, 0])}
+'''
+
+
+def transformer_pt2(path: Path) -> Path:
+    import torch
+
+    ns: dict = {}
+    exec(compile(TRANSFORMER_SRC, "tiny_encoder", "exec"), ns)
+    torch.manual_seed(0)
+    model = ns["TinyEncoder"]().eval()
+    ids = torch.randint(0, 50, (2, 12))
+    mask = torch.ones(2, 12, dtype=torch.int64)
+    program = torch.export.export(model, (), {"input_ids": ids, "attention_mask": mask})
+    torch.export.save(program, str(path))
+    return path
+
+
+def torchscript_mlp(path: Path) -> Path:
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).eval()
+    torch.jit.save(torch.jit.trace(model, torch.randn(3, 6)), str(path))
+    return path
+
+
+FACTORY_SRC = '''
+import torch
+
+
+class LSTMTagger(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(4, 8, batch_first=True)
+        self.out = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        return self.out(y[:, -1])
+
+
+class DataDependent(torch.nn.Module):
+    """torch.export cannot trace a Python branch on a tensor value; the TorchScript tracer can."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(5, 2)
+
+    def forward(self, x):
+        if bool((x.abs().sum() >= 0).item()):  # always true, but data-dependent for torch.export
+            return self.fc(x)
+        return -self.fc(x)
+
+
+def lstm():
+    torch.manual_seed(0)
+    return LSTMTagger().eval()
+
+
+def data_dependent():
+    torch.manual_seed(0)
+    return DataDependent().eval()
+
+
+def not_a_module():
+    return 42
+'''
+
+
+def torch_factory_file(path: Path) -> Path:
+    path.write_text(FACTORY_SRC)
+    return path
+
+
+def torch_pickle(path: Path) -> Path:
+    import torch
+
+    torch.manual_seed(0)
+    torch.save(torch.nn.Linear(3, 2).eval(), str(path))
+    return path
+
+
+# ---------------------------------------------------------------- Keras / TensorFlow
+def keras_sequential(path: Path) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.save(str(path))
+    return path
+
+
+def keras_multi_io(path: Path) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    image = keras.Input((8, 8, 2), name="image")
+    meta = keras.Input((3,), name="meta")
+    x = keras.layers.Conv2D(4, 3, activation="relu")(image)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Concatenate()([x, meta])
+    cls = keras.layers.Dense(3, activation="softmax", name="cls")(x)
+    reg = keras.layers.Dense(1, name="reg")(x)
+    keras.Model([image, meta], [cls, reg]).save(str(path))
+    return path
+
+
+def keras_lstm(path: Path) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((None,), dtype="int32"), keras.layers.Embedding(20, 8), keras.layers.LSTM(6),
+        keras.layers.Dense(2),
+    ])
+    model.save(str(path))
+    return path
+
+
+def savedmodel_dict(path: Path) -> Path:
+    import tensorflow as tf
+
+    class Scorer(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(tf.random.stateless_normal((4, 3), seed=(1, 2)))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="features")])
+        def serve(self, features):
+            logits = tf.matmul(features, self.w)
+            return {"probabilities": tf.nn.softmax(logits), "score": tf.reduce_max(logits, axis=1)}
+
+    module = Scorer()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+# ---------------------------------------------------------------- scikit-learn
+def iris():
+    from sklearn.datasets import load_iris
+
+    x, y = load_iris(return_X_y=True)
+    return x.astype(np.float32), y
+
+
+def sklearn_pipeline(path: Path) -> Path:
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = iris()
+    sio.dump(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y), str(path))
+    return path
+
+
+def sklearn_model(path: Path, kind: str) -> Path:
+    import skops.io as sio
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import IsolationForest, RandomForestRegressor, VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    x, y = iris()
+    est = {
+        "forest_regressor": lambda: RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(x, x[:, 0]),
+        "voting_soft": lambda: VotingClassifier(
+            [("lr", LogisticRegression(max_iter=500)), ("dt", DecisionTreeClassifier(max_depth=3, random_state=0))],
+            voting="soft", weights=[0.7, 0.3]).fit(x, y),
+        "isolation_forest": lambda: IsolationForest(n_estimators=10, random_state=0).fit(x),
+        "kmeans": lambda: KMeans(3, n_init=2, random_state=0).fit(x),
+    }[kind]()
+    sio.dump(est, str(path))
+    return path
+
+
+def sklearn_pickle(path: Path) -> Path:
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = iris()
+    with open(path, "wb") as fh:
+        pickle.dump(LogisticRegression(max_iter=500).fit(x, y), fh)
+    return path

@@ -1,0 +1,27 @@
+"""The examples must run (Polygraphy's test_examples)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import needs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@needs("torch", "tensorflow", "sklearn")
+def test_demo_converts_all_three_frameworks(tmp_path):
+    env = dict(os.environ, MODELPORT_DEMO_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py")], capture_output=True, text=True,
+                          env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "3 of 3 models converted and verified" in proc.stdout
+    for name in ("cnn.onnx", "digits.onnx", "gbm.onnx"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert proc.stdout.count("(verified)") == 3

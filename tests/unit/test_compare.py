@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import numpy as np
+
+from modelport.verify.compare import Tolerance, compare_output, match_outputs
+
+
+def test_allclose_semantics_and_required_atol():
+    ref = np.array([1.0, 100.0, -2.0], dtype=np.float32)
+    cand = ref + np.array([1e-5, 0.05, 0.0], dtype=np.float32)
+    r = compare_output("y", "y", [ref], [cand], atol=1e-4, rtol=1e-3)
+    assert r.passed  # 0.05 <= 1e-4 + 1e-3 * 100
+    r = compare_output("y", "y", [ref], [cand], atol=1e-4, rtol=0.0)
+    assert not r.passed
+    assert abs(r.mismatch_ratio - 1 / 3) < 1e-9
+    assert abs(r.max_abs_error - 0.05) < 1e-5
+    assert abs(r.required_atol - 0.05) < 1e-5
+    assert abs(r.max_rel_error - 5e-4) < 1e-6
+
+
+def test_integers_compare_exactly():
+    r = compare_output("label", "label", [np.array([0, 1, 2])], [np.array([0, 1, 1])], 1.0, 1.0)
+    assert r.exact and not r.passed and abs(r.mismatch_ratio - 1 / 3) < 1e-9
+
+
+def test_nan_handling():
+    ref = np.array([np.nan, 1.0, np.inf])
+    assert compare_output("y", "y", [ref], [ref.copy()], 1e-4, 0).passed
+    r = compare_output("y", "y", [np.array([1.0, 2.0])], [np.array([np.nan, 2.0])], 1e-4, 0)
+    assert not r.passed and "NaN" in r.nonfinite
+
+
+def test_label_agreement_on_probabilities():
+    ref = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]])
+    cand = np.array([[0.8, 0.2], [0.6, 0.4], [0.2, 0.8]])
+    r = compare_output("p", "p", [ref], [cand], 1e-4, 0)
+    assert abs(r.label_agreement - 2 / 3) < 1e-9
+
+
+def test_shape_mismatch_fails_but_rank_squeeze_passes():
+    assert compare_output("v", "v", [np.ones(4)], [np.ones((4, 1))], 1e-4, 0).passed
+    r = compare_output("v", "v", [np.ones(4)], [np.ones(5)], 1e-4, 0)
+    assert not r.passed and "shape" in r.reason
+
+
+def test_cases_accumulate():
+    r = compare_output("y", "y", [np.zeros(3), np.zeros(1)], [np.zeros(3), np.ones(1)], 0.5, 0)
+    assert not r.passed and r.mismatch_ratio == 0.25
+
+
+def test_matching_by_name_then_position():
+    assert match_outputs(["a", "b"], ["b", "a", "c"]) == ([("a", "a"), ("b", "b")], "name")
+    assert match_outputs(["a", "b"], ["x", "y"]) == ([("a", "x"), ("b", "y")], "position")
+    assert match_outputs(["a", "b"], ["a"]) == ([("a", "a"), ("b", None)], "name")
+
+
+def test_per_output_tolerance():
+    tol = Tolerance(1e-4, 1e-3, {"logits": (1e-2, 0.0)})
+    assert tol.for_output("logits") == (1e-2, 0.0)
+    assert tol.for_output("other") == (1e-4, 1e-3)
