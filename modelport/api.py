@@ -137,6 +137,7 @@ class _Result:
     attempt: Attempt
     facts: dict
     verification: object = None
+    proto: object = None  # the checked ONNX proto, reused to write provenance without reloading
 
 
 def _attempt(step: Step, model, out: Path, dst_fmt: Format, options, reference, check, progress) -> _Result:
@@ -148,7 +149,7 @@ def _attempt(step: Step, model, out: Path, dst_fmt: Format, options, reference, 
     start = time.perf_counter()
     try:
         facts = step.run(model, out, options) or {}
-        _check_output(out, dst_fmt, model)
+        proto = _check_output(out, dst_fmt, model)
     except MissingDependency as exc:
         return _Result(Attempt(step.name, "skipped", time.perf_counter() - start, f"{exc.message}: {exc.hint}"), {})
     except (RouteRejected, ModelportError) as exc:
@@ -158,7 +159,8 @@ def _attempt(step: Step, model, out: Path, dst_fmt: Format, options, reference, 
 
         return _Result(Attempt(step.name, "error", time.perf_counter() - start, first_line(exc)), {})
     if reference is None:
-        return _Result(Attempt(step.name, "ok", time.perf_counter() - start, "not verified (--no-verify)"), facts)
+        return _Result(Attempt(step.name, "ok", time.perf_counter() - start, "not verified (--no-verify)"), facts,
+                       proto=proto)
     progress(f"verifying {step.name} output")
     from modelport.loaders import open_model
 
@@ -174,27 +176,36 @@ def _attempt(step: Step, model, out: Path, dst_fmt: Format, options, reference, 
                                f"converted model does not run: {first_line(exc)}"), facts)
     outcome = "ok" if verification.passed else "mismatch"
     reason = None if verification.passed else verification.summary()
-    return _Result(Attempt(step.name, outcome, time.perf_counter() - start, reason), facts, verification)
+    return _Result(Attempt(step.name, outcome, time.perf_counter() - start, reason), facts, verification, proto)
 
 
-def _check_output(out: Path, dst_fmt: Format, model) -> None:
+LARGE_ONNX = 1 << 30  # above this the checker reads the file itself (protos are capped at 2 GB)
+
+
+def _check_output(out: Path, dst_fmt: Format, model):
+    """Reject a route's file that is empty, fails onnx.checker, or takes other inputs than the model.
+
+    Returns the loaded proto (ONNX) so provenance can be added without loading the file again.
+    """
     if not out.exists() or out.stat().st_size == 0:
         raise RouteRejected("the route wrote no file")
     if dst_fmt is not Format.ONNX:
-        return
+        return None
     import onnx
 
+    proto = onnx.load(str(out), load_external_data=False)
     try:
-        onnx.checker.check_model(str(out))
+        onnx.checker.check_model(str(out) if out.stat().st_size > LARGE_ONNX else proto)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise RouteRejected(f"onnx.checker rejected the graph: {first}") from exc
-    graph = onnx.load(str(out), load_external_data=False).graph
+    graph = proto.graph
     inits = {i.name for i in graph.initializer}
     got = [i.name for i in graph.input if i.name not in inits]
     want = [s.name for s in model.inputs]
     if sorted(got) != sorted(want):
         raise RouteRejected(f"graph inputs ({', '.join(got)}) differ from the model's ({', '.join(want)})")
+    return proto
 
 
 def _finish(report: Report, pending: PendingOutput, step: Step, model, source, src_fmt, result: _Result) -> Report:
@@ -216,7 +227,7 @@ def _finish(report: Report, pending: PendingOutput, step: Step, model, source, s
     if pending.path.suffix == ".onnx":
         from modelport.provenance import write_onnx
 
-        write_onnx(pending.path, facts)
+        write_onnx(pending.path, facts, result.proto)
     report.output = str(pending.commit())
     report.route = step.name
     report.verification = verification

@@ -9,10 +9,12 @@ from typing import Any
 PREFIX = "modelport."
 
 
-def write_onnx(path: str | Path, facts: dict[str, Any]) -> None:
+def write_onnx(path: str | Path, facts: dict[str, Any], model=None) -> None:
+    """Add modelport facts to an ONNX file (`model`: its already-loaded proto, to skip a reload)."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    if model is None:
+        model = onnx.load(str(path), load_external_data=False)
     keep = [p for p in model.metadata_props if not p.key.startswith(PREFIX)]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)

@@ -16,19 +16,12 @@ from modelport.core.registry import Step, StepOptions
 DEFAULT_OPSET = 17
 
 
-def _patched(estimator):
-    """A deep copy with the known skl2onnx workarounds; the user's object is never touched."""
-    import numpy as np
-    from sklearn.ensemble import VotingClassifier
-
-    est = copy.deepcopy(estimator)
-    stack = [est]
+def _walk(estimator):
+    """Every estimator nested in pipelines, column transformers and ensembles."""
+    stack = [estimator]
     while stack:
         node = stack.pop()
-        if isinstance(node, VotingClassifier) and node.voting == "soft":
-            node.flatten_transform = False
-            if node.weights is not None:
-                node.weights = np.asarray(node.weights, dtype=np.float64)
+        yield node
         for attr in ("steps", "transformers_", "estimators_", "named_estimators_"):
             children = getattr(node, attr, None)
             if isinstance(children, dict):
@@ -37,6 +30,27 @@ def _patched(estimator):
                 stack.extend(c[1] if isinstance(c, tuple) else c for c in children)
         if hasattr(node, "estimator_"):
             stack.append(node.estimator_)
+
+
+def _needs_patch(node) -> bool:
+    from sklearn.ensemble import VotingClassifier
+
+    return isinstance(node, VotingClassifier) and node.voting == "soft"
+
+
+def _patched(estimator):
+    """The estimator with the known skl2onnx workarounds applied to a deep copy (the user's object is never
+    touched); the estimator itself when nothing needs patching, so large forests are not copied."""
+    import numpy as np
+
+    if not any(_needs_patch(node) for node in _walk(estimator)):
+        return estimator
+    est = copy.deepcopy(estimator)
+    for node in _walk(est):
+        if _needs_patch(node):
+            node.flatten_transform = False
+            if node.weights is not None:
+                node.weights = np.asarray(node.weights, dtype=np.float64)
     return est
 
 

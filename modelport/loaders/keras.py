@@ -81,8 +81,9 @@ class KerasModel(Model):
                              hint="pass --input NAME:D1,D2,...[:DTYPE]")
         self.struct = getattr(self.model, "_inputs_struct", None)
         self.output_names_hint = getattr(self.model, "output_names", None)
-        example = self.example_feed()
-        self.outputs, _ = flatten_outputs(self.call(example), self.output_names_hint)
+        struct = getattr(self.model, "_outputs_struct", None)  # functional models: names without running
+        sample = struct if struct is not None else self.call(self.example_feed())
+        self.outputs, _ = flatten_outputs(sample, self.output_names_hint)
 
     def example_feed(self) -> dict:
         import numpy as np

@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "tensorflow", "keras", "sklearn", "onnx", "onnxruntime", "tf2onnx", "skl2onnx", "onnxscript")
+HEAVY = ("torch", "tensorflow", "keras", "sklearn", "onnx", "onnxruntime", "tf2onnx", "skl2onnx", "onnxscript",
+         "pydantic")
 
 
 def _modules_after(args: list[str]) -> set[str]:

@@ -66,6 +66,10 @@ def test_broken_plugin_is_listed_not_fatal(monkeypatch):
         return eps + [Fake()]
 
     monkeypatch.setattr(md, "entry_points", fake_entry_points)
-    reg = load_registry()
+    load_registry.cache_clear()
+    try:
+        reg = load_registry()
+    finally:
+        load_registry.cache_clear()
     assert [b.name for b in reg.broken] == ["broken-plugin"]
     assert "nowhere" in reg.broken[0].reason
