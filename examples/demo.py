@@ -1,11 +1,13 @@
-"""modelport demo: build a tiny PyTorch, Keras and scikit-learn model, convert each to ONNX with
-`modelport convert`, and print the verification tables. Run: `make demo` (or python examples/demo.py).
+"""modelport demo: build a tiny PyTorch, Keras and scikit-learn model, convert each to ONNX (and the Keras
+model, plus the PyTorch one when modelport[litert] is installed, to TFLite) with `modelport convert`, and
+print the verification tables. Run: `make demo` (or python examples/demo.py).
 
 Everything is generated here; nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -55,14 +57,18 @@ def build_sklearn(path: Path) -> Path:
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sources = [build_torch(OUT / "cnn.pt2"), build_keras(OUT / "digits.keras"), build_sklearn(OUT / "gbm.skops")]
+    torch_src, keras_src = build_torch(OUT / "cnn.pt2"), build_keras(OUT / "digits.keras")
+    jobs = [(torch_src, ".onnx"), (keras_src, ".onnx"), (build_sklearn(OUT / "gbm.skops"), ".onnx"),
+            (keras_src, ".tflite")]  # the same Keras model to a phone/edge target
+    if importlib.util.find_spec("litert_torch"):
+        jobs.append((torch_src, ".tflite"))
     failed = 0
-    for src in sources:
-        out = src.with_suffix(".onnx")
+    for src, ext in jobs:
+        out = src.with_suffix(ext)
         print(f"\n$ modelport convert {src.name} -o {out.name} --force", flush=True)
         cmd = [sys.executable, "-m", "modelport", "convert", str(src), "-o", str(out), "--force"]
         failed += subprocess.call(cmd) != 0
-    print(f"\n{len(sources) - failed} of {len(sources)} models converted and verified; files in {OUT}")
+    print(f"\n{len(jobs) - failed} of {len(jobs)} conversions verified; files in {OUT}")
     return 1 if failed else 0
 
 

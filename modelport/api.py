@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -10,7 +11,13 @@ from pathlib import Path
 
 from modelport import __version__
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import ConversionFailed, MissingDependency, ModelportError, UsageError
+from modelport.core.errors import (
+    ConversionFailed,
+    MissingDependency,
+    ModelportError,
+    UnsupportedError,
+    UsageError,
+)
 from modelport.core.formats import Format, detect, target_format
 from modelport.core.io import PendingOutput, sha256_of
 from modelport.core.registry import Registry, Step, StepOptions, load_registry
@@ -67,6 +74,7 @@ def convert(
     check: VerifyOptions | None = None,
     force: bool = False,
     trust: bool = False,
+    imports: Sequence[str] = (),
     registry: Registry | None = None,
     progress: Progress = _noop,
 ) -> Report:
@@ -81,20 +89,29 @@ def convert(
     dst_fmt = target_format(output, to)
     if src_fmt is dst_fmt:
         raise UsageError(f"{source} is already {dst_fmt}", hint="use `modelport verify` or `optimize` instead")
+    if src_fmt is Format.ONNX and dst_fmt is Format.TFLITE:
+        raise UnsupportedError(
+            "ONNX -> TFLite is not a supported route (onnx2tf rewrites its input and downgrades TensorFlow)",
+            hint="convert from the source model instead, e.g. modelport convert model.keras -o model.tflite")
     chain = (registry or load_registry()).find(src_fmt, dst_fmt, route)
     with PendingOutput(output, force=force, source=source) as pending:
         progress(f"loading {src_fmt} model")
-        from modelport.loaders import open_model
+        from modelport.loaders import import_user_code, open_model
 
+        import_user_code(imports, trust)
         model = open_model(source, src_fmt, trust=trust, input_specs=_with_batch(inputs, not static))
         if static:
             model.inputs = _with_batch(model.inputs, False)
         report.source = model.info() | {"sha256": _digest(source, src_fmt), "framework": model.framework_version}
         reference = Reference(model, check.plan()) if verify else None
-        options = StepOptions(opset=opset, dynamic_batch=not static)
+        options = StepOptions(opset=opset, dynamic_batch=not static, imports=tuple(imports))
         kept = None
         try:
             for step in chain:
+                reason = None if route else step.skip_reason(model)
+                if reason:
+                    report.attempts.append(Attempt(step.name, "skipped", 0.0, reason))
+                    continue
                 result = _attempt(step, model, pending.path, dst_fmt, options, reference, check, progress)
                 report.attempts.append(result.attempt)
                 if result.attempt.outcome == "ok":
@@ -153,7 +170,8 @@ def _attempt(step: Step, model, out: Path, dst_fmt: Format, options, reference, 
     except MissingDependency as exc:
         return _Result(Attempt(step.name, "skipped", time.perf_counter() - start, f"{exc.message}: {exc.hint}"), {})
     except (RouteRejected, ModelportError) as exc:
-        return _Result(Attempt(step.name, "error", time.perf_counter() - start, str(exc)), {})
+        return _Result(Attempt(step.name, "error", time.perf_counter() - start, str(exc),
+                               getattr(exc, "hint", None)), {})
     except Exception as exc:  # a converter failing is an expected outcome of a chain
         from modelport.converters.common import first_line
 
@@ -224,11 +242,23 @@ def _finish(report: Report, pending: PendingOutput, step: Step, model, source, s
     }
     if verification is not None:
         facts["max_abs_error"] = max((o.max_abs_error for o in verification.outputs), default=0.0)
-    if pending.path.suffix == ".onnx":
+    stored = "metadata_props"
+    if result.proto is not None:
         from modelport.provenance import write_onnx
 
         write_onnx(pending.path, facts, result.proto)
+    elif pending.path.suffix == ".tflite":
+        from modelport.provenance import write_tflite
+
+        stored = write_tflite(pending.path, facts)
     report.output = str(pending.commit())
+    if stored == "sidecar":
+        from modelport.provenance import sidecar
+
+        side = PendingOutput(sidecar(report.output), force=True)
+        side.path.write_text(json.dumps(facts, indent=2))
+        side.commit()
+        report.warnings.append(f"provenance written beside the model to {side.final.name} (no TFLite schema tool)")
     report.route = step.name
     report.verification = verification
     report.ok = verification is None or verification.passed
@@ -245,8 +275,9 @@ def _all_failed(report: Report, chain: list[Step], src_fmt: Format, dst_fmt: For
                                 f"convert {src_fmt} to {dst_fmt}")
     else:
         reasons = "; ".join(f"{a.route}: {a.reason}" for a in tried)
-        hint = ("other routes may work: see `modelport routes`" if len(chain) == 1
-                else "each route's reason is listed above; --route NAME forces one route")
+        hint = next((a.hint for a in tried if a.hint), None) or (
+            "other routes may work: see `modelport routes`" if len(chain) == 1
+            else "each route's reason is listed above; --route NAME forces one route")
         exc = ConversionFailed(f"every route failed for {src_fmt} -> {dst_fmt}: {reasons}", hint=hint,
                                attempts=tried)
     exc.report = report
@@ -261,17 +292,19 @@ def verify(
     candidate_format: str | Format | None = None,
     inputs: Sequence[TensorSpec] = (),
     trust: bool = False,
+    imports: Sequence[str] = (),
     check: VerifyOptions | None = None,
     progress: Progress = _noop,
 ) -> Report:
     """Run both models on the same inputs and compare every output. report.ok is the verdict."""
-    from modelport.loaders import open_model
+    from modelport.loaders import import_user_code, open_model
 
     check = check or VerifyOptions()
     report = Report("verify")
     ref_fmt = detect(reference, reference_format)
     cand_fmt = detect(candidate, candidate_format)
     specs = _with_batch(inputs, True)
+    import_user_code(imports, trust)
     progress(f"loading {ref_fmt} model")
     ref_model = open_model(reference, ref_fmt, trust=trust, input_specs=specs)
     progress(f"loading {cand_fmt} model")
@@ -281,4 +314,25 @@ def verify(
     progress("running both models")
     report.verification = verify_models(Reference(ref_model, check.plan()), cand_model, check.tolerance)
     report.ok = report.verification.passed
+    return report
+
+
+def inspect(
+    model: str | Path,
+    *,
+    from_format: str | Format | None = None,
+    inputs: Sequence[TensorSpec] = (),
+    trust: bool = False,
+    imports: Sequence[str] = (),
+    progress: Progress = _noop,
+) -> Report:
+    """Describe a model file; report.details["model"] holds the facts (see docs/inspect.md)."""
+    from modelport.describe import describe
+    from modelport.loaders import import_user_code
+
+    fmt = detect(model, from_format)
+    import_user_code(imports, trust)
+    progress(f"reading {fmt} model")
+    report = Report("inspect", ok=True)
+    report.details["model"] = describe(model, fmt, trust=trust, input_specs=_with_batch(inputs, True))
     return report

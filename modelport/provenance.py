@@ -37,3 +37,73 @@ def read_onnx(path: str | Path) -> dict[str, Any]:
             except ValueError:
                 facts[prop.key[len(PREFIX):]] = prop.value
     return facts
+
+
+TFLITE_KEY = "modelport"
+
+
+def _tflite_tools():
+    """(schema module, flatbuffer_utils) from ai-edge-litert or TensorFlow, or None."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+        from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+        return schema, fbu
+    except ImportError:
+        pass
+    try:
+        from tensorflow.lite.python import schema_py_generated as schema
+        from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+        return schema, fbu
+    except ImportError:
+        return None
+
+
+def sidecar(path: str | Path) -> Path:
+    return Path(str(path) + ".modelport.json")
+
+
+def write_tflite(path: str | Path, facts: dict[str, Any]) -> str:
+    """Store facts in the flatbuffer's metadata list under "modelport"; returns where they went.
+
+    Without a schema tool installed the facts go to a sidecar `OUT.tflite.modelport.json` (written by the
+    caller once the model itself is in place)."""
+    tools = _tflite_tools()
+    if tools is None:
+        return "sidecar"
+    import numpy as np
+
+    schema, fbu = tools
+    path = Path(path)
+    model = fbu.read_model_from_bytearray(bytearray(path.read_bytes()))
+    kept = [m for m in (model.metadata or []) if _name(m.name) != TFLITE_KEY]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(facts).encode(), dtype=np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = TFLITE_KEY
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = kept + [entry]
+    path.write_bytes(fbu.convert_object_to_bytearray(model))
+    return "metadata"
+
+
+def _name(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_tflite(path: str | Path) -> dict[str, Any]:
+    """modelport facts from a TFLite file's metadata, else from its sidecar; {} when there are none."""
+    tools = _tflite_tools()
+    if tools is not None:
+        _, fbu = tools
+        model = fbu.read_model_from_bytearray(bytearray(Path(path).read_bytes()))
+        for entry in model.metadata or []:
+            if _name(entry.name) == TFLITE_KEY:
+                data = model.buffers[entry.buffer].data
+                return json.loads(bytes(bytearray(data)).decode())
+    side = sidecar(path)
+    if side.exists():
+        return json.loads(side.read_text())
+    return {}

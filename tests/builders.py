@@ -235,3 +235,72 @@ def sklearn_pickle(path: Path) -> Path:
     with open(path, "wb") as fh:
         pickle.dump(LogisticRegression(max_iter=500).fit(x, y), fh)
     return path
+
+
+SUBCLASSED_SRC = '''
+import keras
+
+
+@keras.saving.register_keras_serializable(package="modelport_tests")
+class TwoLayer(keras.Model):
+    def __init__(self, units=8, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.hidden = keras.layers.Dense(units, activation="relu")
+        self.head = keras.layers.Dense(2)
+
+    def call(self, x):
+        return self.head(self.hidden(x))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+'''
+
+
+def keras_subclassed(path: Path) -> tuple[Path, Path]:
+    """A subclassed Keras model and the .py file that defines (and registers) its class."""
+    import keras
+
+    from modelport.loaders import import_user_code
+
+    code = path.with_name("two_layer.py")
+    code.write_text(SUBCLASSED_SRC)
+    import_user_code([str(code)], trust=True)
+    cls = keras.saving.get_registered_object("modelport_tests>TwoLayer")
+    keras.utils.set_random_seed(0)
+    model = cls()
+    model(np.zeros((1, 5), np.float32))
+    model.save(str(path))
+    return path, code
+
+
+def keras_lstm_unrolled(path: Path) -> Path:
+    """LSTM built with unroll=True and a fixed sequence length: lowers to TFLite builtins."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((7, 3)), keras.layers.LSTM(5, unroll=True), keras.layers.Dense(2)])
+    model.save(str(path))
+    return path
+
+
+def keras_cnn(path: Path) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax"),
+    ])
+    model.save(str(path))
+    return path
+
+
+def keras_lstm_float(path: Path) -> Path:
+    """A plain (not unrolled) LSTM on float sequences: TFLite builtins cannot express it."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
+    model.save(str(path))
+    return path

@@ -35,6 +35,7 @@ def convert(
     data: str = o.DataOpt,
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUT if it exists."),
     trust: bool = o.TrustOpt,
+    imports: list[str] = o.ImportOpt,
     json_path: str = o.JsonOpt,
     quiet: bool = o.QuietOpt,
     debug: bool = o.DebugOpt,
@@ -51,6 +52,6 @@ def convert(
             source, output, from_format=from_format, to=to, inputs=o.parse_inputs(inputs), opset=opset,
             static=static, route=route, verify=not no_verify,
             check=o.verify_options(samples, seed, int_range, data, tol, atol, rtol),
-            force=force, trust=trust, progress=session.progress,
+            force=force, trust=trust, imports=imports or (), progress=session.progress,
         )
     finish(session, report, render)

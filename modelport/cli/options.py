@@ -11,6 +11,10 @@ from modelport.core.errors import UsageError
 JsonOpt = typer.Option(None, "--json", metavar="PATH|-", help="Write a machine-readable report (- for stdout).")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress or tables; errors only.")
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks and converter logs.")
+ImportOpt = typer.Option(
+    None, "--import", metavar="FILE.py|MODULE",
+    help="Import code that defines custom classes before loading (repeatable; needs --trust).",
+)
 TrustOpt = typer.Option(False, "--trust", help="Allow formats whose loading runs code (pickles, factories).")
 InputOpt = typer.Option(
     None, "--input", "-i", metavar="NAME:D1,D2,...[:DTYPE]",

@@ -29,6 +29,7 @@ def verify(
     int_range: str = o.IntRangeOpt,
     data: str = o.DataOpt,
     trust: bool = o.TrustOpt,
+    imports: list[str] = o.ImportOpt,
     json_path: str = o.JsonOpt,
     quiet: bool = o.QuietOpt,
     debug: bool = o.DebugOpt,
@@ -43,7 +44,7 @@ def verify(
 
         report = api.verify(
             source, candidate, reference_format=from_format, candidate_format=candidate_format,
-            inputs=o.parse_inputs(inputs), trust=trust,
+            inputs=o.parse_inputs(inputs), trust=trust, imports=imports or (),
             check=o.verify_options(samples, seed, int_range, data, tol, atol, rtol), progress=session.progress,
         )
     finish(session, report, render)

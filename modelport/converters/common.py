@@ -11,7 +11,12 @@ import warnings
 
 @contextlib.contextmanager
 def quiet(*loggers: str):
-    """Silence converter chatter (warnings, logging, prints); errors still propagate."""
+    """Silence converter chatter (warnings, logging, prints); errors still propagate. --debug shows it."""
+    import os
+
+    if os.environ.get("MODELPORT_DEBUG"):
+        yield
+        return
     saved = {}
     for name in loggers:
         log = logging.getLogger(name)

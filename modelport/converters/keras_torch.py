@@ -34,6 +34,7 @@ class KerasTorchBackend(Step):
             "inputs": [s.to_dict() for s in source.inputs],
             "outputs": list(source.outputs),
             "opset": options.opset,
+            "imports": list(options.imports),
         }
         env = dict(os.environ, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="3")
         proc = subprocess.run([sys.executable, "-m", CHILD], input=json.dumps(job), capture_output=True,

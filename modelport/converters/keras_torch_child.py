@@ -20,7 +20,10 @@ def main() -> int:
         import torch
         from torch.export import Dim
 
+        from modelport.loaders import import_user_code
         from modelport.loaders.keras import flatten_outputs
+
+        import_user_code(job.get("imports") or [], trust=True)  # the parent already required --trust
 
         model = keras.saving.load_model(job["model"], compile=False, safe_mode=False)
         specs = job["inputs"]

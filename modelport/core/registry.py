@@ -27,6 +27,7 @@ class StepOptions:
 
     opset: int | None = None
     dynamic_batch: bool = True
+    imports: tuple[str, ...] = ()  # user code (--import) a child process must import too
 
 
 class Step:
@@ -49,6 +50,10 @@ class Step:
         for module in self.requires:
             if importlib.util.find_spec(module) is None:
                 return module
+        return None
+
+    def skip_reason(self, source: Source) -> str | None:
+        """Why this route is known not to work for this model (skipped in a chain, run when forced)."""
         return None
 
     def run(self, source: Source, out: Path, options: StepOptions) -> dict[str, Any]:

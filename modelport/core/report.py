@@ -63,6 +63,7 @@ class Attempt:
     outcome: str  # ok | error | mismatch | skipped
     seconds: float
     reason: str | None = None
+    hint: str | None = None
 
 
 @dataclass
@@ -86,7 +87,8 @@ class Report:
                 data[key] = getattr(self, key)
         if self.command == "convert" or self.attempts:
             data["attempts"] = [asdict(a) for a in self.attempts]
-        data["verification"] = _verification_dict(self.verification)
+        if self.command != "inspect":
+            data["verification"] = _verification_dict(self.verification)
         data["warnings"] = list(self.warnings)
         if self.details:
             data.update(self.details)

@@ -6,6 +6,7 @@ Each framework module imports its framework inside functions only. `open_model` 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ _MODULES = {
     "tensorflow": "modelport.loaders.keras",
     "sklearn": "modelport.loaders.sklearn",
     "onnx": "modelport.loaders.onnx",
+    "tflite": "modelport.loaders.tflite",
 }
 
 
@@ -29,7 +31,9 @@ def open_model(
     *,
     trust: bool = False,
     input_specs: list[TensorSpec] | None = None,
+    purpose: str = "run",
 ) -> Model:
+    """Load a model. purpose="inspect" loads what can be described without input shapes."""
     from modelport.core.errors import UnsafeError, UnsupportedError
 
     if fmt in UNSAFE and not trust:
@@ -37,7 +41,39 @@ def open_model(
     module = _MODULES.get(fmt.framework)
     if module is None:
         raise UnsupportedError(f"modelport cannot run {fmt} models yet", hint="convert from the source model")
-    return importlib.import_module(module).load(path, fmt, trust=trust, input_specs=input_specs or [])
+    return importlib.import_module(module).load(path, fmt, trust=trust, input_specs=input_specs or [],
+                                                purpose=purpose)
+
+
+def import_user_code(refs: Sequence[str], trust: bool) -> None:
+    """Import modules or .py files that define custom classes (Keras subclassed models, custom layers,
+    classes a pickle or program refers to). Running them is running code: --trust is required."""
+    from modelport.core.errors import UnsafeError, UsageError
+
+    if not refs:
+        return
+    if not trust:
+        raise UnsafeError(f"--import runs code from {', '.join(refs)}", hint="pass --trust if you trust this code")
+    import importlib.util
+    import sys
+
+    for ref in refs:
+        try:
+            if ref.endswith(".py"):
+                path = Path(ref).resolve()
+                if not path.exists():
+                    raise UsageError(f"--import {ref}: no such file")
+                name = f"_modelport_user_{path.stem}"
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(ref)
+        except UsageError:
+            raise
+        except Exception as exc:
+            raise UsageError(f"--import {ref} failed ({type(exc).__name__}: {exc})") from exc
 
 
 def _unsafe_message(path: str | Path, fmt: Format) -> tuple[str, str]:

@@ -25,6 +25,10 @@ class Model:
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def describe(self) -> dict[str, Any]:
+        """Format-specific facts for `inspect`: operators, parameters, versions."""
+        return {}
+
     def info(self) -> dict[str, Any]:
         return {
             "path": str(self.path),

@@ -23,7 +23,7 @@ def tensorflow():
     return sys.modules["tensorflow"]
 
 
-def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec]) -> Model:
+def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpose: str = "run") -> Model:
     if fmt is Format.TF_SAVEDMODEL:
         return SavedModel(path)
     return KerasModel(path, trust=trust, input_specs=input_specs)
@@ -106,6 +106,19 @@ class KerasModel(Model):
     def call(self, feed):
         return self.model(self.structure(cast_feed(feed, self.inputs)), training=False)
 
+    def describe(self):
+        from collections import Counter
+
+        layers = Counter(type(layer).__name__ for layer in getattr(self.model, "layers", []))
+        outs = getattr(self.model, "_outputs_struct", None)
+        info = {"model_class": type(self.model).__name__, "operators": dict(layers.most_common()),
+                "nodes": sum(layers.values()), "parameters": int(self.model.count_params())}
+        if outs is not None:
+            _, tensors = flatten_outputs(outs, self.output_names_hint)
+            info["outputs"] = [{"name": n, "shape": list(t.shape), "dtype": str(t.dtype)}
+                               for n, t in zip(self.outputs, tensors)]
+        return info
+
     def run(self, feed):
         import numpy as np
 
@@ -141,6 +154,22 @@ class SavedModel(Model):
             for name, spec in kw.items()
         ]
         self.outputs = sorted(self.fn.structured_outputs)
+
+    def describe(self):
+        from collections import Counter
+
+        import numpy as np
+
+        ops = Counter(node.op for node in self.fn.graph.as_graph_def().node)
+        for fn in self.fn.graph.as_graph_def().library.function:
+            ops.update(node.op for node in fn.node_def)
+        outs = self.fn.structured_outputs
+        return {
+            "signature": self.signature_name, "operators": dict(ops.most_common()), "nodes": sum(ops.values()),
+            "parameters": int(sum(np.prod(v.shape) for v in self.fn.variables)),
+            "outputs": [{"name": k, "shape": outs[k].shape.as_list(), "dtype": outs[k].dtype.name}
+                        for k in self.outputs],
+        }
 
     def run(self, feed):
         import numpy as np

@@ -20,7 +20,7 @@ ORT_DTYPES = {
 }
 
 
-def load(path, fmt: Format, *, trust: bool = False, input_specs=None) -> OnnxModel:
+def load(path, fmt: Format, *, trust: bool = False, input_specs=None, purpose: str = "run") -> OnnxModel:
     return OnnxModel(path)
 
 

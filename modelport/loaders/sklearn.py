@@ -10,7 +10,7 @@ from modelport.loaders.base import Model, cast_feed
 SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 
 
-def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec]) -> SklearnModel:
+def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpose: str = "run") -> SklearnModel:
     sklearn = require("sklearn", "sklearn", "read scikit-learn models")
     if fmt is Format.SKLEARN_SKOPS:
         estimator = _load_skops(path, trust)
@@ -91,6 +91,28 @@ class SklearnModel(Model):
         }.get(self.kind, ["variable"])
         if self.kind == "classifier" and not hasattr(estimator, "predict_proba"):
             self.outputs = ["label", "probabilities"] if hasattr(estimator, "decision_function") else ["label"]
+
+    def describe(self):
+        from collections import Counter
+
+        import numpy as np
+
+        from modelport.converters.sklearn_onnx import _walk
+
+        nodes = list(_walk(self.estimator))
+        params = 0
+        for node in nodes:
+            for attr, value in vars(node).items():
+                if attr.endswith("_") and not attr.startswith("_") and isinstance(value, np.ndarray) \
+                        and value.dtype.kind == "f":
+                    params += value.size
+        classes = getattr(self.estimator, "classes_", None)
+        return {
+            "estimator": type(self.estimator).__name__, "kind": self.kind,
+            "operators": dict(Counter(type(n).__name__ for n in nodes).most_common()), "nodes": len(nodes),
+            "parameters": int(params), "classes": None if classes is None else [c.item() if hasattr(c, "item")
+                                                                                   else c for c in classes],
+        }
 
     def run(self, feed):
         import numpy as np

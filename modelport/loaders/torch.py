@@ -21,11 +21,13 @@ def _torch():
     return require("torch", "torch", "read PyTorch models")
 
 
-def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec]) -> TorchModel:
+def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpose: str = "run") -> TorchModel:
+    # inspect describes a module without shapes (no example forward pass); running needs them
+    specs_for = require_specs if purpose == "run" else (lambda _, specs: specs)
     torch = _torch()
     if fmt is Format.TORCH_EXPORT:
         try:
-            program = torch.export.load(str(path))
+            program = _load_program(torch, path)
         except Exception as exc:
             raise UsageError(f"{path}: cannot read torch.export program ({_short(exc)})",
                              hint="re-save it with torch.export.save") from exc
@@ -36,10 +38,10 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec]) -> To
         except Exception as exc:
             raise UsageError(f"{path}: cannot read TorchScript ({_short(exc)})",
                              hint="re-save it with torch.jit.save") from exc
-        return TorchModel(path, fmt, module=module, specs=require_specs("a TorchScript file", input_specs))
+        return TorchModel(path, fmt, module=module, specs=specs_for("a TorchScript file", input_specs))
     if fmt is Format.TORCH_PY:
         module = _call_factory(str(path))
-        return TorchModel(path, fmt, module=module, specs=require_specs("a factory", input_specs))
+        return TorchModel(path, fmt, module=module, specs=specs_for("a factory", input_specs))
     if fmt is Format.TORCH_PICKLE:
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=False)
@@ -50,8 +52,20 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec]) -> To
                 f"{path}: holds a {type(obj).__name__}, not a model (a state dict has no architecture)",
                 hint="point modelport at a factory instead: path/to/file.py:build_model",
             )
-        return TorchModel(path, fmt, module=obj, specs=require_specs("a pickled module", input_specs))
+        return TorchModel(path, fmt, module=obj, specs=specs_for("a pickled module", input_specs))
     raise UsageError(f"{fmt} is not a PyTorch format")
+
+
+def _load_program(torch, path):
+    """torch.export.load; a program whose outputs are transformers ModelOutputs needs transformers
+    imported first (it registers those classes), so retry once with it."""
+    try:
+        return torch.export.load(str(path))
+    except Exception as exc:
+        if "transformers" not in str(exc) or importlib.util.find_spec("transformers") is None:
+            raise
+        importlib.import_module("transformers")
+        return torch.export.load(str(path))
 
 
 def _short(exc: BaseException) -> str:
@@ -133,9 +147,11 @@ class TorchModel(Model):
         else:
             self.module = module.eval()
             self.inputs = list(specs or [])
-            args, kwargs = self.example_inputs()
-            with torch.no_grad():
-                self.outputs = output_names(self.module(*args, **kwargs))
+            self.outputs = []
+            if self.inputs:
+                args, kwargs = self.example_inputs()
+                with torch.no_grad():
+                    self.outputs = output_names(self.module(*args, **kwargs))
 
     def example_inputs(self) -> tuple[tuple, dict]:
         """Tensors to trace with: the program's own examples, or made from specs (dynamic dims at 2)."""
@@ -154,6 +170,30 @@ class TorchModel(Model):
             else:
                 tensors.append(torch.randint(0, 2, shape, dtype=getattr(torch, spec.dtype)))
         return tuple(tensors), {}
+
+    def describe(self):
+        from collections import Counter
+
+        torch = _torch()
+        if self.program is not None:
+            ops = Counter(str(n.target) for n in self.program.graph.nodes if n.op == "call_function")
+        elif isinstance(self.module, torch.jit.ScriptModule):
+            ops = Counter(n.kind() for n in self.module.inlined_graph.nodes()
+                          if not n.kind().startswith("prim::"))
+        else:
+            ops = Counter(type(m).__name__ for m in self.module.modules() if not list(m.children()))
+        info = {"operators": dict(ops.most_common()), "nodes": sum(ops.values()),
+                "parameters": int(sum(p.numel() for p in self.module.parameters()))}
+        if self.program is not None:
+            out_node = next(n for n in reversed(self.program.graph.nodes) if n.op == "output")
+            vals = [getattr(a, "meta", {}).get("val") for a in flatten(out_node.args[0])]
+            if len(vals) == len(self.outputs) and all(v is not None for v in vals):
+                info["outputs"] = [{"name": n, "shape": [int(d) if str(d).isdigit() else str(d) for d in v.shape],
+                                    "dtype": str(v.dtype).replace("torch.", "")} for n, v in zip(self.outputs, vals)]
+        if not self.inputs and isinstance(self.module, torch.jit.ScriptModule):
+            args = self.module.forward.schema.arguments[1:]
+            info["inputs"] = [{"name": a.name, "shape": None, "dtype": None} for a in args]
+        return info
 
     def split_args(self, arrays: list) -> tuple[tuple, dict]:
         n_pos = len(self.inputs) - len(self.kwarg_names)

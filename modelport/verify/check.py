@@ -48,10 +48,11 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
     cand_outs = [candidate.run(_rename_for(candidate, c)) for c in cases]
     ref_names = list(ref_outs[0])
     cand_names = list(cand_outs[0])
-    pairs, how = match_outputs(ref_names, cand_names)
+    pairs, how = match_outputs(ref_names, cand_names, {n: v.shape for n, v in ref_outs[0].items()},
+                               {n: v.shape for n, v in cand_outs[0].items()})
     warnings = []
-    if how == "position":
-        warnings.append("outputs matched by position: " + ", ".join(f"{a}->{b}" for a, b in pairs if a != b))
+    if how in ("position", "shape"):
+        warnings.append(f"outputs matched by {how}: " + ", ".join(f"{a}->{b}" for a, b in pairs if a != b))
     results = []
     for ref_name, cand_name in pairs:
         atol, rtol = tol.for_output(ref_name)

@@ -27,10 +27,34 @@ class Tolerance:
         return self.per_output.get(name, (self.atol, self.rtol))
 
 
-def match_outputs(ref_names: list[str], cand_names: list[str]) -> tuple[list[tuple[str, str | None]], str]:
-    """Pair reference outputs with candidate outputs: by name, then by position. Returns (pairs, how)."""
+def match_outputs(
+    ref_names: list[str],
+    cand_names: list[str],
+    ref_shapes: dict[str, tuple] | None = None,
+    cand_shapes: dict[str, tuple] | None = None,
+) -> tuple[list[tuple[str, str | None]], str]:
+    """Pair reference outputs with candidate outputs: by name, then by shape, then by position.
+
+    TFLite renames and reorders outputs (`output_0`, `StatefulPartitionedCall:1`, ...), so when names do not
+    line up, outputs whose shapes are unique on both sides are paired by shape; outputs sharing a shape keep
+    their relative order. Returns (pairs, how).
+    """
     if set(ref_names) <= set(cand_names):
         return [(n, n) for n in ref_names], "name"
+    if ref_shapes and cand_shapes and len(ref_names) == len(cand_names):
+        groups: dict[tuple, list[str]] = {}
+        for name in cand_names:
+            groups.setdefault(tuple(cand_shapes[name]), []).append(name)
+        unique = all(len(g) == 1 for g in groups.values())
+        pairs, ok = [], True
+        for name in ref_names:
+            group = groups.get(tuple(ref_shapes[name]))
+            if not group:
+                ok = False
+                break
+            pairs.append((name, group.pop(0)))
+        if ok:
+            return pairs, "shape" if unique else "position"
     if len(ref_names) == len(cand_names):
         return list(zip(ref_names, cand_names)), "position"
     common = set(ref_names) & set(cand_names)

@@ -52,7 +52,8 @@ def test_sequential(models, tmp_path, route):
 
 def test_sequential_chain_skips_nothing_when_first_route_works(models, tmp_path):
     report = round_trip(models("keras_seq_h5"), tmp_path / "seq.onnx")
-    assert [a.route for a in report.attempts] == ["keras-tf2onnx-function"]
+    assert [(a.route, a.outcome) for a in report.attempts] == [("keras-tf2onnx-keras", "skipped"),
+                                                               ("keras-tf2onnx-function", "ok")]
 
 
 def test_from_keras_fails_on_sequential_and_says_why(models, tmp_path, cli):
@@ -87,3 +88,15 @@ def test_savedmodel_with_dict_output(models, tmp_path):
     got = ort_run(out, {"features": x})
     np.testing.assert_allclose(got["probabilities"], ref["probabilities"].numpy(), atol=1e-6)
     np.testing.assert_allclose(got["score"], ref["score"].numpy(), atol=1e-5)
+
+
+def test_subclassed_model_with_import_and_trust(models, tmp_path, cli):
+    src, code_file = models("keras_subclassed")
+    out = tmp_path / "sub.onnx"
+    code, _, err = cli("convert", src, "-o", out, "--input", "x:1,5", "--import", code_file)
+    assert code == 4 and "--trust" in err
+    report = round_trip(src, out, inputs=["x:1,5"], imports=[str(code_file)], trust=True)
+    assert report.route in ("keras-tf2onnx-keras", "keras-tf2onnx-function")
+    x = np.random.default_rng(9).standard_normal((4, 5)).astype(np.float32)
+    got = ort_run(out, {"x": x})["output"]
+    np.testing.assert_allclose(got, np.asarray(_keras(src)(x)), atol=1e-5)

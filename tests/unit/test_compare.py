@@ -54,6 +54,15 @@ def test_matching_by_name_then_position():
     assert match_outputs(["a", "b"], ["a"]) == ([("a", "a"), ("b", None)], "name")
 
 
+def test_matching_by_shape_when_names_differ():
+    ref = {"cls": (4, 3), "reg": (4, 1)}
+    cand = {"output_0": (4, 1), "output_1": (4, 3)}  # TFLite renamed and reordered
+    pairs, how = match_outputs(["cls", "reg"], ["output_0", "output_1"], ref, cand)
+    assert how == "shape" and pairs == [("cls", "output_1"), ("reg", "output_0")]
+    pairs, how = match_outputs(["a", "b"], ["x", "y"], {"a": (2,), "b": (2,)}, {"x": (2,), "y": (2,)})
+    assert how == "position" and pairs == [("a", "x"), ("b", "y")]
+
+
 def test_per_output_tolerance():
     tol = Tolerance(1e-4, 1e-3, {"logits": (1e-2, 0.0)})
     assert tol.for_output("logits") == (1e-2, 0.0)

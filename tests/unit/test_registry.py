@@ -46,7 +46,7 @@ def test_builtin_steps_come_from_entry_points():
     names = [s.name for s in reg.chain(Format.TORCH_EXPORT, Format.ONNX)]
     assert names == ["torch-dynamo", "torch-torchscript"]
     keras = [s.name for s in reg.chain(Format.KERAS, Format.ONNX)]
-    assert keras[0] == "keras-tf2onnx-function" and keras[-1] == "keras-torch-dynamo"
+    assert keras == ["keras-tf2onnx-keras", "keras-tf2onnx-function", "keras-tf2onnx-savedmodel", "keras-torch-dynamo"]
 
 
 def test_broken_plugin_is_listed_not_fatal(monkeypatch):

@@ -1,0 +1,128 @@
+"""`modelport inspect`: what a model file is, takes, returns and holds, for every readable format.
+
+One function per format family; framework imports stay inside them. Loading is as safe as for convert.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from modelport.core.formats import Format
+
+
+def _size(path: str | Path) -> int:
+    path = Path(str(path))
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def describe(path: str | Path, fmt: Format, *, trust: bool = False, input_specs=None) -> dict[str, Any]:
+    info: dict[str, Any] = {"path": str(path), "format": fmt.value, "size_bytes": _size(path)}
+    if fmt is Format.ONNX:
+        info.update(_onnx(path))
+    elif fmt is Format.TFLITE:
+        info.update(_tflite(path))
+    else:
+        from modelport.loaders import open_model
+
+        model = open_model(path, fmt, trust=trust, input_specs=input_specs, purpose="inspect")
+        info.update({
+            "framework": model.framework_version,
+            "inputs": [s.to_dict() for s in model.inputs],
+            "outputs": [{"name": n} for n in model.outputs],
+        })
+        info.update(model.describe())
+    info.setdefault("provenance", {})
+    return info
+
+
+def _dims(value_info) -> list:
+    shape = value_info.type.tensor_type.shape
+    return [d.dim_param or (d.dim_value if d.HasField("dim_value") else None) for d in shape.dim]
+
+
+def _onnx(path) -> dict[str, Any]:
+    import numpy as np
+    import onnx
+
+    from modelport.core.errors import UsageError
+    from modelport.provenance import read_onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise UsageError(f"{path}: cannot read ONNX model ({type(exc).__name__})",
+                         hint="is the file complete?") from exc
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    elem = onnx.helper.tensor_dtype_to_np_dtype
+
+    def io(vi):
+        try:
+            dtype = np.dtype(elem(vi.type.tensor_type.elem_type)).name
+        except Exception:
+            dtype = "unknown"
+        return {"name": vi.name, "shape": _dims(vi), "dtype": dtype}
+
+    ops: Counter = Counter()
+    stack = [graph]
+    while stack:  # count nodes in subgraphs (If/Loop/Scan bodies) too
+        g = stack.pop()
+        for node in g.node:
+            ops[f"{node.domain}::{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type] += 1
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    stack.append(attr.g)
+                stack.extend(attr.graphs)
+    # weights: float and 8-bit (quantized) initializers; int64/int32 ones are shape constants
+    weight_types = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+                    onnx.TensorProto.BFLOAT16, onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+    params = sum(int(np.prod(t.dims)) if t.dims else 1 for t in graph.initializer if t.data_type in weight_types)
+    return {
+        "framework": f"onnx {onnx.__version__}",
+        "ir_version": model.ir_version,
+        "opsets": {op.domain or "ai.onnx": op.version for op in model.opset_import},
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "inputs": [io(vi) for vi in graph.input if vi.name not in inits],
+        "outputs": [io(vi) for vi in graph.output],
+        "operators": dict(ops.most_common()),
+        "nodes": sum(ops.values()),
+        "parameters": params,
+        "provenance": read_onnx(path),
+    }
+
+
+def _tflite(path) -> dict[str, Any]:
+    import numpy as np
+
+    from modelport.loaders.tflite import TfliteModel
+    from modelport.provenance import _tflite_tools, read_tflite
+
+    model = TfliteModel(path)
+    info: dict[str, Any] = {
+        "framework": model.framework_version,
+        "signature": model.signature,
+        "inputs": [s.to_dict() for s in model.inputs],
+        "outputs": [{"name": n, "shape": model.output_shapes.get(n) if model.runner else None}
+                    for n in model.outputs],
+    }
+    tools = _tflite_tools()
+    if tools is not None:
+        _, fbu = tools
+        flat = fbu.read_model_from_bytearray(bytearray(Path(path).read_bytes()))
+        ops: Counter = Counter()
+        params = 0
+        for sub in flat.subgraphs or []:
+            for op in sub.operators or []:
+                ops[fbu.opcode_to_name(flat, op.opcodeIndex)] += 1
+            for tensor in sub.tensors or []:
+                buf = flat.buffers[tensor.buffer] if tensor.buffer < len(flat.buffers) else None
+                if buf is not None and buf.data is not None and len(buf.data):
+                    params += int(np.prod(tensor.shape)) if tensor.shape is not None and len(tensor.shape) else 1
+        info.update({"schema_version": flat.version, "operators": dict(ops.most_common()),
+                     "nodes": sum(ops.values()), "parameters": params})
+    info["provenance"] = read_tflite(path)
+    return info

@@ -1,0 +1,85 @@
+"""TFLite (LiteRT) models, run with the ai-edge-litert interpreter (tf.lite.Interpreter as a fallback)."""
+
+from __future__ import annotations
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import MissingDependency, UsageError
+from modelport.core.formats import Format
+from modelport.loaders.base import Model, cast_feed, native_stderr_silenced
+
+
+def interpreter_class():
+    """(Interpreter class, runtime name). ai-edge-litert first: 0.12 s to import against TF's 5 s."""
+    try:
+        from importlib.metadata import version
+
+        from ai_edge_litert import interpreter as litert
+
+        return litert.Interpreter, f"ai-edge-litert {version('ai-edge-litert')}"
+    except ImportError:
+        pass
+    try:
+        from modelport.loaders.keras import tensorflow
+
+        tf = tensorflow()
+        return tf.lite.Interpreter, f"tensorflow {tf.__version__} (tf.lite)"
+    except (ImportError, MissingDependency):
+        raise MissingDependency("ai-edge-litert", "tensorflow", "run TFLite models") from None
+
+
+def load(path, fmt: Format, *, trust: bool = False, input_specs=None, purpose: str = "run") -> TfliteModel:
+    return TfliteModel(path)
+
+
+def _spec(name: str, detail: dict) -> TensorSpec:
+    import numpy as np
+
+    signature = list(detail.get("shape_signature", detail["shape"]))
+    shape = tuple(int(d) if d >= 0 else ("batch" if i == 0 else None) for i, d in enumerate(signature))
+    return TensorSpec(name, shape, np.dtype(detail["dtype"]).name)
+
+
+class TfliteModel(Model):
+    format = Format.TFLITE
+
+    def __init__(self, path, threads: int | None = None) -> None:
+        interpreter, self.framework_version = interpreter_class()
+        self.path = path
+        try:
+            with native_stderr_silenced():
+                self.interpreter = interpreter(model_path=str(path), num_threads=threads)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"{path}: cannot load TFLite model ({first})", hint="is the file complete?") from exc
+        signatures = self.interpreter.get_signature_list()
+        self.signature = "serving_default" if "serving_default" in signatures else next(iter(signatures), None)
+        if self.signature is not None:
+            self.runner = self.interpreter.get_signature_runner(self.signature)
+            ins = self.runner.get_input_details()
+            outs = self.runner.get_output_details()
+            # Signature order is alphabetical; keep the model's own tensor order when it is known.
+            self.inputs = [_spec(n, d) for n, d in sorted(ins.items(), key=lambda kv: kv[1]["index"])]
+            self.outputs = [n for n, _ in sorted(outs.items(), key=lambda kv: kv[1]["index"])]
+            self.output_shapes = {n: list(d["shape"]) for n, d in outs.items()}
+        else:
+            self.runner = None
+            self.interpreter.allocate_tensors()
+            ins = self.interpreter.get_input_details()
+            self.inputs = [_spec(d["name"], d) for d in ins]
+            self.outputs = [d["name"] for d in self.interpreter.get_output_details()]
+
+    def run(self, feed):
+        arrays = cast_feed(feed, self.inputs)
+        if self.runner is not None:
+            out = self.runner(**{s.name: a for s, a in zip(self.inputs, arrays)})
+            return {n: out[n] for n in self.outputs}
+        interp = self.interpreter
+        details = interp.get_input_details()
+        for d, a in zip(details, arrays):
+            if list(d["shape"]) != list(a.shape):
+                interp.resize_tensor_input(d["index"], list(a.shape))
+        interp.allocate_tensors()
+        for d, a in zip(interp.get_input_details(), arrays):
+            interp.set_tensor(d["index"], a)
+        interp.invoke()
+        return {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
