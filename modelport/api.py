@@ -17,12 +17,13 @@ from modelport.core.errors import (
     ModelportError,
     UnsupportedError,
     UsageError,
+    one_line,
 )
 from modelport.core.formats import Format, detect, target_format
 from modelport.core.io import PendingOutput, sha256_of
 from modelport.core.registry import Registry, Step, StepOptions, load_registry
 from modelport.core.report import Attempt, Report
-from modelport.verify.check import InputPlan, Reference, verify_models
+from modelport.verify.check import InputPlan, Reference, ReferenceFailed, verify_models
 from modelport.verify.compare import Tolerance
 
 Progress = Callable[[str], None]
@@ -101,7 +102,10 @@ def convert(
         import_user_code(imports, trust)
         model = open_model(source, src_fmt, trust=trust, input_specs=_with_batch(inputs, not static))
         if static:
-            model.inputs = _with_batch(model.inputs, False)
+            if src_fmt in (Format.TORCH_EXPORT, Format.TF_SAVEDMODEL):
+                report.warnings.append(f"--static has no effect on {src_fmt}: its shapes are fixed by the file")
+            else:
+                model.inputs = _with_batch(model.inputs, False)
         report.source = model.info() | {"sha256": _digest(source, src_fmt), "framework": model.framework_version}
         reference = Reference(model, check.plan()) if verify else None
         options = StepOptions(opset=opset, dynamic_batch=not static, imports=tuple(imports))
@@ -117,8 +121,10 @@ def convert(
                 if result.attempt.outcome == "ok":
                     return _finish(report, pending, step, model, source, src_fmt, result)
                 if result.attempt.outcome == "mismatch" and kept is None:
-                    kept = (pending.path.with_name(pending.path.name + ".kept" + pending.path.suffix), step, result)
-                    os.replace(pending.path, kept[0])
+                    # a name outside discard()'s glob of the pending file, so later attempts keep it
+                    aside = pending.final.parent / f".{pending.final.stem}.{os.getpid()}.kept{pending.final.suffix}"
+                    kept = (aside, step, result)
+                    os.replace(pending.path, aside)
                 pending.discard()
             if kept is not None:
                 os.replace(kept[0], pending.path)
@@ -185,6 +191,8 @@ def _attempt(step: Step, model, out: Path, dst_fmt: Format, options, reference, 
     try:
         candidate = open_model(out, dst_fmt)
         verification = verify_models(reference, candidate, check.tolerance)
+    except ReferenceFailed:
+        raise  # the source itself cannot run: no route can fix that
     except ModelportError as exc:
         return _Result(Attempt(step.name, "error", time.perf_counter() - start, exc.message), facts)
     except Exception as exc:
@@ -192,6 +200,9 @@ def _attempt(step: Step, model, out: Path, dst_fmt: Format, options, reference, 
 
         return _Result(Attempt(step.name, "error", time.perf_counter() - start,
                                f"converted model does not run: {first_line(exc)}"), facts)
+    if verification.error:
+        return _Result(Attempt(step.name, "error", time.perf_counter() - start,
+                               f"converted model does not run: {verification.error}"), facts)
     outcome = "ok" if verification.passed else "mismatch"
     reason = None if verification.passed else verification.summary()
     return _Result(Attempt(step.name, outcome, time.perf_counter() - start, reason), facts, verification, proto)
@@ -215,8 +226,7 @@ def _check_output(out: Path, dst_fmt: Format, model):
     try:
         onnx.checker.check_model(str(out) if out.stat().st_size > LARGE_ONNX else proto)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise RouteRejected(f"onnx.checker rejected the graph: {first}") from exc
+        raise RouteRejected(f"onnx.checker rejected the graph: {one_line(exc)}") from exc
     graph = proto.graph
     inits = {i.name for i in graph.initializer}
     got = [i.name for i in graph.input if i.name not in inits]
@@ -243,21 +253,25 @@ def _finish(report: Report, pending: PendingOutput, step: Step, model, source, s
     if verification is not None:
         facts["max_abs_error"] = max((o.max_abs_error for o in verification.outputs), default=0.0)
     stored = "metadata_props"
-    if result.proto is not None:
-        from modelport.provenance import write_onnx
+    try:
+        if result.proto is not None:
+            from modelport.provenance import write_onnx
 
-        write_onnx(pending.path, facts, result.proto)
-    elif pending.path.suffix == ".tflite":
-        from modelport.provenance import write_tflite
+            write_onnx(pending.path, facts, result.proto)
+        elif pending.path.suffix == ".tflite":
+            from modelport.provenance import write_tflite
 
-        stored = write_tflite(pending.path, facts)
+            stored = write_tflite(pending.path, facts)
+    except Exception as exc:  # a verified model is worth keeping without its provenance
+        stored = "none"
+        report.warnings.append(f"provenance not written ({one_line(exc)})")
     report.output = str(pending.commit())
     if stored == "sidecar":
         from modelport.provenance import sidecar
 
-        side = PendingOutput(sidecar(report.output), force=True)
-        side.path.write_text(json.dumps(facts, indent=2))
-        side.commit()
+        with PendingOutput(sidecar(report.output), force=True) as side:
+            side.path.write_text(json.dumps(facts, indent=2))
+            side.commit()
         report.warnings.append(f"provenance written beside the model to {side.final.name} (no TFLite schema tool)")
     report.route = step.name
     report.verification = verification
@@ -269,10 +283,13 @@ def _finish(report: Report, pending: PendingOutput, step: Step, model, source, s
 def _all_failed(report: Report, chain: list[Step], src_fmt: Format, dst_fmt: Format) -> ModelportError:
     tried = [a for a in report.attempts if a.outcome != "skipped"]
     exc: ModelportError
-    if not tried:
-        step = chain[0]
-        exc = MissingDependency(step.missing() or step.extra or "?", step.extra or "all",
-                                f"convert {src_fmt} to {dst_fmt}")
+    missing = next(((s, s.missing()) for s in chain if s.missing()), None)
+    if not tried and missing:
+        step, package = missing
+        exc = MissingDependency(package, step.extra or "all", f"convert {src_fmt} to {dst_fmt}")
+    elif not tried:
+        reasons = "; ".join(f"{a.route}: {a.reason}" for a in report.attempts)
+        exc = UnsupportedError(f"no route applies to this model ({reasons})", hint="--route NAME forces one route")
     else:
         reasons = "; ".join(f"{a.route}: {a.reason}" for a in tried)
         hint = next((a.hint for a in tried if a.hint), None) or (

@@ -22,7 +22,19 @@ def write_onnx(path: str | Path, facts: dict[str, Any], model=None) -> None:
         entry = model.metadata_props.add()
         entry.key = PREFIX + key
         entry.value = value if isinstance(value, str) else json.dumps(value)
-    onnx.save(model, str(path))
+    _replace_bytes(path, model.SerializeToString())
+
+
+def _replace_bytes(path: str | Path, data: bytes) -> None:
+    """Rewrite a file through a temp file + rename: a failure never leaves it half-written."""
+    import os
+
+    tmp = Path(str(path) + ".prov")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_onnx(path: str | Path) -> dict[str, Any]:
@@ -85,7 +97,7 @@ def write_tflite(path: str | Path, facts: dict[str, Any]) -> str:
     entry.name = TFLITE_KEY
     entry.buffer = len(model.buffers) - 1
     model.metadata = kept + [entry]
-    path.write_bytes(fbu.convert_object_to_bytearray(model))
+    _replace_bytes(path, fbu.convert_object_to_bytearray(model))
     return "metadata"
 
 

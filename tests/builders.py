@@ -304,3 +304,65 @@ def keras_lstm_float(path: Path) -> Path:
     model = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
     model.save(str(path))
     return path
+
+
+# ---------------------------------------------------------------- ensembles (fuse)
+def torch_iris_mlp(path: Path, *, softmax: bool = True, train: bool = True) -> Path:
+    """A PyTorch classifier on iris, exported with a dynamic batch (softmax head, or raw logits)."""
+    import torch
+
+    x, y = iris()
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)]
+    model = torch.nn.Sequential(*layers, *([torch.nn.Softmax(dim=1)] if softmax else []))
+    if train:
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        xt, yt = torch.from_numpy((x - x.mean(0)) / x.std(0)), torch.from_numpy(y)
+        for _ in range(150):
+            opt.zero_grad()
+            logits = model[:3](xt)
+            torch.nn.functional.cross_entropy(logits, yt).backward()
+            opt.step()
+    model.eval()
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(model, (torch.from_numpy(x[:4]),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(path))
+    return path
+
+
+def keras_iris_mlp(path: Path) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.save(str(path))
+    return path
+
+
+def sklearn_scaler(path: Path) -> Path:
+    import skops.io as sio
+    from sklearn.preprocessing import StandardScaler
+
+    x, _ = iris()
+    sio.dump(StandardScaler().fit(x), str(path))
+    return path
+
+
+def sklearn_binary(path: Path) -> Path:
+    """A 2-class classifier on the same 4 features (class-count mismatch with iris models)."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = iris()
+    sio.dump(LogisticRegression(max_iter=500).fit(x, (y > 0).astype(int)), str(path))
+    return path
+
+
+def sklearn_five_features(path: Path) -> Path:
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = iris()
+    sio.dump(LogisticRegression(max_iter=500).fit(np.hstack([x, x[:, :1]]), y), str(path))
+    return path

@@ -58,6 +58,13 @@ BUILD = {
     "sk_isolation_forest": (lambda p: builders.sklearn_model(p, "isolation_forest"), "isolation_forest.skops"),
     "sk_kmeans": (lambda p: builders.sklearn_model(p, "kmeans"), "kmeans.skops"),
     "sk_pickle": (builders.sklearn_pickle, "lr.pkl"),
+    "torch_iris": (builders.torch_iris_mlp, "iris_mlp.pt2"),
+    "torch_iris_logits_untrained": (lambda p: builders.torch_iris_mlp(p, softmax=False, train=False),
+                                    "iris_logits.pt2"),
+    "keras_iris": (builders.keras_iris_mlp, "iris_mlp.keras"),
+    "sk_scaler": (builders.sklearn_scaler, "scaler.skops"),
+    "sk_binary": (builders.sklearn_binary, "binary.skops"),
+    "sk_five": (builders.sklearn_five_features, "five.skops"),
 }
 
 

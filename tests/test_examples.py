@@ -27,3 +27,15 @@ def test_demo_converts_all_three_frameworks(tmp_path):
     for name in ("cnn.onnx", "digits.onnx", "gbm.onnx", "digits.tflite"):
         assert (tmp_path / name).stat().st_size > 0
     assert proc.stdout.count("(verified)") == jobs
+
+
+@pytest.mark.slow
+@needs("torch", "tensorflow", "sklearn")
+def test_fuse_example_builds_two_ensembles(tmp_path):
+    env = dict(os.environ, MODELPORT_DEMO_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "fuse_three_frameworks.py")],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 of 2 ensembles built and verified" in proc.stdout
+    for name in ("iris_weighted.onnx", "iris_vote.onnx"):
+        assert (tmp_path / "fuse" / name).stat().st_size > 0

@@ -48,10 +48,11 @@ def convert(
     with guarded(session, "convert", render):
         from modelport import api
 
+        session.check_json(source, output)
         report = api.convert(
             source, output, from_format=from_format, to=to, inputs=o.parse_inputs(inputs), opset=opset,
             static=static, route=route, verify=not no_verify,
             check=o.verify_options(samples, seed, int_range, data, tol, atol, rtol),
             force=force, trust=trust, imports=imports or (), progress=session.progress,
         )
-    finish(session, report, render)
+        finish(session, report, render)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import typer
 
-from modelport.core.errors import ModelportError
+from modelport.core.errors import ModelportError, UsageError, one_line
 from modelport.core.report import SCHEMA_VERSION, Report
 
-EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_UNSUPPORTED, EXIT_UNSAFE, EXIT_MISSING, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
+EXIT_OK, EXIT_VERIFY, EXIT_INTERNAL = 0, 1, 70  # the others are each ModelportError's exit_code
 
 
 class Session:
@@ -32,6 +32,20 @@ class Session:
         if self.debug:
             os.environ["MODELPORT_DEBUG"] = "1"
         self._status = None
+
+    def check_json(self, *protected) -> None:
+        """Refuse a --json path that is missing its folder or would overwrite a model (exit 2)."""
+        if not self.json_path or self.json_to_stdout:
+            return
+        path = Path(self.json_path)
+        problem = None
+        if not path.parent.exists():
+            problem = UsageError(f"--json {path}: folder {path.parent} does not exist")
+        elif any(other and path.resolve() == Path(str(other)).resolve() for other in protected):
+            problem = UsageError(f"--json {path} would overwrite a model", hint="choose another report path")
+        if problem is not None:
+            self.json_path = None  # the error report must not go there either
+            raise problem
 
     @property
     def json_to_stdout(self) -> bool:
@@ -118,11 +132,11 @@ def guarded(session: Session, command: str, render: Callable[[Report, Session], 
         session.stop_progress()
         if session.debug:
             traceback.print_exc()
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        sys.stderr.write(f"modelport: internal error: {type(exc).__name__}: {first}\n"
+        line = one_line(exc)
+        sys.stderr.write(f"modelport: internal error: {line}\n"
                          "  hint: rerun with --debug for the traceback, and report it\n")
         _safe_json(session, {"schema_version": SCHEMA_VERSION, "command": command, "ok": False,
-                             "error": {"kind": "internal", "message": f"{type(exc).__name__}: {first}",
+                             "error": {"kind": "internal", "message": line,
                                        "hint": None, "exit_code": EXIT_INTERNAL}})
         code = EXIT_INTERNAL
     finally:

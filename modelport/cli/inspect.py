@@ -67,6 +67,7 @@ def inspect(
     with guarded(session, "inspect", render):
         from modelport import api
 
+        session.check_json(model)
         report = api.inspect(model, from_format=from_format, inputs=o.parse_inputs(inputs), trust=trust,
                              imports=imports or (), progress=session.progress)
-    finish(session, report, render)
+        finish(session, report, render)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -48,8 +49,9 @@ def parse_tols(values: list[str] | None, atol: float, rtol: float):
         if not name or len(parts) not in (1, 2):
             raise UsageError(f"--tol '{value}' is not NAME=ATOL[,RTOL]", hint="example: --tol logits=1e-3,1e-2")
         per[name] = (parts[0], parts[1] if len(parts) == 2 else rtol)
-    if atol < 0 or rtol < 0:
-        raise UsageError("tolerances must be >= 0")
+    for value in [atol, rtol, *(v for pair in per.values() for v in pair)]:
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(f"tolerance {value} is not a finite number >= 0")
     return Tolerance(atol, rtol, per)
 
 

@@ -42,9 +42,10 @@ def verify(
     with guarded(session, "verify", render):
         from modelport import api
 
+        session.check_json(source, candidate)
         report = api.verify(
             source, candidate, reference_format=from_format, candidate_format=candidate_format,
             inputs=o.parse_inputs(inputs), trust=trust, imports=imports or (),
             check=o.verify_options(samples, seed, int_range, data, tol, atol, rtol), progress=session.progress,
         )
-    finish(session, report, render)
+        finish(session, report, render)

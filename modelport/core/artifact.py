@@ -1,12 +1,10 @@
-"""Framework-free descriptions of models and their tensors."""
+"""Framework-free description of a model's tensors (TensorSpec) and the --input syntax."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from modelport.core.errors import UsageError
-from modelport.core.formats import Format
 
 Dim = int | str | None  # an int is fixed; a str or None is symbolic (dynamic)
 
@@ -29,24 +27,6 @@ class TensorSpec:
     def __str__(self) -> str:
         dims = ",".join("?" if d is None else str(d) for d in self.shape)
         return f"{self.name}:{dims}:{self.dtype}"
-
-
-@dataclass
-class Artifact:
-    """A model file on disk, with what we know of its interface."""
-
-    path: Path
-    format: Format
-    inputs: list[TensorSpec] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "path": str(self.path),
-            "format": self.format.value,
-            "inputs": [i.to_dict() for i in self.inputs],
-            "outputs": list(self.outputs),
-        }
 
 
 def parse_input_spec(text: str) -> TensorSpec:

@@ -15,13 +15,6 @@ class ModelportError(Exception):
         self.hint = hint
 
 
-class VerificationFailed(ModelportError):
-    """The converted model does not compute the same thing as the source (exit 1)."""
-
-    exit_code = 1
-    kind = "verification_failed"
-
-
 class UsageError(ModelportError):
     """Bad flags, or an input that is missing, unreadable or corrupt (exit 2)."""
 
@@ -67,6 +60,12 @@ class MissingDependency(ModelportError):
         )
         self.package = package
         self.extra = extra
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """`Type: first line of the message`, for one-line error reports."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0].strip()[:limit]}" if text else type(exc).__name__
 
 
 def require(module: str, extra: str, what: str | None = None):

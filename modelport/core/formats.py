@@ -32,11 +32,6 @@ class Format(str, Enum):
     def framework(self) -> str:
         return FRAMEWORK[self]
 
-    @property
-    def extra(self) -> str | None:
-        """The pip extra that reads this format (None: base install)."""
-        return EXTRA.get(FRAMEWORK[self])
-
 
 FRAMEWORK = {
     Format.TORCH_EXPORT: "torch",
@@ -50,7 +45,6 @@ FRAMEWORK = {
     Format.ONNX: "onnx",
     Format.TFLITE: "tflite",
 }
-EXTRA = {"torch": "torch", "tensorflow": "tensorflow", "sklearn": "sklearn"}
 
 # Formats that can only be read by running code from the file: they need --trust.
 UNSAFE = {Format.TORCH_PY, Format.TORCH_PICKLE, Format.SKLEARN_PICKLE}

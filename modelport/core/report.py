@@ -40,6 +40,7 @@ class Verification:
     inputs_from: str = "generated"
     matched_by: str = "name"
     warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # the candidate could not run at all
 
     @property
     def failed_outputs(self) -> list[OutputResult]:

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UnsafeError, UsageError, require
+from modelport.core.errors import UnsafeError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.loaders.base import Model, cast_feed, native_stderr_silenced
 
@@ -28,10 +28,6 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpo
         return SavedModel(path)
     return KerasModel(path, trust=trust, input_specs=input_specs)
 
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def flatten_outputs(out: Any, names: list[str] | None) -> tuple[list[str], list[Any]]:
@@ -63,9 +59,9 @@ class KerasModel(Model):
                     f"{path}: the model holds a Lambda layer, whose code runs when it loads",
                     hint="pass --trust if you trust this file",
                 ) from exc
-            raise UsageError(f"{path}: cannot load Keras model ({_short(exc)})") from exc
+            raise UsageError(f"{path}: cannot load Keras model ({one_line(exc)})") from exc
         except Exception as exc:
-            raise UsageError(f"{path}: cannot load Keras model ({_short(exc)})",
+            raise UsageError(f"{path}: cannot load Keras model ({one_line(exc)})",
                              hint="is the file complete? subclassed models need their class registered") from exc
         model_inputs = getattr(self.model, "inputs", None) or []
         if model_inputs:
@@ -139,7 +135,7 @@ class SavedModel(Model):
             with native_stderr_silenced():
                 self.loaded = tf.saved_model.load(str(path))
         except Exception as exc:
-            raise UsageError(f"{path}: cannot load SavedModel ({_short(exc)})") from exc
+            raise UsageError(f"{path}: cannot load SavedModel ({one_line(exc)})") from exc
         signatures = getattr(self.loaded, "signatures", {})
         if "serving_default" not in signatures:
             have = ", ".join(signatures) or "none"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UsageError
+from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format
 from modelport.loaders.base import Model, cast_feed
 
@@ -45,8 +45,7 @@ class OnnxModel(Model):
         try:
             self.session = session(path, threads)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise UsageError(f"{path}: cannot load ONNX model ({first})", hint="is the file complete?") from exc
+            raise UsageError(f"{path}: cannot load ONNX model ({one_line(exc)})", hint="is the file complete?") from exc
         self.inputs = [
             TensorSpec(i.name, tuple(d if isinstance(d, int) else (d or None) for d in i.shape),
                        ORT_DTYPES.get(i.type, i.type))

@@ -7,7 +7,7 @@ from modelport.core.errors import UnsafeError, UsageError, require
 from modelport.core.formats import Format
 from modelport.loaders.base import Model, cast_feed
 
-SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # anything else (builtins functions included) needs --trust
 
 
 def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpose: str = "run") -> SklearnModel:
@@ -42,13 +42,14 @@ def _load_pickle(path):
     import pickle
 
     try:
-        try:
-            import joblib
-
+        import joblib
+    except ImportError:
+        joblib = None
+    try:
+        if joblib is not None:
             return joblib.load(str(path))
-        except ImportError:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
     except Exception as exc:
         raise UsageError(f"{path}: cannot unpickle ({type(exc).__name__}: {exc})") from exc
 

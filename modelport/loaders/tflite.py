@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import MissingDependency, UsageError
+from modelport.core.errors import MissingDependency, UsageError, one_line
 from modelport.core.formats import Format
 from modelport.loaders.base import Model, cast_feed, native_stderr_silenced
 
@@ -49,8 +49,8 @@ class TfliteModel(Model):
             with native_stderr_silenced():
                 self.interpreter = interpreter(model_path=str(path), num_threads=threads)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise UsageError(f"{path}: cannot load TFLite model ({first})", hint="is the file complete?") from exc
+            raise UsageError(f"{path}: cannot load TFLite model ({one_line(exc)})",
+                             hint="is the file complete?") from exc
         signatures = self.interpreter.get_signature_list()
         self.signature = "serving_default" if "serving_default" in signatures else next(iter(signatures), None)
         if self.signature is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UsageError, require
+from modelport.core.errors import UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.loaders.base import Model, cast_feed, require_specs
 
@@ -29,14 +29,14 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpo
         try:
             program = _load_program(torch, path)
         except Exception as exc:
-            raise UsageError(f"{path}: cannot read torch.export program ({_short(exc)})",
+            raise UsageError(f"{path}: cannot read torch.export program ({one_line(exc)})",
                              hint="re-save it with torch.export.save") from exc
         return TorchModel(path, fmt, program=program)
     if fmt is Format.TORCHSCRIPT:
         try:
             module = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:
-            raise UsageError(f"{path}: cannot read TorchScript ({_short(exc)})",
+            raise UsageError(f"{path}: cannot read TorchScript ({one_line(exc)})",
                              hint="re-save it with torch.jit.save") from exc
         return TorchModel(path, fmt, module=module, specs=specs_for("a TorchScript file", input_specs))
     if fmt is Format.TORCH_PY:
@@ -46,7 +46,7 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpo
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=False)
         except Exception as exc:
-            raise UsageError(f"{path}: cannot unpickle ({_short(exc)})", hint="re-save the model") from exc
+            raise UsageError(f"{path}: cannot unpickle ({one_line(exc)})", hint="re-save the model") from exc
         if not isinstance(obj, torch.nn.Module):
             raise UsageError(
                 f"{path}: holds a {type(obj).__name__}, not a model (a state dict has no architecture)",
@@ -67,10 +67,6 @@ def _load_program(torch, path):
         importlib.import_module("transformers")
         return torch.export.load(str(path))
 
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def _call_factory(ref: str):
@@ -93,14 +89,14 @@ def _call_factory(ref: str):
     except UsageError:
         raise
     except Exception as exc:
-        raise UsageError(f"{ref}: importing the factory failed ({_short(exc)})") from exc
+        raise UsageError(f"{ref}: importing the factory failed ({one_line(exc)})") from exc
     factory = getattr(mod, attr, None)
     if not callable(factory):
         raise UsageError(f"{ref}: '{attr}' is not a callable in {module_ref}")
     try:
         obj = factory()
     except Exception as exc:
-        raise UsageError(f"{ref}: the factory raised ({_short(exc)})") from exc
+        raise UsageError(f"{ref}: the factory raised ({one_line(exc)})") from exc
     if not isinstance(obj, torch.nn.Module):
         raise UsageError(f"{ref}: the factory returned a {type(obj).__name__}, not a torch.nn.Module")
     return obj
@@ -150,8 +146,13 @@ class TorchModel(Model):
             self.outputs = []
             if self.inputs:
                 args, kwargs = self.example_inputs()
-                with torch.no_grad():
-                    self.outputs = output_names(self.module(*args, **kwargs))
+                try:
+                    with torch.no_grad():
+                        self.outputs = output_names(self.module(*args, **kwargs))
+                except Exception as exc:
+                    shapes = ", ".join(str(s) for s in self.inputs)
+                    raise UsageError(f"{path}: the model fails on inputs {shapes} ({one_line(exc)})",
+                                     hint="check the --input names, shapes and dtypes") from exc
 
     def example_inputs(self) -> tuple[tuple, dict]:
         """Tensors to trace with: the program's own examples, or made from specs (dynamic dims at 2)."""

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelport.core.report import Verification
+from modelport.core.errors import UsageError, one_line
+from modelport.core.report import OutputResult, Verification
 from modelport.verify.compare import Tolerance, compare_output, match_outputs
 from modelport.verify.inputs import generate, load_npz, merge_specs
 
@@ -24,28 +25,48 @@ class InputPlan:
     data: Path | None = None
 
 
+class ReferenceFailed(UsageError):
+    """The reference model itself cannot run on the verification inputs (exit 2, not a route failure)."""
+
+
 class Reference:
     """A reference model with its inputs and outputs computed once, reused for every candidate."""
 
     def __init__(self, model: Model, plan: InputPlan) -> None:
         self.model, self.plan = model, plan
         self._cache: dict[tuple, tuple[list, list]] = {}
+        self.warnings: list[str] = []
 
     def cases_for(self, candidate: Model) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
         specs = merge_specs(self.model.inputs, candidate.inputs)
         key = tuple((s.name, s.shape, s.dtype) for s in specs)
         if key not in self._cache:
             if self.plan.data:
-                cases = load_npz(self.plan.data, specs)
+                cases = load_npz(self.plan.data, specs, self.warnings)
             else:
                 cases = generate(specs, self.plan.samples, self.plan.seed, self.plan.int_range)
-            self._cache[key] = (cases, [self.model.run(c) for c in cases])
+            try:
+                outs = [self.model.run(c) for c in cases]
+            except UsageError:
+                raise
+            except Exception as exc:
+                raise ReferenceFailed(f"{self.model.path}: the model fails on the verification inputs "
+                                      f"({one_line(exc)})", hint="check --input shapes/dtypes or --data") from exc
+            self._cache[key] = (cases, outs)
         return self._cache[key]
 
 
 def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Verification:
     cases, ref_outs = reference.cases_for(candidate)
-    cand_outs = [candidate.run(_rename_for(candidate, c)) for c in cases]
+    try:
+        cand_outs = [candidate.run(_rename_for(candidate, c)) for c in cases]
+    except Exception as exc:  # a candidate that cannot run on the inputs fails verification
+        atol, rtol = tol.atol, tol.rtol
+        reason = f"the candidate fails to run: {one_line(exc)}"
+        results = [OutputResult(n, "", list(v.shape), [], False, atol, rtol, reason=reason)
+                   for n, v in ref_outs[0].items()]
+        return Verification(False, results, seed=reference.plan.seed, warnings=list(reference.warnings),
+                            error=reason)
     ref_names = list(ref_outs[0])
     cand_names = list(cand_outs[0])
     pairs, how = match_outputs(ref_names, cand_names, {n: v.shape for n, v in ref_outs[0].items()},
@@ -57,8 +78,6 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
     for ref_name, cand_name in pairs:
         atol, rtol = tol.for_output(ref_name)
         if cand_name is None:
-            from modelport.core.report import OutputResult
-
             results.append(OutputResult(ref_name, "", list(ref_outs[0][ref_name].shape), [], False, atol, rtol,
                                         reason="missing in candidate"))
             continue
@@ -76,7 +95,7 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
         seed=reference.plan.seed,
         inputs_from=str(reference.plan.data) if reference.plan.data else "generated",
         matched_by=how,
-        warnings=warnings,
+        warnings=list(reference.warnings) + warnings,
     )
 
 

@@ -125,6 +125,11 @@ def compare_output(
     result.passed = not fails.any()
     if result.nonfinite and not result.passed:
         result.reason = result.nonfinite
+    if special.any() and not result.nonfinite:
+        result.nonfinite = f"{int(both_nan.sum())} NaN and {int(same_inf.sum())} Inf on both sides"
+    if not ok.any():  # all NaN/Inf on both sides: nothing was compared, the gate must not pass
+        result.passed = False
+        result.reason = "no finite values to compare: both models output only NaN/Inf"
     result.label_agreement = _label_agreement(refs, cands)
     return result
 

@@ -72,7 +72,8 @@ def _random(rng: np.random.Generator, shape: list[int], dtype: str, int_range: t
     return rng.integers(low, high, size=shape).astype(dtype)
 
 
-def load_npz(path: str | Path, specs: list[TensorSpec]) -> list[dict[str, np.ndarray]]:
+def load_npz(path: str | Path, specs: list[TensorSpec], warnings: list[str] | None = None
+             ) -> list[dict[str, np.ndarray]]:
     """Real inputs from an .npz holding one array per input (by name; a lone array fits a lone input)."""
     try:
         data = dict(np.load(str(path), allow_pickle=False))
@@ -96,8 +97,16 @@ def load_npz(path: str | Path, specs: list[TensorSpec]) -> list[dict[str, np.nda
         ):
             raise UsageError(f"{path}: array '{spec.name}' has shape {list(value.shape)}, "
                              f"expected {[d if isinstance(d, int) else '?' for d in spec.shape]}")
+        if spec.dtype[:3] in ("int", "uin", "boo") and value.dtype.kind == "f" and not np.all(value == np.round(value)):
+            raise UsageError(f"{path}: array '{spec.name}' holds fractional floats for an {spec.dtype} input",
+                             hint=f"save it as {spec.dtype}")
     fixed = specs[0].shape[0] if specs and specs[0].shape and isinstance(specs[0].shape[0], int) else None
     if fixed is None:
         return [feed]
     rows = len(next(iter(feed.values())))
+    if rows < fixed:
+        raise UsageError(f"{path}: {rows} rows, but the model takes batches of exactly {fixed}",
+                         hint=f"provide at least {fixed} rows")
+    if rows % fixed and warnings is not None:
+        warnings.append(f"the model's batch is fixed at {fixed}: the last {rows % fixed} of {rows} rows were not used")
     return [{k: v[i:i + fixed] for k, v in feed.items()} for i in range(0, rows - fixed + 1, fixed)]

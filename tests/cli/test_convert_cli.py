@@ -132,3 +132,41 @@ def test_internal_errors_exit_70_without_traceback(models, tmp_path, cli, monkey
     code, _, err = cli("convert", models("cnn_pt2"), "-o", tmp_path / "m.onnx")
     assert code == 70 and "internal error" in err and "--debug" in err and "Traceback" not in err
     np.testing.assert_equal(list(tmp_path.iterdir()), [])
+
+
+@needs("torch")
+def test_every_route_mismatching_keeps_the_first_file_and_exits_1(models, tmp_path, cli):
+    out = tmp_path / "strict.onnx"
+    report = tmp_path / "r.json"
+    code, _, err = cli("convert", models("cnn_pt2"), "-o", out, "--atol", "0", "--rtol", "0", "--json", report)
+    assert code == 1, err
+    assert "kept" in err and out.exists()
+    data = json.loads(report.read_text())
+    assert [(a["route"], a["outcome"]) for a in data["attempts"]] == [("torch-dynamo", "mismatch"),
+                                                                      ("torch-torchscript", "mismatch")]
+    from modelport.provenance import read_onnx
+
+    facts = read_onnx(out)
+    assert facts["verification"] == "failed" and facts["route"] == "torch-dynamo"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "strict.onnx"]
+
+
+@needs("torch")
+def test_json_path_is_checked_before_work(models, tmp_path, cli):
+    out = tmp_path / "m.onnx"
+    code, _, err = cli("convert", models("cnn_pt2"), "-o", out, "--json", tmp_path / "nodir" / "r.json")
+    assert code == 2 and "does not exist" in err and not out.exists()
+    code, _, err = cli("convert", models("cnn_pt2"), "-o", out, "--json", out)
+    assert code == 2 and "overwrite a model" in err and not out.exists()
+
+
+@needs("torch")
+def test_wrong_input_shape_is_a_usage_error(models, tmp_path, cli):
+    code, _, err = cli("convert", models("mlp_ts"), "-o", tmp_path / "m.onnx", "--input", "x:1,7")
+    assert code == 2 and "--input" in err and "internal" not in err
+
+
+@needs("sklearn")
+def test_nan_tolerance_is_refused(models, tmp_path, cli):
+    code, _, err = cli("convert", models("sk_pipeline"), "-o", tmp_path / "m.onnx", "--atol", "nan")
+    assert code == 2 and "tolerance" in err

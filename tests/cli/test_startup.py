@@ -23,7 +23,8 @@ def _modules_after(args: list[str]) -> set[str]:
 
 
 def test_help_imports_no_framework():
-    for args in (["--help"], ["convert", "--help"], ["verify", "--help"], ["--version"]):
+    for args in (["--help"], ["convert", "--help"], ["verify", "--help"], ["inspect", "--help"], ["fuse", "--help"],
+                 ["routes", "--help"], ["--version"]):
         loaded = _modules_after(args)
         assert not loaded & set(HEAVY), (args, loaded & set(HEAVY))
 

@@ -77,3 +77,15 @@ def test_verify_with_real_data(converted, tmp_path, cli):
     assert code == 0, err
     v = json.loads(report.read_text())["verification"]
     assert v["inputs_from"] == str(data) and v["samples"] == len(x)
+
+
+def test_candidate_that_cannot_run_fails_verification(models, tmp_path, cli):
+    from modelport import api
+
+    five = tmp_path / "five.onnx"
+    api.convert(models("sk_five"), five)  # takes 5 features; the reference takes 4
+    report = tmp_path / "r.json"
+    code, _, err = cli("verify", models("sk_pipeline"), five, "--json", report)
+    assert code == 1, err
+    v = json.loads(report.read_text())["verification"]
+    assert v["passed"] is False and "fails to run" in v["error"]

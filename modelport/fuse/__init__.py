@@ -1,0 +1,1 @@
+"""`modelport fuse`: several models (any framework) merged into one ONNX ensemble graph."""
