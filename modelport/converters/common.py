@@ -18,7 +18,7 @@ def quiet(*loggers: str):
         yield
         return
     saved = {}
-    for name in loggers:
+    for name in (*loggers, None):  # None: the root logger, which some converters log to directly
         log = logging.getLogger(name)
         saved[name] = log.level
         log.setLevel(logging.ERROR)

@@ -23,8 +23,10 @@ class LitertTorch(Step):
     description = "litert_torch.convert (torch.export + LiteRT converter); no TensorFlow needed"
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
-        import litert_torch
         import torch
+
+        with quiet("torchao", "litert_torch", "jax"):  # its import logs optional-kernel warnings
+            import litert_torch
 
         args, kwargs = source.example_inputs()
         names = [s.name for s in source.inputs]

@@ -71,7 +71,12 @@ class TfliteModel(Model):
     def run(self, feed):
         arrays = cast_feed(feed, self.inputs)
         if self.runner is not None:
-            out = self.runner(**{s.name: a for s, a in zip(self.inputs, arrays)})
+            if not getattr(self, "_warm", False):  # the first call prints the XNNPACK banner on fd 2
+                with native_stderr_silenced():
+                    out = self.runner(**{s.name: a for s, a in zip(self.inputs, arrays)})
+                self._warm = True
+            else:
+                out = self.runner(**{s.name: a for s, a in zip(self.inputs, arrays)})
             return {n: out[n] for n in self.outputs}
         interp = self.interpreter
         details = interp.get_input_details()

@@ -1,0 +1,72 @@
+"""Latency of a fused ensemble (one ONNX session) against running its members one by one.
+
+Members: the scikit-learn, PyTorch and Keras iris classifiers of examples/fuse_three_frameworks.py.
+The separate path runs three ONNX Runtime sessions and combines their outputs in numpy, as a serving layer
+would. Median over RUNS, one thread per session, batch 1 and 64.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "examples"))
+RUNS, WARMUP = 500, 50
+
+
+def median_ms(fn) -> float:
+    for _ in range(WARMUP):
+        fn()
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    import fuse_three_frameworks as ex
+    import numpy as np
+
+    from modelport import api
+    from modelport.fuse.run import fuse
+    from modelport.loaders.onnx import OnnxModel
+
+    tmp = Path(tempfile.mkdtemp(prefix="modelport-fuse-bench-"))
+    members = [ex.build_sklearn(tmp / "a.skops"), ex.build_torch(tmp / "b.pt2"), ex.build_keras(tmp / "c.keras")]
+    onnx_members = []
+    for m in members:
+        out = m.with_suffix(".onnx")
+        api.convert(m, out, force=True)
+        onnx_members.append(OnnxModel(out, threads=1))
+    weights = np.asarray([0.5, 0.3, 0.2], dtype=np.float32)
+    fused_path = tmp / "fused.onnx"
+    fuse([str(m) for m in members], fused_path, strategy="weighted", weights=list(weights), force=True)
+    fused = OnnxModel(fused_path, threads=1)
+    x_all, _ = ex.iris()
+    picks = ["probabilities", "output", "output"]
+
+    def separate(x):
+        outs = [m.run({m.inputs[0].name: x})[p] for m, p in zip(onnx_members, picks)]
+        probs = sum(w * o for w, o in zip(weights, outs))
+        return probs, probs.argmax(1)
+
+    print(f"{'batch':>5} {'fused ms':>9} {'members ms':>11} {'fused/members':>14}")
+    for batch in (1, 64):
+        x = x_all[:batch]
+        t_fused = median_ms(lambda x=x: fused.run({fused.inputs[0].name: x}))
+        t_sep = median_ms(lambda x=x: separate(x))
+        print(f"{batch:5d} {t_fused:9.3f} {t_sep:11.3f} {t_fused / t_sep:14.2f}")
+
+
+if __name__ == "__main__":
+    main()
