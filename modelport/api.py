@@ -353,3 +353,65 @@ def inspect(
     report = Report("inspect", ok=True)
     report.details["model"] = describe(model, fmt, trust=trust, input_specs=_with_batch(inputs, True))
     return report
+
+
+def optimize(
+    model: str | Path,
+    output: str | Path,
+    *,
+    allow_growth: bool = False,
+    level: str | None = None,
+    runs: int = 50,
+    force: bool = False,
+    check: VerifyOptions | None = None,
+    progress: Progress = _noop,
+) -> Report:
+    """Simplify an ONNX graph, verify it against the input, and report nodes, size and latency."""
+    import statistics
+
+    import onnx
+
+    from modelport.bench import _time
+    from modelport.loaders.onnx import OnnxModel
+    from modelport.passes.onnx_optimize import ORT_LEVELS, node_count
+    from modelport.passes.onnx_optimize import optimize as run_optimize
+    from modelport.provenance import read_onnx, write_onnx
+
+    check = check or VerifyOptions()
+    fmt = detect(model)
+    if fmt is not Format.ONNX:
+        raise UnsupportedError(f"optimize works on ONNX models, not {fmt}",
+                               hint=f"convert first: modelport convert {model} -o model.onnx")
+    if level and level not in ORT_LEVELS:
+        raise UsageError(f"unknown --level '{level}'", hint=f"levels: {', '.join(ORT_LEVELS)}")
+    report = Report("optimize")
+    with PendingOutput(output, force=force, source=model) as pending:
+        progress("loading the ONNX model")
+        try:
+            proto = onnx.load(str(model))
+        except Exception as exc:
+            raise UsageError(f"{model}: cannot read ONNX model ({one_line(exc)})") from exc
+        before = {"nodes": node_count(proto), "size_bytes": Path(model).stat().st_size}
+        progress("optimizing")
+        result = run_optimize(proto, allow_growth=allow_growth, level=level)
+        facts = read_onnx(model) | {"optimized": result.steps, "modelport_version": __version__}
+        onnx.save(result.model, str(pending.path))
+        write_onnx(pending.path, facts)
+        after = {"nodes": node_count(result.model), "size_bytes": pending.path.stat().st_size}
+        progress("verifying against the input")
+        reference_model, candidate = OnnxModel(model, threads=1), OnnxModel(pending.path, threads=1)
+        report.verification = verify_models(Reference(reference_model, check.plan()), candidate, check.tolerance)
+        progress("timing before and after")
+        feed, _ = Reference(reference_model, check.plan()).cases_for(candidate)
+        for info, runner in ((before, reference_model), (after, candidate)):
+            info["p50_ms"] = statistics.median(_time(lambda r=runner, f=feed[0]: r.run(f), runs, 5))
+        report.details.update({"before": before, "after": after, "steps": result.steps, "skipped": result.skipped,
+                               "latency_ratio": after["p50_ms"] / before["p50_ms"] if before["p50_ms"] else None,
+                               "size_ratio": after["size_bytes"] / before["size_bytes"]})
+        report.warnings += result.skipped + result.warnings
+        if report.details["latency_ratio"] and report.details["latency_ratio"] > 1.02:
+            report.warnings.append(f"the optimized model is slower here ({report.details['latency_ratio']:.2f}x "
+                                   "median latency)")
+        report.output = str(pending.commit())
+        report.ok = report.verification.passed
+    return report

@@ -10,9 +10,11 @@ import sys
 import typer
 
 from modelport import __version__
+from modelport.cli import bench as bench_cmd
 from modelport.cli import convert as convert_cmd
 from modelport.cli import fuse as fuse_cmd
 from modelport.cli import inspect as inspect_cmd
+from modelport.cli import optimize as optimize_cmd
 from modelport.cli import routes as routes_cmd
 from modelport.cli import verify as verify_cmd
 
@@ -50,6 +52,8 @@ app.command("convert", epilog=convert_cmd.EPILOG)(convert_cmd.convert)
 app.command("verify", epilog=verify_cmd.EPILOG)(verify_cmd.verify)
 app.command("inspect", epilog=inspect_cmd.EPILOG)(inspect_cmd.inspect)
 app.command("fuse", epilog=fuse_cmd.EPILOG)(fuse_cmd.fuse)
+app.command("optimize", epilog=optimize_cmd.EPILOG)(optimize_cmd.optimize)
+app.command("bench", epilog=bench_cmd.EPILOG)(bench_cmd.bench)
 app.command("routes")(routes_cmd.routes)
 
 

@@ -1,0 +1,1 @@
+"""Passes on converted models: graph optimization (and, later, compression)."""

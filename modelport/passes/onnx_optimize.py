@@ -1,0 +1,109 @@
+"""ONNX graph optimization: IR-3 repair, onnxslim (shape inference, constant folding, fusion, dead-node
+removal), optional ONNX Runtime offline optimization, with a guard against file growth.
+
+RECIPES: constant folding can materialise run-time-built weights (ConstantOfShape) and blow a 4 KB file up
+to hundreds of MB; onnxoptimizer leaves IR-3 weights as graph inputs; ORT offline files of IR-3 models fail
+to reload unless initializers are dropped from graph.input and IR >= 4; "extended"/"all" levels write
+com.microsoft operators that only ONNX Runtime runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_GROWTH = 1.5
+ORT_LEVELS = ("basic", "extended", "all")
+
+
+@dataclass
+class OptimizeResult:
+    model: Any
+    steps: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def size_of(model) -> int:
+    return model.ByteSize()
+
+
+def repair_ir3(model, steps: list[str]) -> None:
+    """IR < 4 lists weights as graph inputs: drop them from the inputs and raise IR to 4."""
+    inits = {i.name for i in model.graph.initializer}
+    listed = [vi for vi in model.graph.input if vi.name in inits]
+    if model.ir_version < 4 or listed:
+        keep = [vi for vi in model.graph.input if vi.name not in inits]
+        del model.graph.input[:]
+        model.graph.input.extend(keep)
+        if model.ir_version < 4:
+            model.ir_version = 4
+        steps.append(f"IR-3 repair: {len(listed)} initializers removed from graph inputs")
+
+
+def _slim(model, **kwargs):
+    import onnxslim
+
+    from modelport.converters.common import quiet
+
+    with quiet("onnxslim"):
+        return onnxslim.slim(model, **kwargs)
+
+
+def optimize(model, *, allow_growth: bool = False, level: str | None = None) -> OptimizeResult:
+    import onnx
+
+    from modelport.core.errors import require
+
+    require("onnxslim", "optimize", "simplify ONNX graphs")
+    original = onnx.ModelProto()
+    original.CopyFrom(model)
+    result = OptimizeResult(model)
+    repair_ir3(model, result.steps)
+    budget = int(size_of(original) * MAX_GROWTH)
+    slim = _slim(model)
+    if size_of(slim) > budget and not allow_growth:
+        grown = size_of(slim)
+        # fold only tensors that fit in what growth the budget leaves, then none at all
+        limited = _slim(model, size_threshold=max(1024, budget - size_of(original)))
+        if size_of(limited) > budget:
+            limited = _slim(model, skip_optimizations=["constant_folding"])
+            result.skipped.append(f"constant folding skipped: it grew the model {size_of(original):,} -> "
+                                  f"{grown:,} bytes (> {MAX_GROWTH}x; --allow-growth to keep it)")
+        else:
+            result.skipped.append(f"large constants not folded: full folding grew the model to {grown:,} bytes "
+                                  f"(> {MAX_GROWTH}x; --allow-growth to keep it)")
+        slim = limited
+    result.steps.append("onnxslim: shape inference, constant folding, fusion, dead-node elimination")
+    result.model = slim
+    if level:
+        result.model = ort_offline(slim, level)
+        result.steps.append(f"ONNX Runtime offline optimization ({level})")
+        if level != "basic":
+            result.warnings.append(f"level '{level}' writes com.microsoft operators: the file runs only in "
+                                   "ONNX Runtime")
+    return result
+
+
+def ort_offline(model, level: str):
+    import onnx
+    import onnxruntime as ort
+
+    levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    with tempfile.TemporaryDirectory(prefix="modelport-ort-") as tmp:
+        src, dst = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
+        onnx.save(model, src)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = levels[level]
+        opts.optimized_model_filepath = dst
+        opts.log_severity_level = 3
+        ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
+        return onnx.load(dst)
+
+
+def node_count(model) -> int:
+    return len(model.graph.node)
