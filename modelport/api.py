@@ -415,3 +415,145 @@ def optimize(
         report.output = str(pending.commit())
         report.ok = report.verification.passed
     return report
+
+
+def _accuracy(runner, data: Path | None) -> float | None:
+    """Top-1 accuracy on --data holding inputs and `labels` (argmax of the first (N, C) output, or `label`)."""
+    import numpy as np
+
+    if data is None:
+        return None
+    arrays = dict(np.load(str(data), allow_pickle=False))
+    if "labels" not in arrays:
+        return None
+    from modelport.verify.inputs import load_npz
+
+    labels = np.asarray(arrays["labels"]).ravel()
+    preds = []
+    for case in load_npz(data, runner.inputs):
+        out = runner.run(case)
+        scores = next((v for v in out.values() if v.ndim == 2 and v.shape[1] > 1 and v.dtype.kind == "f"), None)
+        preds.append(np.argmax(scores, 1) if scores is not None else np.asarray(out.get("label")).ravel())
+    pred = np.concatenate(preds)
+    return float(np.mean(pred == labels[: len(pred)]))
+
+
+def compress(
+    model: str | Path,
+    output: str | Path,
+    *,
+    method: str = "auto",
+    calibration: Path | None = None,
+    calibrate: str = "minmax",
+    data: Path | None = None,
+    tolerance: tuple[float | None, float | None, float | None] = (None, None, None),
+    per_output: dict[str, tuple[float, float]] | None = None,
+    samples: int = 16,
+    seed: int = 0,
+    runs: int = 50,
+    force: bool = False,
+    progress: Progress = _noop,
+) -> Report:
+    """Quantize an ONNX model; verify it against the input with method-appropriate tolerances and report
+    size, latency, error and (with labeled --data) accuracy before and after. `auto` measures candidates."""
+    import statistics
+    import tempfile
+
+    from modelport.bench import _time
+    from modelport.loaders.onnx import OnnxModel
+    from modelport.passes import onnx_quant as q
+    from modelport.provenance import read_onnx, write_onnx
+    from modelport.verify.inputs import generate, load_npz
+
+    fmt = detect(model)
+    if fmt is not Format.ONNX:
+        raise UnsupportedError(
+            f"compress works on ONNX models here, not {fmt} (methods for ONNX: {', '.join(q.METHODS)})",
+            hint=f"convert first: modelport convert {model} -o model.onnx; compressing straight to TFLite "
+                 "from the source model is not available yet")
+    if method not in q.METHODS:
+        raise UnsupportedError(f"method '{method}' does not apply to ONNX models",
+                               hint=f"methods for ONNX: {', '.join(q.METHODS)}")
+    if calibrate not in q.CALIBRATION:
+        raise UsageError(f"unknown --calibrate '{calibrate}'", hint=f"choose {', '.join(q.CALIBRATION)}")
+    for path in (calibration, data):
+        if path is not None and not Path(path).exists():
+            raise UsageError(f"{path}: no such file")
+    import onnx
+
+    report = Report("compress")
+    with PendingOutput(output, force=force, source=model) as pending, \
+            tempfile.TemporaryDirectory(prefix="modelport-compress-", dir=str(pending.final.parent)) as tmp:
+        reference_model = OnnxModel(model, threads=1)
+        specs = reference_model.inputs
+        candidates, why = ([method], "as asked") if method != "auto" else q.auto_order(onnx.load(str(model)))
+        feeds: list[dict] = []
+        if "static-int8" in candidates:
+            if calibration:
+                feeds = [c for case in load_npz(calibration, specs) for c in _chunks(case, 16)]
+            else:
+                feeds = generate(specs, samples=64, seed=seed + 1)
+                report.warnings.append("static int8 was calibrated on generated inputs: its accuracy cannot be "
+                                       "judged on synthetic data; pass --calibration FILE.npz with real inputs")
+        plan = InputPlan(samples, seed, (0, 10), data)
+        reference = Reference(reference_model, plan)
+        feed = reference.cases_for(reference_model)[0][0]
+        before = {"size_bytes": Path(model).stat().st_size,
+                  "p50_ms": statistics.median(_time(lambda f=feed: reference_model.run(f), runs, 5)),
+                  "accuracy": _accuracy(reference_model, data)}
+        tried = []
+        for m in candidates:
+            progress(f"compressing with {m}")
+            out = Path(tmp) / f"{m}.onnx"
+            start = time.perf_counter()
+            atol, rtol, mm = (given if given is not None else default
+                              for given, default in zip(tolerance, q.DEFAULT_TOLERANCE[m]))
+            try:
+                q.run_method(m, Path(model), out, feeds, calibrate)
+                cand = OnnxModel(out, threads=1)
+            except ModelportError:
+                raise
+            except Exception as exc:
+                report.attempts.append(Attempt(m, "error", time.perf_counter() - start, one_line(exc)))
+                continue
+            progress(f"verifying and timing {m}")
+            v = verify_models(reference, cand, Tolerance(atol, rtol, per_output or {}, mm))
+            info = {"method": m, "size_bytes": out.stat().st_size, "passed": v.passed,
+                    "p50_ms": statistics.median(_time(lambda c=cand, f=feed: c.run(f), runs, 5)),
+                    "accuracy": _accuracy(cand, data), "path": out, "verification": v}
+            report.attempts.append(Attempt(m, "ok" if v.passed else "mismatch", time.perf_counter() - start,
+                                           None if v.passed else v.summary()))
+            tried.append(info)
+        if not tried:
+            raise ConversionFailed("every compression method failed: " + "; ".join(
+                f"{a.route}: {a.reason}" for a in report.attempts))
+        passing = [t for t in tried if t["passed"]]
+        best = min(passing or tried[:1], key=lambda t: (t["p50_ms"], t["size_bytes"]))
+        os.replace(best["path"], pending.path)
+        write_onnx(pending.path, read_onnx(model) | {"compressed": best["method"], "modelport_version": __version__})
+        after = {k: best[k] for k in ("size_bytes", "p50_ms", "accuracy")}
+        after["size_bytes"] = pending.path.stat().st_size
+        report.verification = best["verification"]
+        report.route = best["method"]
+        report.details.update({
+            "method": best["method"], "auto_reason": why if method == "auto" else None,
+            "before": before, "after": after,
+            "size_ratio": after["size_bytes"] / before["size_bytes"],
+            "latency_ratio": after["p50_ms"] / before["p50_ms"] if before["p50_ms"] else None,
+            "candidates": [{k: v for k, v in t.items() if k not in ("path", "verification")} for t in tried],
+        })
+        if before["accuracy"] is not None:
+            report.details["accuracy_delta_pt"] = 100 * (after["accuracy"] - before["accuracy"])
+        if report.details["latency_ratio"] and report.details["latency_ratio"] > 1.0:
+            report.warnings.append(f"the compressed model is SLOWER than its input here "
+                                   f"({report.details['latency_ratio']:.2f}x median latency)")
+        report.output = str(pending.commit())
+        report.ok = best["passed"]
+        if not report.ok:
+            report.warnings.append(f"no method passed the tolerance; the file was kept at {report.output}")
+    return report
+
+
+def _chunks(case: dict, size: int) -> list[dict]:
+    rows = len(next(iter(case.values())))
+    return [{k: v[i:i + size] for k, v in case.items()} for i in range(0, rows, size)]

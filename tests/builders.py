@@ -366,3 +366,64 @@ def sklearn_five_features(path: Path) -> Path:
     x, y = iris()
     sio.dump(LogisticRegression(max_iter=500).fit(np.hstack([x, x[:, :1]]), y), str(path))
     return path
+
+
+def digits(split: str):
+    """scikit-learn's digits (ships with the package): 8x8 images, 10 classes; first 1400 rows train."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32)
+    return (x[:1400], y[:1400]) if split == "train" else (x[1400:], y[1400:])
+
+
+def _train(model, x, y, epochs: int, reshape=None):
+    import torch
+
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    xt, yt = torch.from_numpy(x if reshape is None else x.reshape(reshape)), torch.from_numpy(y)
+    for _ in range(epochs):
+        for i in range(0, len(xt), 64):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[i:i + 64]), yt[i:i + 64]).backward()
+            opt.step()
+    return model.eval()
+
+
+def digits_cnn_onnx(path: Path) -> Path:
+    """A trained conv net on digits (1x8x8 inputs), converted to ONNX."""
+    import torch
+
+    from modelport import api
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3, padding=1),
+        torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    x, y = digits("train")
+    _train(model, x, y, epochs=8, reshape=(-1, 1, 8, 8))
+    pt2 = path.with_suffix(".pt2")
+    batch = torch.export.Dim("batch")
+    torch.export.save(torch.export.export(model, (torch.zeros(2, 1, 8, 8),), dynamic_shapes=({0: batch},)), str(pt2))
+    api.convert(pt2, path)
+    return path
+
+
+def digits_mlp_onnx(path: Path) -> Path:
+    """A trained MatMul-heavy MLP on digits (64 features), converted to ONNX."""
+    import torch
+
+    from modelport import api
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    x, y = digits("train")
+    _train(model, x, y, epochs=10)
+    pt2 = path.with_suffix(".pt2")
+    batch = torch.export.Dim("batch")
+    torch.export.save(torch.export.export(model, (torch.zeros(2, 64),), dynamic_shapes=({0: batch},)), str(pt2))
+    api.convert(pt2, path)
+    return path

@@ -65,6 +65,8 @@ BUILD = {
     "sk_scaler": (builders.sklearn_scaler, "scaler.skops"),
     "sk_binary": (builders.sklearn_binary, "binary.skops"),
     "sk_five": (builders.sklearn_five_features, "five.skops"),
+    "digits_cnn": (builders.digits_cnn_onnx, "digits_cnn.onnx"),
+    "digits_mlp": (builders.digits_mlp_onnx, "digits_mlp.onnx"),
 }
 
 

@@ -11,6 +11,7 @@ import typer
 
 from modelport import __version__
 from modelport.cli import bench as bench_cmd
+from modelport.cli import compress as compress_cmd
 from modelport.cli import convert as convert_cmd
 from modelport.cli import fuse as fuse_cmd
 from modelport.cli import inspect as inspect_cmd
@@ -52,6 +53,7 @@ app.command("convert", epilog=convert_cmd.EPILOG)(convert_cmd.convert)
 app.command("verify", epilog=verify_cmd.EPILOG)(verify_cmd.verify)
 app.command("inspect", epilog=inspect_cmd.EPILOG)(inspect_cmd.inspect)
 app.command("fuse", epilog=fuse_cmd.EPILOG)(fuse_cmd.fuse)
+app.command("compress", epilog=compress_cmd.EPILOG)(compress_cmd.compress)
 app.command("optimize", epilog=optimize_cmd.EPILOG)(optimize_cmd.optimize)
 app.command("bench", epilog=bench_cmd.EPILOG)(bench_cmd.bench)
 app.command("routes")(routes_cmd.routes)

@@ -82,7 +82,8 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
                                         reason="missing in candidate"))
             continue
         results.append(compare_output(
-            ref_name, cand_name, [o[ref_name] for o in ref_outs], [o[cand_name] for o in cand_outs], atol, rtol))
+            ref_name, cand_name, [o[ref_name] for o in ref_outs], [o[cand_name] for o in cand_outs], atol, rtol,
+            tol.max_mismatch))
     extra = [n for n in cand_names if n not in {c for _, c in pairs}]
     if extra:
         warnings.append("candidate outputs not in the reference (not compared): " + ", ".join(extra))

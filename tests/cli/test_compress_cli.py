@@ -1,0 +1,79 @@
+"""`modelport compress`: sizes, errors and the auto choice on trained models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs
+
+pytestmark = [pytest.mark.slow, needs("torch", "sklearn")]
+
+
+def _npz(path, split, labels=True):
+    from tests.builders import digits
+
+    x, y = digits(split)
+    arrays = {"x": x.reshape(-1, 1, 8, 8) if "cnn" in path.name else x}
+    if labels:
+        arrays["labels"] = y
+    np.savez(path, **arrays)
+    return path
+
+
+def _run(cli, *args):
+    code, stdout, err = cli("compress", *map(str, args), "--runs", "10", "--json", "-")
+    return code, (json.loads(stdout) if stdout.strip().startswith("{") else None), err
+
+
+def test_auto_picks_static_int8_on_a_conv_net(models, tmp_path, cli):
+    src = models("digits_cnn")
+    calib = _npz(tmp_path / "cnn_calib.npz", "train", labels=False)
+    holdout = _npz(tmp_path / "cnn_test.npz", "test")
+    out = tmp_path / "cnn.int8.onnx"
+    code, data, err = _run(cli, src, "-o", out, "--calibration", calib, "--data", holdout)
+    assert code == 0, err
+    assert data["method"] == "static-int8" and "convolution-heavy" in data["auto_reason"]
+    assert [a["route"] for a in data["attempts"]] == ["static-int8", "dynamic-int8"]  # every candidate listed
+    assert data["size_ratio"] <= 0.40
+    assert data["before"]["accuracy"] > 0.9
+    assert data["accuracy_delta_pt"] >= -2.0
+    assert out.exists() and not [p for p in tmp_path.iterdir() if "partial" in p.name or "compress" in p.name]
+
+
+def test_auto_picks_dynamic_int8_on_a_matmul_net(models, tmp_path, cli):
+    src = models("digits_mlp")
+    holdout = _npz(tmp_path / "mlp_test.npz", "test")
+    out = tmp_path / "mlp.int8.onnx"
+    code, data, err = _run(cli, src, "-o", out, "--data", holdout)
+    assert code == 0, err
+    assert data["attempts"][0]["route"] == "dynamic-int8" and "MatMul-heavy" in data["auto_reason"]
+    assert data["size_ratio"] <= 0.30
+    assert abs(data["accuracy_delta_pt"]) <= 1.0
+    labels = next(o for o in data["verification"]["outputs"])
+    assert labels["label_agreement"] >= 0.98
+    assert any("generated inputs" in w for w in data["warnings"])  # static candidate had no calibration
+
+
+def test_fp16_halves_the_size(models, tmp_path, cli):
+    code, data, err = _run(cli, models("digits_mlp"), "-o", tmp_path / "m.fp16.onnx", "--method", "fp16")
+    assert code == 0, err
+    assert 0.45 <= data["size_ratio"] <= 0.6
+    assert data["verification"]["outputs"][0]["max_abs_error"] < 1e-2
+
+
+def test_errors(models, tmp_path, cli):
+    src = models("digits_mlp")
+    code, _, err = cli("compress", src, "-o", tmp_path / "a.onnx", "--method", "int4")
+    assert code == 3 and "dynamic-int8" in err
+    code, _, err = cli("compress", src, "-o", tmp_path / "a.onnx", "--calibration", tmp_path / "none.npz")
+    assert code == 2 and "no such file" in err
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, pixels=np.zeros((4, 64), np.float32), other=np.zeros((4, 3), np.float32))
+    code, _, err = cli("compress", src, "-o", tmp_path / "a.onnx", "--method", "static-int8", "--calibration", bad)
+    assert code == 2 and "no array named 'input'" in err
+    code, _, err = cli("compress", models("sk_pipeline"), "-o", tmp_path / "a.onnx")
+    assert code == 3 and "convert first" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz"]
