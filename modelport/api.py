@@ -466,11 +466,15 @@ def compress(
     from modelport.verify.inputs import generate, load_npz
 
     fmt = detect(model)
+    if Path(output).suffix.lower() == ".tflite":
+        return _compress_tflite(model, fmt, output, method=method, calibration=calibration, data=data,
+                                tolerance=tolerance, samples=samples, seed=seed, runs=runs, force=force,
+                                progress=progress)
     if fmt is not Format.ONNX:
         raise UnsupportedError(
-            f"compress works on ONNX models here, not {fmt} (methods for ONNX: {', '.join(q.METHODS)})",
-            hint=f"convert first: modelport convert {model} -o model.onnx; compressing straight to TFLite "
-                 "from the source model is not available yet")
+            f"compress works on ONNX models, not {fmt} (methods for ONNX: {', '.join(q.METHODS)})",
+            hint=f"convert first (modelport convert {model} -o model.onnx), or compress to TFLite from the "
+                 "source: -o model.tflite --method dynamic-range|fp16|int8")
     if method not in q.METHODS:
         raise UnsupportedError(f"method '{method}' does not apply to ONNX models",
                                hint=f"methods for ONNX: {', '.join(q.METHODS)}")
@@ -557,3 +561,77 @@ def compress(
 def _chunks(case: dict, size: int) -> list[dict]:
     rows = len(next(iter(case.values())))
     return [{k: v[i:i + size] for k, v in case.items()} for i in range(0, rows, size)]
+
+
+def _compress_tflite(model, fmt: Format, output, *, method, calibration, data, tolerance, samples, seed, runs,
+                     force, progress) -> Report:
+    """Keras / SavedModel -> compressed TFLite, verified against the source model; before = plain fp32 TFLite."""
+    import statistics
+    import tempfile
+
+    from modelport.bench import _time
+    from modelport.loaders import open_model
+    from modelport.loaders.tflite import TfliteModel
+    from modelport.passes import onnx_quant, tflite_quant
+    from modelport.provenance import write_tflite
+    from modelport.verify.inputs import load_npz
+
+    if fmt not in (Format.KERAS, Format.TF_SAVEDMODEL):
+        raise UnsupportedError(f"compressing {fmt} to TFLite is not available (Keras and SavedModel sources are)",
+                               hint="for PyTorch: modelport convert model.pt2 -o model.tflite, then compress "
+                                    "an ONNX export instead")
+    method = "dynamic-range" if method == "auto" else method
+    if method not in tflite_quant.METHODS:
+        raise UnsupportedError(f"method '{method}' does not apply to TFLite",
+                               hint=f"methods for TFLite: {', '.join(tflite_quant.METHODS)}, auto")
+    if method == "int8" and calibration is None:
+        raise UsageError("--method int8 needs --calibration FILE.npz (a representative dataset)",
+                         hint="or use --method dynamic-range, which needs none")
+    for path in (calibration, data):
+        if path is not None and not Path(path).exists():
+            raise UsageError(f"{path}: no such file")
+    report = Report("compress")
+    with PendingOutput(output, force=force, source=model) as pending, \
+            tempfile.TemporaryDirectory(prefix="modelport-compress-") as tmp:
+        progress(f"loading {fmt} model")
+        source = open_model(model, fmt)
+        feeds = load_npz(calibration, source.inputs) if calibration else None
+        baseline = Path(tmp) / "fp32.tflite"
+        progress("converting the fp32 baseline")
+        tflite_quant.convert(source, None, baseline)
+        progress(f"converting with {method}")
+        start = time.perf_counter()
+        tflite_quant.convert(source, method, pending.path, feeds)
+        atol, rtol, mm = (given if given is not None else default for given, default in
+                          zip(tolerance, onnx_quant.DEFAULT_TOLERANCE["fp16" if method == "fp16" else "static-int8"]))
+        reference = Reference(source, InputPlan(samples, seed, (0, 10), data))
+        before_model, cand = TfliteModel(baseline, threads=1), TfliteModel(pending.path, threads=1)
+        progress("verifying against the source model")
+        report.verification = verify_models(reference, cand, Tolerance(atol, rtol, {}, mm))
+        feed = reference.cases_for(cand)[0][0]
+        before = {"size_bytes": baseline.stat().st_size, "accuracy": _accuracy(before_model, data),
+                  "p50_ms": statistics.median(_time(lambda f=feed: before_model.run(f), runs, 5))}
+        after = {"size_bytes": pending.path.stat().st_size, "accuracy": _accuracy(cand, data),
+                 "p50_ms": statistics.median(_time(lambda f=feed: cand.run(f), runs, 5))}
+        report.attempts.append(Attempt(method, "ok" if report.verification.passed else "mismatch",
+                                       time.perf_counter() - start,
+                                       None if report.verification.passed else report.verification.summary()))
+        report.details.update({
+            "method": method, "auto_reason": None, "before": before, "after": after, "baseline": "fp32 TFLite",
+            "size_ratio": after["size_bytes"] / before["size_bytes"],
+            "latency_ratio": after["p50_ms"] / before["p50_ms"] if before["p50_ms"] else None,
+            "candidates": [{"method": method, "size_bytes": after["size_bytes"], "p50_ms": after["p50_ms"],
+                            "passed": report.verification.passed, "accuracy": after["accuracy"]}],
+        })
+        if before["accuracy"] is not None:
+            report.details["accuracy_delta_pt"] = 100 * (after["accuracy"] - before["accuracy"])
+        if report.details["latency_ratio"] and report.details["latency_ratio"] > 1.0:
+            report.warnings.append(f"the compressed model is SLOWER than fp32 TFLite here "
+                                   f"({report.details['latency_ratio']:.2f}x median latency)")
+        write_tflite(pending.path, {"source_sha256": sha256_of(model), "source_format": fmt.value,
+                                    "compressed": method, "modelport_version": __version__,
+                                    "verification": "passed" if report.verification.passed else "failed"})
+        report.output = str(pending.commit())
+        report.route = method
+        report.ok = report.verification.passed
+    return report

@@ -427,3 +427,17 @@ def digits_mlp_onnx(path: Path) -> Path:
     torch.export.save(torch.export.export(model, (torch.zeros(2, 64),), dynamic_shapes=({0: batch},)), str(pt2))
     api.convert(pt2, path)
     return path
+
+
+def keras_digits_mlp(path: Path) -> Path:
+    """A trained Keras MLP on digits (64 features, ~85k weights): big enough for size ratios to mean something."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x, y = digits("train")
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
+                              keras.layers.Dense(256, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=5, batch_size=64, verbose=0)
+    model.save(str(path))
+    return path

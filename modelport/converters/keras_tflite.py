@@ -19,10 +19,11 @@ _LOGGERS = ("tensorflow", "absl")
 _SELECT_OPS = ("TensorList", "Select TF ops", "flex", "Flex", "tf.TensorListReserve", "SELECT_TF_OPS")
 
 
-def _convert(converter, source) -> bytes:
+def _convert(converter, source, int8: bool = False) -> bytes:
     import tensorflow as tf
 
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if int8
+                                           else tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         with quiet(*_LOGGERS):
             from modelport.loaders.base import native_stderr_silenced

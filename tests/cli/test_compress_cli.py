@@ -77,3 +77,35 @@ def test_errors(models, tmp_path, cli):
     code, _, err = cli("compress", models("sk_pipeline"), "-o", tmp_path / "a.onnx")
     assert code == 3 and "convert first" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz"]
+
+
+@needs("tensorflow")
+@pytest.mark.parametrize("method,max_ratio", [("dynamic-range", 0.35), ("fp16", 0.6), ("int8", 0.35)])
+def test_keras_to_compressed_tflite(models, tmp_path, cli, method, max_ratio):
+    from tests.builders import digits
+
+    x, _ = digits("train")
+    xt, yt = digits("test")
+    calib, data = tmp_path / "calib.npz", tmp_path / "test.npz"
+    np.savez(calib, x=x[:200])
+    np.savez(data, x=xt, labels=yt)
+    out = tmp_path / f"m.{method}.tflite"
+    args = ["--calibration", calib] if method == "int8" else []
+    code, report, err = _run(cli, models("keras_digits"), "-o", out, "--method", method, "--data", data, *args)
+    assert code == 0, err
+    assert report["method"] == method and report["baseline"] == "fp32 TFLite"
+    assert report["size_ratio"] <= max_ratio
+    assert report["before"]["accuracy"] > 0.85 and report["accuracy_delta_pt"] >= -2.0
+    from modelport.provenance import read_tflite
+
+    assert read_tflite(out)["compressed"] == method
+
+
+@needs("tensorflow")
+def test_tflite_int8_needs_calibration_and_methods_are_checked(models, tmp_path, cli):
+    src = models("keras_digits")
+    code, _, err = cli("compress", src, "-o", tmp_path / "m.tflite", "--method", "int8")
+    assert code == 2 and "--calibration" in err
+    code, _, err = cli("compress", src, "-o", tmp_path / "m.tflite", "--method", "static-int8")
+    assert code == 3 and "dynamic-range" in err
+    assert not list(tmp_path.iterdir())
