@@ -393,7 +393,12 @@ def optimize(
             raise UsageError(f"{model}: cannot read ONNX model ({one_line(exc)})") from exc
         before = {"nodes": node_count(proto), "size_bytes": Path(model).stat().st_size}
         progress("optimizing")
-        result = run_optimize(proto, allow_growth=allow_growth, level=level)
+        try:
+            result = run_optimize(proto, allow_growth=allow_growth, level=level)
+        except ModelportError:
+            raise
+        except Exception as exc:
+            raise ConversionFailed(f"optimization failed: {one_line(exc)}", hint="--debug shows the details") from exc
         facts = read_onnx(model) | {"optimized": result.steps, "modelport_version": __version__}
         onnx.save(result.model, str(pending.path))
         write_onnx(pending.path, facts)
@@ -432,8 +437,13 @@ def _accuracy(runner, data: Path | None) -> float | None:
     preds = []
     for case in load_npz(data, runner.inputs):
         out = runner.run(case)
+        if "label" in out:  # a classifier's own label output first
+            preds.append(np.asarray(out["label"]).ravel())
+            continue
         scores = next((v for v in out.values() if v.ndim == 2 and v.shape[1] > 1 and v.dtype.kind == "f"), None)
-        preds.append(np.argmax(scores, 1) if scores is not None else np.asarray(out.get("label")).ravel())
+        if scores is None:
+            return None  # not a classifier: accuracy does not apply
+        preds.append(np.argmax(scores, 1))
     pred = np.concatenate(preds)
     return float(np.mean(pred == labels[: len(pred)]))
 
@@ -452,6 +462,8 @@ def compress(
     seed: int = 0,
     runs: int = 50,
     force: bool = False,
+    trust: bool = False,
+    inputs: Sequence[TensorSpec] = (),
     progress: Progress = _noop,
 ) -> Report:
     """Quantize an ONNX model; verify it against the input with method-appropriate tolerances and report
@@ -469,7 +481,7 @@ def compress(
     if Path(output).suffix.lower() == ".tflite":
         return _compress_tflite(model, fmt, output, method=method, calibration=calibration, data=data,
                                 tolerance=tolerance, samples=samples, seed=seed, runs=runs, force=force,
-                                progress=progress)
+                                progress=progress, trust=trust, inputs=inputs)
     if fmt is not Format.ONNX:
         raise UnsupportedError(
             f"compress works on ONNX models, not {fmt} (methods for ONNX: {', '.join(q.METHODS)})",
@@ -487,14 +499,14 @@ def compress(
 
     report = Report("compress")
     with PendingOutput(output, force=force, source=model) as pending, \
-            tempfile.TemporaryDirectory(prefix="modelport-compress-", dir=str(pending.final.parent)) as tmp:
+            tempfile.TemporaryDirectory(prefix=".modelport-compress-", dir=str(pending.final.parent)) as tmp:
         reference_model = OnnxModel(model, threads=1)
         specs = reference_model.inputs
         candidates, why = ([method], "as asked") if method != "auto" else q.auto_order(onnx.load(str(model)))
         feeds: list[dict] = []
         if "static-int8" in candidates:
             if calibration:
-                feeds = [c for case in load_npz(calibration, specs) for c in _chunks(case, 16)]
+                feeds = _typed([c for case in load_npz(calibration, specs) for c in _chunks(case, 16)], specs)
             else:
                 feeds = generate(specs, samples=64, seed=seed + 1)
                 report.warnings.append("static int8 was calibrated on generated inputs: its accuracy cannot be "
@@ -515,13 +527,17 @@ def compress(
             try:
                 q.run_method(m, Path(model), out, feeds, calibrate)
                 cand = OnnxModel(out, threads=1)
-            except ModelportError:
+            except MissingDependency:
                 raise
-            except Exception as exc:
-                report.attempts.append(Attempt(m, "error", time.perf_counter() - start, one_line(exc)))
+            except Exception as exc:  # a method that fails or writes an unloadable file is one failed candidate
+                report.attempts.append(Attempt(m, "error", time.perf_counter() - start,
+                                               exc.message if isinstance(exc, ModelportError) else one_line(exc)))
                 continue
             progress(f"verifying and timing {m}")
             v = verify_models(reference, cand, Tolerance(atol, rtol, per_output or {}, mm))
+            if v.error:
+                report.attempts.append(Attempt(m, "error", time.perf_counter() - start, v.error))
+                continue
             info = {"method": m, "size_bytes": out.stat().st_size, "passed": v.passed,
                     "p50_ms": statistics.median(_time(lambda c=cand, f=feed: c.run(f), runs, 5)),
                     "accuracy": _accuracy(cand, data), "path": out, "verification": v}
@@ -545,6 +561,8 @@ def compress(
             "size_ratio": after["size_bytes"] / before["size_bytes"],
             "latency_ratio": after["p50_ms"] / before["p50_ms"] if before["p50_ms"] else None,
             "candidates": [{k: v for k, v in t.items() if k not in ("path", "verification")} for t in tried],
+            "label_agreement": next((o.label_agreement for o in best["verification"].outputs
+                                     if o.label_agreement is not None), None),
         })
         if before["accuracy"] is not None:
             report.details["accuracy_delta_pt"] = 100 * (after["accuracy"] - before["accuracy"])
@@ -558,13 +576,20 @@ def compress(
     return report
 
 
+def _typed(feeds: list[dict], specs) -> list[dict]:
+    """Calibration arrays in each input's own dtype (np.savez keeps float64; calibrators refuse it)."""
+    from modelport.loaders.base import cast_feed
+
+    return [dict(zip([s.name for s in specs], cast_feed(feed, specs))) for feed in feeds]
+
+
 def _chunks(case: dict, size: int) -> list[dict]:
     rows = len(next(iter(case.values())))
     return [{k: v[i:i + size] for k, v in case.items()} for i in range(0, rows, size)]
 
 
 def _compress_tflite(model, fmt: Format, output, *, method, calibration, data, tolerance, samples, seed, runs,
-                     force, progress) -> Report:
+                     force, progress, trust=False, inputs=()) -> Report:
     """Keras / SavedModel -> compressed TFLite, verified against the source model; before = plain fp32 TFLite."""
     import statistics
     import tempfile
@@ -576,14 +601,19 @@ def _compress_tflite(model, fmt: Format, output, *, method, calibration, data, t
     from modelport.provenance import write_tflite
     from modelport.verify.inputs import load_npz
 
-    if fmt not in (Format.KERAS, Format.TF_SAVEDMODEL):
-        raise UnsupportedError(f"compressing {fmt} to TFLite is not available (Keras and SavedModel sources are)",
-                               hint="for PyTorch: modelport convert model.pt2 -o model.tflite, then compress "
-                                    "an ONNX export instead")
-    method = "dynamic-range" if method == "auto" else method
-    if method not in tflite_quant.METHODS:
-        raise UnsupportedError(f"method '{method}' does not apply to TFLite",
-                               hint=f"methods for TFLite: {', '.join(tflite_quant.METHODS)}, auto")
+    is_torch = fmt.framework == "torch"
+    if fmt not in (Format.KERAS, Format.TF_SAVEDMODEL) and not is_torch:
+        raise UnsupportedError(f"compressing {fmt} to TFLite is not available",
+                               hint="sources: Keras, SavedModel, PyTorch (modelport[litert])")
+    methods = tflite_quant.TORCH_METHODS if is_torch else tflite_quant.METHODS
+    method = methods[0] if method == "auto" else method
+    if method not in methods:
+        raise UnsupportedError(f"method '{method}' does not apply to {fmt} -> TFLite",
+                               hint=f"methods: {', '.join(methods)}, auto")
+    if is_torch:
+        from modelport.core.errors import require
+
+        require("litert_torch", "litert", "compress PyTorch models to TFLite")
     if method == "int8" and calibration is None:
         raise UsageError("--method int8 needs --calibration FILE.npz (a representative dataset)",
                          hint="or use --method dynamic-range, which needs none")
@@ -594,14 +624,15 @@ def _compress_tflite(model, fmt: Format, output, *, method, calibration, data, t
     with PendingOutput(output, force=force, source=model) as pending, \
             tempfile.TemporaryDirectory(prefix="modelport-compress-") as tmp:
         progress(f"loading {fmt} model")
-        source = open_model(model, fmt)
-        feeds = load_npz(calibration, source.inputs) if calibration else None
+        source = open_model(model, fmt, trust=trust, input_specs=_with_batch(inputs, True))
+        feeds = _typed(load_npz(calibration, source.inputs), source.inputs) if calibration else None
+        write = tflite_quant.convert_torch if is_torch else tflite_quant.convert
         baseline = Path(tmp) / "fp32.tflite"
         progress("converting the fp32 baseline")
-        tflite_quant.convert(source, None, baseline)
+        write(source, None, baseline)
         progress(f"converting with {method}")
         start = time.perf_counter()
-        tflite_quant.convert(source, method, pending.path, feeds)
+        write(source, method, pending.path, feeds)
         atol, rtol, mm = (given if given is not None else default for given, default in
                           zip(tolerance, onnx_quant.DEFAULT_TOLERANCE["fp16" if method == "fp16" else "static-int8"]))
         reference = Reference(source, InputPlan(samples, seed, (0, 10), data))
@@ -628,7 +659,7 @@ def _compress_tflite(model, fmt: Format, output, *, method, calibration, data, t
         if report.details["latency_ratio"] and report.details["latency_ratio"] > 1.0:
             report.warnings.append(f"the compressed model is SLOWER than fp32 TFLite here "
                                    f"({report.details['latency_ratio']:.2f}x median latency)")
-        write_tflite(pending.path, {"source_sha256": sha256_of(model), "source_format": fmt.value,
+        write_tflite(pending.path, {"source_sha256": _digest(model, fmt), "source_format": fmt.value,
                                     "compressed": method, "modelport_version": __version__,
                                     "verification": "passed" if report.verification.passed else "failed"})
         report.output = str(pending.commit())

@@ -87,6 +87,12 @@ def bench(
     for row in rows:
         row["ratio_p50"] = row["p50_ms"] / base if base else None
     shape = {k: list(v.shape) for k, v in feed.items()}
+    fed = len(next(iter(feed.values()))) if feed else batch
+    if fed != batch:
+        report.warnings.append(f"{fed} rows were fed, not --batch {batch} (fixed batch or short --data): "
+                               "throughput is per fed row")
+        for row in rows:
+            row["throughput_per_s"] = fed / (row["mean_ms"] / 1000)
     report.details.update({"rows": rows, "runs": runs, "warmup": warmup, "batch": batch, "threads": threads,
                            "inputs": shape, "inputs_from": str(data) if data else "generated"})
     return report

@@ -11,7 +11,9 @@ Examples:\n
   modelport compress model.onnx -o model.int8.onnx                      # auto: measures candidates\n
   modelport compress cnn.onnx -o cnn.int8.onnx --method static-int8 --calibration calib.npz\n
   modelport compress bert.onnx -o bert.int8.onnx --method dynamic-int8 --data holdout.npz\n
-  modelport compress model.onnx -o model.fp16.onnx --method fp16
+  modelport compress model.onnx -o model.fp16.onnx --method fp16\n
+  modelport compress model.keras -o model.tflite --method int8 --calibration calib.npz\n
+  modelport compress model.pt2 -o model.tflite --method int8 --calibration calib.npz   # modelport[litert]
 """
 
 
@@ -71,6 +73,8 @@ def compress(
     samples: int = o.SamplesOpt,
     seed: int = o.SeedOpt,
     runs: int = typer.Option(50, "--runs", help="Timed runs for each latency figure."),
+    inputs: list[str] = o.InputOpt,
+    trust: bool = o.TrustOpt,
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUT if it exists."),
     json_path: str = o.JsonOpt,
     quiet: bool = o.QuietOpt,
@@ -94,5 +98,6 @@ def compress(
         report = api.compress(model, output, method=method, calibration=Path(calibration) if calibration else None,
                               calibrate=calibrate, data=Path(data) if data else None,
                               tolerance=(atol, rtol, max_mismatch), per_output=per, samples=samples, seed=seed,
-                              runs=runs, force=force, progress=session.progress)
+                              runs=runs, force=force, trust=trust, inputs=o.parse_inputs(inputs),
+                              progress=session.progress)
         finish(session, report, render)

@@ -82,7 +82,7 @@ def workdir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="modelport-fuse-")
 
 
-def apply_renames(members: list[Member], renames: dict[str, str]) -> None:
+def apply_renames(members: list[Member], renames: dict[str, str], lone_inputs: bool = True) -> None:
     """--rename-input OLD=NEW on every member; a lone input per member takes the first member's name."""
     from modelport.converters.common import rename_io
 
@@ -92,7 +92,7 @@ def apply_renames(members: list[Member], renames: dict[str, str]) -> None:
             rename_io(m.proto, new_names)
             for spec, name in zip(m.inputs, new_names):
                 spec["name"] = name
-    if all(len(m.inputs) == 1 for m in members):
+    if lone_inputs and all(len(m.inputs) == 1 for m in members):
         first = members[0].inputs[0]["name"]
         for m in members[1:]:
             if m.inputs[0]["name"] != first:

@@ -126,6 +126,9 @@ def fuse(
         if path is not None and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
     report = Report("fuse")
+    for source in sources:
+        if Path(str(source)).exists() and Path(str(output)).resolve() == Path(str(source)).resolve():
+            raise UsageError(f"{output}: output would overwrite member {source}", hint="choose another -o path")
     with PendingOutput(output, force=force) as pending, workdir() as tmp:
         from modelport.loaders import import_user_code
 
@@ -133,15 +136,15 @@ def fuse(
         members = load_members(list(sources), Path(tmp), trust=trust, inputs=inputs, imports=imports,
                                progress=progress)
         warnings: list[str] = []
-        apply_renames(members, renames or {})
+        apply_renames(members, renames or {}, lone_inputs=strategy != "chain")
         if strategy != "chain":
             check_shared_inputs(members)
             choose_outputs(members, outputs or {}, set(softmax))
         domains = g.opsets([m.proto for m in members])
-        for m in members:  # reference runs use the renamed, opset-unified members saved in the work dir
-            m.proto = g.unify(m.proto, domains[""], warnings, f"member {m.index}")
+        for m in members:  # the reference runs each member as it was (renamed only), not opset-converted
             m.onnx_path = Path(tmp) / f"ref{m.index}.onnx"
             g.save(m.proto, m.onnx_path)
+            m.proto = g.unify(m.proto, domains[""], warnings, f"member {m.index}")
         progress(f"building the {strategy} graph")
         details: dict[str, Any] = {"strategy": strategy}
         if strategy == "select":
@@ -239,6 +242,13 @@ def _chain(members: list[Member], maps: dict[str, str], domains):
     """M0 feeds M1 feeds M2 ...: each link maps outputs to the next member's inputs (--map OUT=IN)."""
     from onnx import TensorProto, helper
 
+    for out, inp in maps.items():
+        if not any(any(o["name"] == out for o in p.outputs) and any(i["name"] == inp for i in c.inputs)
+                   for p, c in zip(members, members[1:])):
+            raise UsageError(f"--map {out}={inp} matches no output of one member and input of the next",
+                             hint="outputs: " + "; ".join(f"member {m.index}: {', '.join(o['name'] for o in m.outputs)}"
+                                                          for m in members))
+
     segments, link_maps = [g.prefixed(members[0].proto, "m0_")], []
     for prev, cur in zip(members, members[1:]):
         nodes = []
@@ -316,14 +326,24 @@ def _verify(members: list[Member], fused_path: Path, reference, check):
     cases = load_npz(check.data, specs) if check.data else generate(specs, check.samples, check.seed,
                                                                         check.int_range)
     refs, cands = [], []
-    for feed in cases:
-        if isinstance(reference, tuple) and reference[0] == "chain":
-            refs.append(_chain_reference(members, feed, reference[1]))
-        elif isinstance(reference, tuple) and reference[0] == "select":
-            refs.append(OnnxModel(members[reference[1]].onnx_path).run(feed))
-        else:
-            refs.append(reference(_run_members(members, feed)))
-        cands.append(fused.run(feed))
+    try:
+        for feed in cases:
+            if isinstance(reference, tuple) and reference[0] == "chain":
+                refs.append(_chain_reference(members, feed, reference[1]))
+            elif isinstance(reference, tuple) and reference[0] == "select":
+                refs.append(OnnxModel(members[reference[1]].onnx_path).run(feed))
+            else:
+                refs.append(reference(_run_members(members, feed)))
+            cands.append(fused.run(feed))
+    except UsageError:
+        raise
+    except Exception as exc:
+        from modelport.core.errors import one_line
+
+        shapes = ", ".join(f"{k}:{list(v.shape)}" for k, v in cases[0].items())
+        raise UsageError(f"the members cannot run together on inputs {shapes} ({one_line(exc)})",
+                         hint="members must accept the same input shapes (batch sizes included); a --meta "
+                              "model must take as many features as the members output") from exc
     results = []
     for name in refs[0]:
         atol, rtol = check.tolerance.for_output(name)

@@ -31,12 +31,23 @@ def load(path, fmt: Format, *, trust: bool = False, input_specs=None, purpose: s
     return TfliteModel(path)
 
 
+def _quant(detail: dict) -> tuple[float, int] | None:
+    """(scale, zero_point) of a quantized (int8/uint8) tensor, else None."""
+    import numpy as np
+
+    scale, zero = detail.get("quantization", (0.0, 0))
+    if np.dtype(detail["dtype"]).kind in "iu" and scale:
+        return float(scale), int(zero)
+    return None
+
+
 def _spec(name: str, detail: dict) -> TensorSpec:
+    """Quantized inputs are presented as float32: the runner quantizes real values itself."""
     import numpy as np
 
     signature = list(detail.get("shape_signature", detail["shape"]))
     shape = tuple(int(d) if d >= 0 else ("batch" if i == 0 else None) for i, d in enumerate(signature))
-    return TensorSpec(name, shape, np.dtype(detail["dtype"]).name)
+    return TensorSpec(name, shape, "float32" if _quant(detail) else np.dtype(detail["dtype"]).name)
 
 
 class TfliteModel(Model):
@@ -60,6 +71,8 @@ class TfliteModel(Model):
             # Signature order is alphabetical; keep the model's own tensor order when it is known.
             self.inputs = [_spec(n, d) for n, d in sorted(ins.items(), key=lambda kv: kv[1]["index"])]
             self.outputs = [n for n, _ in sorted(outs.items(), key=lambda kv: kv[1]["index"])]
+            self.in_quant = {n: (_quant(d), d["dtype"]) for n, d in ins.items()}
+            self.out_quant = {n: _quant(d) for n, d in outs.items()}
             self.output_shapes = {n: list(d["shape"]) for n, d in outs.items()}
         else:
             self.runner = None
@@ -69,15 +82,28 @@ class TfliteModel(Model):
             self.outputs = [d["name"] for d in self.interpreter.get_output_details()]
 
     def run(self, feed):
+        import numpy as np
+
         arrays = cast_feed(feed, self.inputs)
         if self.runner is not None:
+            named = {}
+            for s, a in zip(self.inputs, arrays):
+                quant, dtype = self.in_quant[s.name]
+                if quant:  # real values -> the integer domain of a fully quantized model
+                    info = np.iinfo(dtype)
+                    a = np.clip(np.round(a / quant[0] + quant[1]), info.min, info.max).astype(dtype)
+                named[s.name] = a
             if not getattr(self, "_warm", False):  # the first call prints the XNNPACK banner on fd 2
                 with native_stderr_silenced():
-                    out = self.runner(**{s.name: a for s, a in zip(self.inputs, arrays)})
+                    out = self.runner(**named)
                 self._warm = True
             else:
-                out = self.runner(**{s.name: a for s, a in zip(self.inputs, arrays)})
-            return {n: out[n] for n in self.outputs}
+                out = self.runner(**named)
+            result = {}
+            for n in self.outputs:
+                quant = self.out_quant[n]
+                result[n] = (out[n].astype(np.float32) - quant[1]) * quant[0] if quant else out[n]
+            return result
         interp = self.interpreter
         details = interp.get_input_details()
         for d, a in zip(details, arrays):

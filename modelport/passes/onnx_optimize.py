@@ -79,7 +79,12 @@ def optimize(model, *, allow_growth: bool = False, level: str | None = None) -> 
     result.steps.append("onnxslim: shape inference, constant folding, fusion, dead-node elimination")
     result.model = slim
     if level:
-        result.model = ort_offline(slim, level)
+        ort_model = ort_offline(slim, level)
+        if size_of(ort_model) > budget and not allow_growth:
+            result.skipped.append(f"ONNX Runtime offline optimization ({level}) skipped: it grew the model to "
+                                  f"{size_of(ort_model):,} bytes (> {MAX_GROWTH}x; --allow-growth to keep it)")
+            return result
+        result.model = ort_model
         result.steps.append(f"ONNX Runtime offline optimization ({level})")
         if level != "basic":
             result.warnings.append(f"level '{level}' writes com.microsoft operators: the file runs only in "

@@ -76,7 +76,7 @@ def test_errors(models, tmp_path, cli):
     assert code == 2 and "no array named 'input'" in err
     code, _, err = cli("compress", models("sk_pipeline"), "-o", tmp_path / "a.onnx")
     assert code == 3 and "convert first" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz"]  # no candidate or temp folder left
 
 
 @needs("tensorflow")
@@ -109,3 +109,22 @@ def test_tflite_int8_needs_calibration_and_methods_are_checked(models, tmp_path,
     code, _, err = cli("compress", src, "-o", tmp_path / "m.tflite", "--method", "static-int8")
     assert code == 3 and "dynamic-range" in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(__import__("importlib.util").util.find_spec("litert_torch") is None,
+                    reason="PyTorch -> TFLite needs pip install 'modelport[litert]' (CI installs it)")
+@pytest.mark.parametrize("method", ["int8"])
+def test_pytorch_to_int8_tflite_through_pt2e(models, tmp_path, cli, method):
+    from tests.builders import digits
+
+    src = models("digits_cnn").with_suffix(".pt2")  # the trained conv net, as torch.export saved it
+    x, _ = digits("train")
+    xt, yt = digits("test")
+    calib, data = tmp_path / "calib.npz", tmp_path / "test.npz"
+    np.savez(calib, input=x[:256].reshape(-1, 1, 8, 8))
+    np.savez(data, input=xt.reshape(-1, 1, 8, 8), labels=yt)
+    out = tmp_path / "cnn.tflite"
+    code, report, err = _run(cli, src, "-o", out, "--method", method, "--calibration", calib, "--data", data)
+    assert code == 0, err
+    assert report["size_ratio"] <= 0.45
+    assert report["accuracy_delta_pt"] >= -2.0

@@ -95,6 +95,8 @@ def test_chain_sklearn_scaler_into_pytorch(models, tmp_path, cli, iris_x):
     scaler, net = models("sk_scaler"), models("torch_iris")
     out = tmp_path / "chain.onnx"
     code, _, err = cli("fuse", scaler, net, "-o", out, "--strategy", "chain", "--map", "variable=x")
+    assert code == 2 and "matches no output" in err  # the torch member's input is named "input"
+    code, _, err = cli("fuse", scaler, net, "-o", out, "--strategy", "chain", "--map", "variable=input")
     assert code == 0, err
     expected = _torch(net, _skl(scaler).transform(x).astype(np.float32))
     np.testing.assert_allclose(_ort(out, x)["output"], expected, atol=1e-5)
