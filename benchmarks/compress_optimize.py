@@ -15,7 +15,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -24,15 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def p50(fn, runs=100) -> float:
-    for _ in range(10):
-        fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+    """Median wall time of fn() in ms (modelport.bench's timer)."""
+    from modelport.bench import _time
 
+    return statistics.median(_time(fn, runs, 10))
 
 def train_cnn(tmp: Path):
     import torch

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -22,15 +20,13 @@ sys.path.insert(0, str(ROOT / "examples"))
 RUNS, WARMUP = 300, 30
 
 
-def median_ms(fn) -> float:
-    for _ in range(WARMUP):
-        fn()
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+def median_ms(fn, runs: int = RUNS, warmup: int = WARMUP) -> float:
+    """Median wall time of fn() in ms (modelport.bench's timer)."""
+    import statistics
+
+    from modelport.bench import _time
+
+    return statistics.median(_time(fn, runs, warmup))
 
 
 def main() -> None:
