@@ -17,16 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-RUNS = 5
-
-
-def median_time(fn) -> float:
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+RUNS = 15
 
 
 def torch_direct(src: Path, out: Path):
@@ -88,9 +79,17 @@ def main() -> None:
         direct_run = direct(src, tmp / "direct.onnx")
         direct_run()  # warm up imports and caches on both sides
         api.convert(src, tmp / "warm.onnx", verify=False, force=True)
-        t_direct = median_time(direct_run)
-        t_mp = median_time(lambda src=src: api.convert(src, tmp / "mp.onnx", verify=False, force=True))
-        t_ver = median_time(lambda src=src: api.convert(src, tmp / "mpv.onnx", force=True))
+        # interleaved A/B runs: TF and torch slow down as a process accumulates graphs, so timing one
+        # side after the other would bias whichever runs second
+        t_direct, t_mp, t_ver = [], [], []
+        for _ in range(RUNS):
+            for times, fn in ((t_direct, direct_run),
+                              (t_mp, lambda src=src: api.convert(src, tmp / "mp.onnx", verify=False, force=True)),
+                              (t_ver, lambda src=src: api.convert(src, tmp / "mpv.onnx", force=True))):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+        t_direct, t_mp, t_ver = (statistics.median(t) for t in (t_direct, t_mp, t_ver))
         print(f"{label:28} {t_direct:9.3f} {t_mp:12.3f} {t_mp / t_direct:6.2f} {t_ver - t_mp:10.3f}")
 
 

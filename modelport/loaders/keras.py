@@ -77,7 +77,10 @@ class KerasModel(Model):
                              hint="pass --input NAME:D1,D2,...[:DTYPE]")
         self.struct = getattr(self.model, "_inputs_struct", None)
         self.output_names_hint = getattr(self.model, "output_names", None)
-        struct = getattr(self.model, "_outputs_struct", None)  # functional models: names without running
+        # names without a forward pass where the model says enough: functional structure, or one output
+        struct = getattr(self.model, "_outputs_struct", None)
+        if struct is None and len(getattr(self.model, "outputs", None) or []) == 1:
+            struct = self.model.outputs[0]
         sample = struct if struct is not None else self.call(self.example_feed())
         self.outputs, _ = flatten_outputs(sample, self.output_names_hint)
 
