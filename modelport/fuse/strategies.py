@@ -130,13 +130,20 @@ def vote(members: list[Member]) -> Combiner:
     if not classes or classes < 2:
         raise UsageError("vote needs classifiers whose chosen outputs are (N, classes) scores",
                          hint="choose each member's probability output with --output IDX=NAME")
-    c = Combiner(details={"classes": classes, "ties": "lowest class index"})
+    own = [_own_label(m) for m in members]
+    c = Combiner(details={"classes": classes, "ties": "lowest class index",
+                          "labels_from": ["label output" if o else "argmax of scores" for o in own]})
     scores = _scores(members, c.nodes)
     c.initializers.append(numpy_helper.from_array(np.asarray([classes], dtype=np.int64), "fuse_depth"))
     c.initializers.append(numpy_helper.from_array(np.asarray([0.0, 1.0], dtype=np.float32), "fuse_onehot"))
+    c.initializers.append(numpy_helper.from_array(np.asarray([-1], dtype=np.int64), "fuse_flat"))
     hots = []
-    for i, name in enumerate(scores):
-        c.nodes.append(helper.make_node("ArgMax", [name], [f"fuse_l{i}"], axis=1, keepdims=0))
+    for i, (m, name) in enumerate(zip(members, scores)):
+        if own[i]:  # the member's own label (e.g. scikit-learn's predict), as class indices
+            c.nodes.append(helper.make_node("Cast", [f"m{m.index}_{own[i]}"], [f"fuse_lc{i}"], to=TensorProto.INT64))
+            c.nodes.append(helper.make_node("Reshape", [f"fuse_lc{i}", "fuse_flat"], [f"fuse_l{i}"]))
+        else:
+            c.nodes.append(helper.make_node("ArgMax", [name], [f"fuse_l{i}"], axis=1, keepdims=0))
         c.nodes.append(helper.make_node("OneHot", [f"fuse_l{i}", "fuse_depth", "fuse_onehot"], [f"fuse_h{i}"],
                                         axis=-1))
         hots.append(f"fuse_h{i}")
@@ -146,12 +153,24 @@ def vote(members: list[Member]) -> Combiner:
                   helper.make_tensor_value_info("votes", TensorProto.FLOAT, ["N", classes])]
 
     def reference(outs):
-        labels = [np.argmax(a, axis=1) for a in _member_scores(members, outs)]
-        votes = sum(np.eye(classes, dtype=np.float32)[lab] for lab in labels)
+        labels = [np.asarray(out[o]).reshape(-1).astype(np.int64) if o else np.argmax(a, axis=1)
+                  for o, out, a in zip(own, outs, _member_scores(members, outs))]
+        # as ONNX OneHot: negative indices count from the end; outside [-classes, classes) the row is all zero
+        eye = np.vstack([np.eye(classes, dtype=np.float32), np.zeros((1, classes), np.float32)])
+        labels = [np.where(lab < 0, lab + classes, lab) for lab in labels]
+        votes = sum(eye[np.where((lab >= 0) & (lab < classes), lab, classes)] for lab in labels)
         return {"label": np.argmax(votes, axis=1).astype(np.int64), "votes": votes}
 
     c.reference = reference
     return c
+
+
+def _own_label(m: Member) -> str | None:
+    """A member's integer `label` output (one per row), when it has one."""
+    for o in m.outputs:
+        if o["name"] == "label" and o["dtype"].startswith(("int", "uint")) and len(o["shape"]) in (1, 2):
+            return o["name"]
+    return None
 
 
 def features(members: list[Member], c: Combiner) -> str:
