@@ -31,13 +31,25 @@ def _feeds(members: list[Member], data: dict[str, np.ndarray], path: Path) -> di
     names = [i["name"] for i in members[0].inputs]
     arrays = {k: v for k, v in data.items() if k != "labels"}
     if all(n in arrays for n in names):
-        return {n: arrays[n] for n in names}
+        return _checked(members, {n: arrays[n] for n in names}, path)
     if len(names) == 1 and "inputs" in arrays:
-        return {names[0]: arrays["inputs"]}
+        return _checked(members, {names[0]: arrays["inputs"]}, path)
     if len(names) == 1 and len(arrays) == 1:
-        return {names[0]: next(iter(arrays.values()))}
+        return _checked(members, {names[0]: next(iter(arrays.values()))}, path)
     raise UsageError(f"{path}: no arrays for the inputs {', '.join(names)}",
                      hint=f"arrays in file: {', '.join(data)}; name them like the inputs (or 'inputs')")
+
+
+def _checked(members: list[Member], feed: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """Arrays shaped like member 0's inputs (fixed dims match), cast to their dtypes; else exit 2."""
+    for spec in members[0].inputs:
+        value = feed[spec["name"]]
+        fixed = spec["shape"]
+        if value.ndim != len(fixed) or any(d and d != v for d, v in list(zip(fixed, value.shape))[1:]):
+            raise UsageError(f"{path}: array for input '{spec['name']}' has shape {list(value.shape)}, expected "
+                             f"{['?' if not d else d for d in fixed]}")
+        feed[spec["name"]] = value.astype(spec["dtype"], copy=False)
+    return feed
 
 
 def _run_members(members: list[Member], feed: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
@@ -46,10 +58,16 @@ def _run_members(members: list[Member], feed: dict[str, np.ndarray]) -> list[dic
     return [OnnxModel(m.onnx_path).run(feed) for m in members]
 
 
-def _labels(data: dict[str, np.ndarray], path: Path) -> np.ndarray:
+def _labels(data: dict[str, np.ndarray], path: Path, rows: int | None = None) -> np.ndarray:
     if "labels" not in data:
         raise UsageError(f"{path}: no array named 'labels'", hint="save the targets as labels=... in the .npz")
-    return np.asarray(data["labels"])
+    labels = np.asarray(data["labels"]).reshape(-1)
+    if labels.dtype.kind not in "biuf":
+        raise UsageError(f"{path}: labels are {labels.dtype}, not numbers",
+                         hint="save class indices 0..C-1 (or regression targets)")
+    if rows is not None and len(labels) != rows:
+        raise UsageError(f"{path}: {len(labels)} labels for {rows} input rows")
+    return labels
 
 
 def _fit_meta(members: list[Member], data_path: Path, opset: int) -> tuple[Any, dict]:
@@ -63,8 +81,9 @@ def _fit_meta(members: list[Member], data_path: Path, opset: int) -> tuple[Any, 
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
     data = _npz(data_path)
-    labels = _labels(data, data_path)
-    x = st.member_features(members, _run_members(members, _feeds(members, data, data_path)))
+    feed = _feeds(members, data, data_path)
+    labels = _labels(data, data_path, len(next(iter(feed.values()))))
+    x = st.member_features(members, _run_members(members, feed))
     integral = labels.dtype.kind in "iub" or np.all(labels == np.round(labels))
     meta = LogisticRegression(max_iter=2000) if integral and len(np.unique(labels)) <= 100 else LinearRegression()
     meta.fit(x, labels)
@@ -295,8 +314,9 @@ def _chain(members: list[Member], maps: dict[str, str], domains):
 
 def _select(members: list[Member], data_path: Path):
     data = _npz(data_path)
-    labels = _labels(data, data_path)
-    outs = _run_members(members, _feeds(members, data, data_path))
+    feed = _feeds(members, data, data_path)
+    labels = _labels(data, data_path, len(next(iter(feed.values()))))
+    outs = _run_members(members, feed)
     scores = []
     for a in st._member_scores(members, outs):
         if a.ndim == 2 and a.shape[1] >= 2:

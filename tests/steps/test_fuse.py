@@ -130,3 +130,17 @@ def test_errors_exit_2(models, tmp_path, cli):
     code, _, err = cli("fuse", sk, pt, "-o", out, "--strategy", "nope")
     assert code == 2 and "strategies" in err
     assert not list(tmp_path.iterdir())
+
+
+def test_bad_data_files_exit_2(models, tmp_path, cli, iris_x):
+    x, y = iris_x
+    sk, pt = models("sk_pipeline"), models("torch_iris")
+    short = tmp_path / "short.npz"
+    np.savez(short, X=x, labels=y[:10])
+    code, _, err = cli("fuse", sk, pt, "-o", tmp_path / "s.onnx", "--strategy", "select", "--data", short)
+    assert code == 2 and "10 labels for 150 input rows" in err
+    wide = tmp_path / "wide.npz"
+    np.savez(wide, X=np.hstack([x, x]), labels=y)
+    code, _, err = cli("fuse", sk, pt, "-o", tmp_path / "s.onnx", "--strategy", "stack", "--fit-meta", wide)
+    assert code == 2 and "shape [150, 8]" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.npz", "wide.npz"]
