@@ -11,22 +11,16 @@
 
 from __future__ import annotations
 
-import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median_ms  # noqa: E402  (sets up paths and environment)
 
 
 def p50(fn, runs=100) -> float:
-    """Median wall time of fn() in ms (modelport.bench's timer)."""
-    from modelport.bench import _time
-
-    return statistics.median(_time(fn, runs, 10))
+    return median_ms(fn, runs, 10)
 
 def train_cnn(tmp: Path):
     import torch

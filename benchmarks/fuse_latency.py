@@ -7,26 +7,18 @@ would. Median over RUNS, one thread per session, batch 1 and 64.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median_ms as _median_ms  # noqa: E402  (sets up paths and environment)
+
 RUNS, WARMUP = 500, 50
 
 
-def median_ms(fn, runs: int = RUNS, warmup: int = WARMUP) -> float:
-    """Median wall time of fn() in ms (modelport.bench's timer)."""
-    import statistics
-
-    from modelport.bench import _time
-
-    return statistics.median(_time(fn, runs, warmup))
+def median_ms(fn) -> float:
+    return _median_ms(fn, RUNS, WARMUP)
 
 
 def main() -> None:
