@@ -392,6 +392,7 @@ def optimize(
         except Exception as exc:
             raise UsageError(f"{model}: cannot read ONNX model ({one_line(exc)})") from exc
         before = {"nodes": node_count(proto), "size_bytes": Path(model).stat().st_size}
+        facts = read_onnx(model, proto) | {"modelport_version": __version__}
         progress("optimizing")
         try:
             result = run_optimize(proto, allow_growth=allow_growth, level=level)
@@ -399,15 +400,14 @@ def optimize(
             raise
         except Exception as exc:
             raise ConversionFailed(f"optimization failed: {one_line(exc)}", hint="--debug shows the details") from exc
-        facts = read_onnx(model) | {"optimized": result.steps, "modelport_version": __version__}
-        onnx.save(result.model, str(pending.path))
-        write_onnx(pending.path, facts)
+        write_onnx(pending.path, facts | {"optimized": result.steps}, result.model)
         after = {"nodes": node_count(result.model), "size_bytes": pending.path.stat().st_size}
         progress("verifying against the input")
         reference_model, candidate = OnnxModel(model, threads=1), OnnxModel(pending.path, threads=1)
-        report.verification = verify_models(Reference(reference_model, check.plan()), candidate, check.tolerance)
+        reference = Reference(reference_model, check.plan())  # its outputs are computed once, used twice
+        report.verification = verify_models(reference, candidate, check.tolerance)
         progress("timing before and after")
-        feed, _ = Reference(reference_model, check.plan()).cases_for(candidate)
+        feed, _ = reference.cases_for(candidate)
         for info, runner in ((before, reference_model), (after, candidate)):
             info["p50_ms"] = statistics.median(_time(lambda r=runner, f=feed[0]: r.run(f), runs, 5))
         report.details.update({"before": before, "after": after, "steps": result.steps, "skipped": result.skipped,

@@ -11,6 +11,7 @@ import numpy as np
 
 from modelport.core.errors import UsageError
 from modelport.core.formats import Format, detect
+from modelport.core.io import size_of_path
 from modelport.core.report import Report
 
 
@@ -81,7 +82,7 @@ def bench(
             "model": str(path), "format": fmt.value, "runtime": model.framework_version,
             "p50_ms": _percentile(times, 50), "p90_ms": _percentile(times, 90), "p99_ms": _percentile(times, 99),
             "mean_ms": statistics.fmean(times), "throughput_per_s": batch / (statistics.fmean(times) / 1000),
-            "size_bytes": _size(path),
+            "size_bytes": size_of_path(path),
         })
     base = rows[0]["p50_ms"]
     for row in rows:
@@ -107,10 +108,3 @@ def _time(fn, runs: int, warmup: int) -> list[float]:
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return times
-
-
-def _size(path) -> int:
-    p = Path(str(path))
-    if p.is_dir():
-        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-    return p.stat().st_size if p.exists() else 0

@@ -10,17 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from modelport.core.formats import Format
-
-
-def _size(path: str | Path) -> int:
-    path = Path(str(path))
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size if path.exists() else 0
+from modelport.core.io import size_of_path
 
 
 def describe(path: str | Path, fmt: Format, *, trust: bool = False, input_specs=None) -> dict[str, Any]:
-    info: dict[str, Any] = {"path": str(path), "format": fmt.value, "size_bytes": _size(path)}
+    info: dict[str, Any] = {"path": str(path), "format": fmt.value, "size_bytes": size_of_path(path)}
     if fmt is Format.ONNX:
         info.update(_onnx(path))
     elif fmt is Format.TFLITE:
@@ -91,7 +85,7 @@ def _onnx(path) -> dict[str, Any]:
         "operators": dict(ops.most_common()),
         "nodes": sum(ops.values()),
         "parameters": params,
-        "provenance": read_onnx(path),
+        "provenance": read_onnx(path, model),
     }
 
 
@@ -110,6 +104,7 @@ def _tflite(path) -> dict[str, Any]:
                     for n in model.outputs],
     }
     tools = _tflite_tools()
+    flat = None
     if tools is not None:
         _, fbu = tools
         flat = fbu.read_model_from_bytearray(bytearray(Path(path).read_bytes()))
@@ -124,5 +119,5 @@ def _tflite(path) -> dict[str, Any]:
                     params += int(np.prod(tensor.shape)) if tensor.shape is not None and len(tensor.shape) else 1
         info.update({"schema_version": flat.version, "operators": dict(ops.most_common()),
                      "nodes": sum(ops.values()), "parameters": params})
-    info["provenance"] = read_tflite(path)
+    info["provenance"] = read_tflite(path, flat)
     return info

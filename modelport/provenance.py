@@ -37,10 +37,12 @@ def _replace_bytes(path: str | Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def read_onnx(path: str | Path) -> dict[str, Any]:
+def read_onnx(path: str | Path, model=None) -> dict[str, Any]:
+    """modelport facts from an ONNX file (`model`: its already-loaded proto, to skip a reload)."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    if model is None:
+        model = onnx.load(str(path), load_external_data=False)
     facts = {}
     for prop in model.metadata_props:
         if prop.key.startswith(PREFIX):
@@ -105,12 +107,14 @@ def _name(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def read_tflite(path: str | Path) -> dict[str, Any]:
-    """modelport facts from a TFLite file's metadata, else from its sidecar; {} when there are none."""
+def read_tflite(path: str | Path, model=None) -> dict[str, Any]:
+    """modelport facts from a TFLite file's metadata, else from its sidecar; {} when there are none.
+    `model`: the flatbuffer already unpacked (ModelT), to skip a second parse."""
     tools = _tflite_tools()
-    if tools is not None:
+    if model is None and tools is not None:
         _, fbu = tools
         model = fbu.read_model_from_bytearray(bytearray(Path(path).read_bytes()))
+    if model is not None:
         for entry in model.metadata or []:
             if _name(entry.name) == TFLITE_KEY:
                 data = model.buffers[entry.buffer].data

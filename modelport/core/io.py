@@ -61,6 +61,14 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def size_of_path(path: str | Path) -> int:
+    """Bytes of a file, or of every file in a folder (SavedModel); 0 for a missing path."""
+    path = Path(str(path))
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
 def sha256_of(path: str | Path) -> str:
     """sha256 of a file, or of a folder's files in sorted order (SavedModel)."""
     path = Path(path)
