@@ -115,6 +115,15 @@ class Tf2OnnxKeras(Step):
         return {"converter": _version(tf2onnx)}
 
 
+def export_saved_model(source, folder: str) -> None:
+    """Keras 3 `model.export` to a SavedModel whose serving signature takes the model's input specs."""
+    import tensorflow as tf
+
+    with quiet(*_LOGGERS):
+        source.model.export(folder, format="tf_saved_model", verbose=False,
+                            input_signature=[source.structure(signature(tf, source.inputs))])
+
+
 def convert_saved_model(path: str | Path, opset: int):
     """tf2onnx on a SavedModel's serving_default signature; I/O named by the signature's keys."""
     from modelport.loaders.keras import tensorflow
@@ -148,10 +157,7 @@ class Tf2OnnxViaSavedModel(Step):
         import tf2onnx
 
         with tempfile.TemporaryDirectory(prefix="modelport-") as tmp:
-            with quiet(*_LOGGERS):
-                specs = signature(__import__("tensorflow"), source.inputs)
-                source.model.export(tmp, format="tf_saved_model", verbose=False,
-                                    input_signature=[source.structure(specs)])
+            export_saved_model(source, tmp)
             proto = convert_saved_model(tmp, tf2onnx_opset(options))
         finish(proto, out, source)
         return {"converter": _version(tf2onnx)}

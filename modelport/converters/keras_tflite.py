@@ -86,14 +86,12 @@ class KerasTfliteViaSavedModel(Step):
     description = "model.export() to a SavedModel, then TFLiteConverter.from_saved_model"
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
-        from modelport.converters.keras_onnx import signature
+        from modelport.converters.keras_onnx import export_saved_model
         from modelport.loaders.keras import tensorflow
 
         tf = tensorflow()
         with tempfile.TemporaryDirectory(prefix="modelport-") as tmp:
-            with quiet(*_LOGGERS):
-                source.model.export(tmp, format="tf_saved_model", verbose=False,
-                                    input_signature=[source.structure(signature(tf, source.inputs))])
+            export_saved_model(source, tmp)
             converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
             out.write_bytes(_convert(converter, source))
         return {"converter": _tf_version()}

@@ -47,41 +47,40 @@ TORCH_METHODS = ("int8",)
 
 
 def convert_torch(source, method: str | None, out: Path, representative: list[dict] | None = None) -> None:
-    """PyTorch -> TFLite through litert-torch; int8 / dynamic-range through its PT2E quantizer.
+    """PyTorch -> TFLite through litert-torch: fp32 (method None) or int8 through its PT2E quantizer.
 
     The program is traced at its example shapes, so calibration batches are cut to that batch size.
     """
+    if method is None:  # plain fp32: exactly the torch-litert route
+        from modelport.converters.torch_tflite import LitertTorch
+        from modelport.core.registry import StepOptions
+
+        LitertTorch().run(source, out, StepOptions())
+        return
     import torch
 
     from modelport.converters.common import quiet
 
     with quiet("torchao", "litert_torch", "jax"):
         import litert_torch
+        from litert_torch.quantize import pt2e_quantizer
+        from litert_torch.quantize.quant_config import QuantConfig
+        from torchao.quantization.pt2e import quantize_pt2e
 
     args, kwargs = source.example_inputs()
     with quiet("litert_torch", "torch.export", "torchao", "absl", "jax"), torch.no_grad():
-        if method is None:
-            edge = litert_torch.convert(source.module, args, kwargs or None)
-        else:
-            from litert_torch.quantize import pt2e_quantizer
-            from litert_torch.quantize.quant_config import QuantConfig
-            from torchao.quantization.pt2e import quantize_pt2e
-
-            graph = source.program.module() if source.program is not None else \
-                torch.export.export(source.module, args, kwargs or None).module()
-            quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
-                pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=False,
-                                                                 is_dynamic=method == "dynamic-range"))
-            graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
-            batch = args[0].shape[0] if args and args[0].dim() else None
-            for feed in representative or [{s.name: a.numpy() for s, a in zip(source.inputs, args)}]:
-                arrays = [np.asarray(feed[s.name]) for s in source.inputs]
-                rows = len(arrays[0])
-                for i in range(0, rows - (batch or rows) + 1, batch or rows):
-                    tensors = [torch.from_numpy(a[i:i + (batch or rows)]) for a in arrays]
-                    call_args, call_kwargs = source.split_args(tensors)
-                    graph(*call_args, **call_kwargs)
-            graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
-            edge = litert_torch.convert(graph, args, kwargs or None, quant_config=QuantConfig(pt2e_quantizer=quantizer))
+        graph = source.program.module() if source.program is not None else \
+            torch.export.export(source.module, args, kwargs or None).module()
+        quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=False))
+        graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
+        batch = args[0].shape[0] if args and args[0].dim() else None
+        for feed in representative or [{s.name: a.numpy() for s, a in zip(source.inputs, args)}]:
+            arrays = [np.asarray(feed[s.name]) for s in source.inputs]
+            step = batch or len(arrays[0])
+            for i in range(0, len(arrays[0]) - step + 1, step):
+                call_args, call_kwargs = source.split_args([torch.from_numpy(a[i:i + step]) for a in arrays])
+                graph(*call_args, **call_kwargs)
+        graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
+        edge = litert_torch.convert(graph, args, kwargs or None, quant_config=QuantConfig(pt2e_quantizer=quantizer))
         edge.export(str(out))
-
