@@ -27,6 +27,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check modelport tests benchmarks examples
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) benchmarks/startup.py

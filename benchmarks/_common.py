@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ for path in (ROOT, ROOT / "examples"):
 
 
 def median_ms(fn, runs: int, warmup: int) -> float:
-    """Median wall time of fn() in ms (modelport.bench's timer)."""
-    from modelport.bench import _time
+    """Median wall time of fn() in ms (the timer `modelport bench` uses)."""
+    from modelport.pipeline.measure import time_runs
 
-    return statistics.median(_time(fn, runs, warmup))
+    return time_runs(fn, runs, warmup).median

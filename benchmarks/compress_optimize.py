@@ -25,7 +25,7 @@ def p50(fn, runs=100) -> float:
 def train_cnn(tmp: Path):
     import torch
 
-    from modelport import api
+    import modelport
     from tests.builders import _train, digits
 
     torch.manual_seed(0)
@@ -38,14 +38,14 @@ def train_cnn(tmp: Path):
     pt2 = tmp / "cnn.pt2"
     torch.export.save(torch.export.export(model, (torch.zeros(2, 1, 8, 8),),
                                           dynamic_shapes=({0: torch.export.Dim("batch")},)), str(pt2))
-    api.convert(pt2, tmp / "cnn.onnx", force=True)
+    modelport.convert(pt2, tmp / "cnn.onnx", force=True)
     return model, tmp / "cnn.onnx"
 
 
 def train_lstm(tmp: Path):
     import torch
 
-    from modelport import api
+    import modelport
     from tests.builders import digits
 
     class Net(torch.nn.Module):
@@ -72,7 +72,7 @@ def train_lstm(tmp: Path):
     pt2 = tmp / "lstm.pt2"
     torch.export.save(torch.export.export(model, (torch.zeros(2, 8, 8),),
                                           dynamic_shapes=({0: torch.export.Dim("batch")},)), str(pt2))
-    api.convert(pt2, tmp / "lstm.onnx", force=True)
+    modelport.convert(pt2, tmp / "lstm.onnx", force=True)
     return model, tmp / "lstm.onnx"
 
 
@@ -80,7 +80,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from modelport import api
+    import modelport
     from modelport.loaders.onnx import OnnxModel
     from tests.builders import digits
 
@@ -96,7 +96,7 @@ def main() -> None:
         calib, data = tmp / f"{onnx_path.stem}_calib.npz", tmp / f"{onnx_path.stem}_test.npz"
         np.savez(calib, input=xtr.reshape(shape)[:512])
         np.savez(data, input=xte.reshape(shape), labels=yte)
-        r = api.compress(onnx_path, tmp / f"{onnx_path.stem}.auto.onnx", calibration=calib, data=data, force=True,
+        r = modelport.compress(onnx_path, tmp / f"{onnx_path.stem}.auto.onnx", calibration=calib, data=data, force=True,
                          runs=50)
         d = r.details
         agree = next((o.label_agreement for o in r.verification.outputs if o.label_agreement is not None), None)
@@ -122,8 +122,8 @@ def main() -> None:
     keras.utils.set_random_seed(0)
     mnet = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), classes=10)
     mnet.save(str(tmp / "mnet.keras"))
-    api.convert(tmp / "mnet.keras", tmp / "mnet.onnx", force=True)
-    r = api.optimize(tmp / "mnet.onnx", tmp / "mnet.opt.onnx", force=True, runs=50)
+    modelport.convert(tmp / "mnet.keras", tmp / "mnet.onnx", force=True)
+    r = modelport.optimize(tmp / "mnet.onnx", tmp / "mnet.opt.onnx", force=True, runs=50)
     plain = onnxslim.slim(onnx.load(str(tmp / "mnet.onnx")))
     d = r.details
     print(f"nodes {d['before']['nodes']} -> {d['after']['nodes']} (plain onnxslim: {len(plain.graph.node)}); "

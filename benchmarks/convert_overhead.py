@@ -23,7 +23,7 @@ RUNS = 15
 def torch_direct(src: Path, out: Path):
     import torch
 
-    from modelport.converters.common import quiet
+    from modelport.core.logs import quiet
 
     def run():
         program = torch.export.load(str(src))
@@ -38,7 +38,7 @@ def keras_direct(src: Path, out: Path):
     import tensorflow as tf
     import tf2onnx
 
-    from modelport.converters.common import quiet
+    from modelport.core.logs import quiet
 
     def run():
         model = keras.saving.load_model(str(src), compile=False)
@@ -65,7 +65,7 @@ def sklearn_direct(src: Path, out: Path):
 
 
 def main() -> None:
-    from modelport import api
+    import modelport
     from tests import builders
 
     tmp = Path(tempfile.mkdtemp(prefix="modelport-bench-"))
@@ -78,14 +78,14 @@ def main() -> None:
     for label, src, direct in cases:
         direct_run = direct(src, tmp / "direct.onnx")
         direct_run()  # warm up imports and caches on both sides
-        api.convert(src, tmp / "warm.onnx", verify=False, force=True)
+        modelport.convert(src, tmp / "warm.onnx", verify=False, force=True)
         # interleaved A/B runs: TF and torch slow down as a process accumulates graphs, so timing one
         # side after the other would bias whichever runs second
         t_direct, t_mp, t_ver = [], [], []
         for _ in range(RUNS):
             for times, fn in ((t_direct, direct_run),
-                              (t_mp, lambda src=src: api.convert(src, tmp / "mp.onnx", verify=False, force=True)),
-                              (t_ver, lambda src=src: api.convert(src, tmp / "mpv.onnx", force=True))):
+                              (t_mp, lambda src=src: modelport.convert(src, tmp / "mp.onnx", verify=False, force=True)),
+                              (t_ver, lambda src=src: modelport.convert(src, tmp / "mpv.onnx", force=True))):
                 start = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - start)

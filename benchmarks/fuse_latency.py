@@ -25,8 +25,7 @@ def main() -> None:
     import fuse_three_frameworks as ex
     import numpy as np
 
-    from modelport import api
-    from modelport.fuse.run import fuse
+    import modelport
     from modelport.loaders.onnx import OnnxModel
 
     tmp = Path(tempfile.mkdtemp(prefix="modelport-fuse-bench-"))
@@ -34,11 +33,11 @@ def main() -> None:
     onnx_members = []
     for m in members:
         out = m.with_suffix(".onnx")
-        api.convert(m, out, force=True)
+        modelport.convert(m, out, force=True)
         onnx_members.append(OnnxModel(out, threads=1))
     weights = np.asarray([0.5, 0.3, 0.2], dtype=np.float32)
     fused_path = tmp / "fused.onnx"
-    fuse([str(m) for m in members], fused_path, strategy="weighted", weights=list(weights), force=True)
+    modelport.fuse([str(m) for m in members], fused_path, strategy="weighted", weights=list(weights), force=True)
     fused = OnnxModel(fused_path, threads=1)
     x_all, _ = ex.iris()
     picks = ["probabilities", "output", "output"]

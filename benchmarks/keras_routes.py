@@ -47,7 +47,7 @@ def build(name: str, path: Path) -> Path:
 
 
 def main() -> None:
-    from modelport import api
+    import modelport
     from modelport.core.errors import ModelportError
 
     parser = argparse.ArgumentParser()
@@ -64,7 +64,7 @@ def main() -> None:
         for route in ROUTES:
             start = time.perf_counter()
             try:
-                report = api.convert(src, tmp / f"{name}-{route}.onnx", route=route, force=True)
+                report = modelport.convert(src, tmp / f"{name}-{route}.onnx", route=route, force=True)
                 outcome = "ok" if report.ok else "mismatch"
             except ModelportError as exc:
                 reason = exc.message.split(": ", 3)[-1][:40]

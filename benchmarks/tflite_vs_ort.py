@@ -25,7 +25,7 @@ def main() -> None:
     import demo
     import numpy as np
 
-    from modelport import api
+    import modelport
     from modelport.loaders.onnx import OnnxModel
     from modelport.loaders.tflite import TfliteModel
 
@@ -36,8 +36,8 @@ def main() -> None:
     print(f"{'model':20} {'ORT ms':>8} {'TFLite ms':>10} {'TFLite/ORT':>11}")
     for label, src, shape in models:
         onnx_path, tfl_path = src.with_suffix(".onnx"), src.with_suffix(".tflite")
-        api.convert(src, onnx_path, force=True)
-        api.convert(src, tfl_path, force=True)
+        modelport.convert(src, onnx_path, force=True)
+        modelport.convert(src, tfl_path, force=True)
         x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         ort_model, tfl_model = OnnxModel(onnx_path, threads=1), TfliteModel(tfl_path, threads=1)
         feed_o = {ort_model.inputs[0].name: x}

@@ -22,7 +22,7 @@ from modelport.cli import verify as verify_cmd
 HELP = """Move trained models between PyTorch, TensorFlow/Keras, scikit-learn and ONNX — and prove it.
 
 Exit codes: 0 ok, 1 verification failed, 2 bad usage or unreadable input, 3 unsupported or conversion
-failed, 4 refused as unsafe (needs --trust), 5 missing optional dependency, 70 internal error.
+failed, 4 refused as unsafe (needs --trust), 5 missing optional dependency, 70 internal error, 130 interrupted.
 """
 
 app = typer.Typer(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from modelport.cli import options as o
+from modelport.cli.options import command
 
 EPILOG = """\
 Examples:\n
@@ -30,34 +32,21 @@ def render(report, session) -> None:
     session.console().print(table)
 
 
+@command("bench", "inputs", "data", "trust", render=render)
 def bench(
+    opts,
     models: list[str] = typer.Argument(..., metavar="MODEL [MODEL ...]", help="Models taking the same inputs."),
     runs: int = typer.Option(100, "--runs", help="Timed runs per model."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed runs first."),
     batch: int = typer.Option(1, "--batch", help="Batch size of the generated (or --data) inputs."),
     threads: int = typer.Option(None, "--threads", help="Intra-op threads (ONNX Runtime, TFLite, PyTorch)."),
-    data: str = o.DataOpt,
-    inputs: list[str] = o.InputOpt,
-    seed: int = o.SeedOpt,
-    trust: bool = o.TrustOpt,
-    json_path: str = o.JsonOpt,
-    quiet: bool = o.QuietOpt,
-    debug: bool = o.DebugOpt,
-) -> None:
-    """Time several models on the same inputs: p50/p90/p99, mean, throughput, ratio to the first."""
-    from pathlib import Path
+):
+    """Time several models on the same inputs, interleaved: p50/p90/p99, mean, throughput, ratio to the first."""
+    from modelport.commands.bench import bench as run
+    from modelport.core.errors import UsageError
 
-    from modelport.cli.guard import Session, finish, guarded
-
-    session = Session(json_path, quiet, debug)
-    with guarded(session, "bench", render):
-        from modelport.bench import bench as run_bench
-        from modelport.core.errors import UsageError
-
-        session.check_json(*models)
-        if data and not Path(data).exists():
-            raise UsageError(f"{data}: no such file")
-        report = run_bench(models, runs=runs, warmup=warmup, batch=batch, threads=threads,
-                           data=Path(data) if data else None, inputs=o.parse_inputs(inputs), trust=trust,
-                           seed=seed, progress=session.progress)
-        finish(session, report, render)
+    opts.session.check_json(*models)
+    if opts.data and not Path(opts.data).exists():
+        raise UsageError(f"{opts.data}: no such file")
+    return run(models, runs=runs, warmup=warmup, batch=batch, threads=threads, data=opts.data,
+               inputs=opts.input_specs(), trust=opts.trust, seed=opts.seed, progress=opts.session.progress)

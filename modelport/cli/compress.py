@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelport.cli import options as o
+from modelport.cli.options import command
 
 EPILOG = """\
 Examples:\n
@@ -20,13 +20,13 @@ Examples:\n
 def render(report, session) -> None:
     from rich.table import Table
 
+    from modelport.cli.render import before_after_table
     from modelport.cli.render import render as render_common
 
     d = report.details
     console = session.console()
     if report.attempts:
-        table = Table(title="Candidates" + (f" (auto: {d['auto_reason']})" if d.get("auto_reason") else ""),
-                      title_justify="left", show_edge=False)
+        table = Table(title="Candidates", title_justify="left", show_edge=False)
         for col in ("method", "result", "size", "median ms", "accuracy"):
             table.add_column(col, justify="left" if col in ("method", "result") else "right")
         by_method = {c["method"]: c for c in d.get("candidates", [])}
@@ -37,17 +37,10 @@ def render(report, session) -> None:
                 f" ({a.reason})" if a.reason else ""), f"{c['size_bytes']:,} B" if c else "-",
                 f"{c['p50_ms']:.3f}" if c else "-", "-" if acc is None else f"{acc:.2%}")
         console.print(table)
+        if d.get("auto_reason"):
+            console.print(f"auto: {d['auto_reason']}")
     if "before" in d:
-        table = Table(title="Before / after", title_justify="left", show_edge=False)
-        for col in ("", "size", "median latency", "accuracy"):
-            table.add_column(col, justify="left" if not col else "right")
-        for key in ("before", "after"):
-            r = d[key]
-            table.add_row(key, f"{r['size_bytes']:,} B", f"{r['p50_ms']:.3f} ms",
-                          "-" if r["accuracy"] is None else f"{r['accuracy']:.2%}")
-        table.add_row("ratio", f"{d['size_ratio']:.2f}x", f"{d['latency_ratio']:.2f}x",
-                      f"{d['accuracy_delta_pt']:+.2f} pt" if "accuracy_delta_pt" in d else "-")
-        console.print(table)
+        console.print(before_after_table(d, "Before / after", accuracy=True))
     saved_attempts, report.attempts = report.attempts, []
     render_common(report, session)
     report.attempts = saved_attempts
@@ -56,48 +49,31 @@ def render(report, session) -> None:
                       f"({'verified' if report.ok else 'verification FAILED'})")
 
 
+@command("compress", "output", "inputs", "data", "tolerance", "trust", render=render)
 def compress(
-    model: str = typer.Argument(..., metavar="MODEL", help="ONNX model."),
-    output: str = typer.Option(..., "--output", "-o", metavar="OUT", help="Compressed ONNX file."),
-    method: str = typer.Option("auto", "--method", "-m", help="auto, dynamic-int8, static-int8 or fp16."),
+    opts,
+    model: str = typer.Argument(..., metavar="MODEL", help="ONNX model (or Keras/SavedModel/PyTorch to TFLite)."),
+    method: str = typer.Option("auto", "--method", "-m", help="ONNX: auto, dynamic-int8, static-int8 or fp16; "
+                                                             "TFLite: dynamic-range, fp16 or int8."),
     calibration: str = typer.Option(None, "--calibration", metavar="FILE.npz",
-                                    help="static-int8: real inputs to calibrate on (arrays named like inputs)."),
+                                    help="static-int8 / int8: real inputs to calibrate on (arrays named like inputs)."),
     calibrate: str = typer.Option("minmax", "--calibrate", help="minmax, entropy or percentile."),
-    data: str = typer.Option(None, "--data", metavar="FILE.npz",
-                             help="Inputs (+ `labels`) to verify on; with labels, top-1 accuracy before/after."),
-    atol: float = typer.Option(None, "--atol", help="Absolute tolerance (default: the method's)."),
-    rtol: float = typer.Option(None, "--rtol", help="Relative tolerance (default: the method's)."),
     max_mismatch: float = typer.Option(None, "--max-mismatch", help="Share of elements allowed off "
                                                                    "(default: 0.02 for int8, 0 for fp16)."),
-    tol: list[str] = o.TolOpt,
-    samples: int = o.SamplesOpt,
-    seed: int = o.SeedOpt,
-    runs: int = typer.Option(50, "--runs", help="Timed runs for each latency figure."),
-    inputs: list[str] = o.InputOpt,
-    trust: bool = o.TrustOpt,
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUT if it exists."),
-    json_path: str = o.JsonOpt,
-    quiet: bool = o.QuietOpt,
-    debug: bool = o.DebugOpt,
-) -> None:
-    """Quantize an ONNX model (int8 or fp16), verified, with size/latency/error before and after."""
-    from pathlib import Path
+    runs: int = typer.Option(50, "--runs", help="Timed runs (at least) for each latency figure."),
+):
+    """Quantize a model (int8 or fp16), verified, with size/latency/error before and after.
 
-    from modelport.cli.guard import Session, finish, guarded
+    --data holds inputs to verify on (+ `labels` for top-1 accuracy before/after).
+    """
+    from modelport.commands.compress import compress as run
+    from modelport.core.errors import UsageError
 
-    session = Session(json_path, quiet, debug)
-    with guarded(session, "compress", render):
-        from modelport import api
-
-        session.check_json(model, output)
-        per = o.parse_tols(tol, atol or 0.0, rtol or 0.0).per_output  # also validates the numbers
-        if max_mismatch is not None and not 0 <= max_mismatch <= 1:
-            from modelport.core.errors import UsageError
-
-            raise UsageError("--max-mismatch is a share between 0 and 1")
-        report = api.compress(model, output, method=method, calibration=Path(calibration) if calibration else None,
-                              calibrate=calibrate, data=Path(data) if data else None,
-                              tolerance=(atol, rtol, max_mismatch), per_output=per, samples=samples, seed=seed,
-                              runs=runs, force=force, trust=trust, inputs=o.parse_inputs(inputs),
-                              progress=session.progress)
-        finish(session, report, render)
+    opts.session.check_json(model, opts.output)
+    check = opts.verify_options(defaults=False)  # also validates the numbers
+    if max_mismatch is not None and not 0 <= max_mismatch <= 1:
+        raise UsageError("--max-mismatch is a share between 0 and 1")
+    return run(model, opts.output, method=method, calibration=calibration, calibrate=calibrate, data=opts.data,
+               tolerance=(opts.atol, opts.rtol, max_mismatch), per_output=check.per_output, samples=opts.samples,
+               seed=opts.seed, runs=runs, force=opts.force, trust=opts.trust, inputs=opts.input_specs(),
+               progress=opts.session.progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelport.cli import options as o
+from modelport.cli.options import SamplesOpt, SeedOpt, command, pairs
 from modelport.core.errors import UsageError
 
 EPILOG = """\
@@ -18,21 +18,12 @@ Examples:\n
 """
 
 
-def _pairs(values: list[str] | None, flag: str, example: str) -> dict[str, str]:
-    result = {}
-    for value in values or []:
-        key, sep, val = value.partition("=")
-        if not sep or not key or not val:
-            raise UsageError(f"{flag} '{value}' is not KEY=VALUE", hint=f"example: {flag} {example}")
-        result[key] = val
-    return result
-
-
 def _index_pairs(values: list[str] | None) -> dict[int, str]:
     result = {}
-    for key, val in _pairs(values, "--output", "1=probabilities").items():
+    for key, val in pairs(values, "--member-output", "1=probabilities").items():
         if not key.isdigit():
-            raise UsageError(f"--output '{key}={val}': the member index must be a number", hint="--output 1=logits")
+            raise UsageError(f"--member-output '{key}={val}': the member index must be a number",
+                             hint="--member-output 1=logits")
         result[int(key)] = val
     return result
 
@@ -77,48 +68,31 @@ def render(report, session) -> None:
         console.print(f"wrote {report.output} ({verdict})")
 
 
+@command("fuse", "output", "inputs", "tolerance", "trust", render=render)
 def fuse(
+    opts,
     models: list[str] = typer.Argument(..., metavar="M1 M2 [M3 ...]", help="Members: any format convert reads."),
-    output: str = typer.Option(..., "--output", "-o", metavar="OUT", help="Fused ONNX file."),
     strategy: str = typer.Option(..., "--strategy", "-s", help="mean, weighted, vote, stack, chain or select."),
     weights: str = typer.Option(None, "--weights", metavar="W1,W2,...", help="Member weights (normalised)."),
-    outputs: list[str] = typer.Option(None, "--output-of", "--member-output", metavar="IDX=NAME",
+    outputs: list[str] = typer.Option(None, "--member-output", "--output-of", metavar="IDX=NAME",
                                       help="Which output of member IDX to combine (repeatable)."),
     softmax: list[int] = typer.Option(None, "--softmax", metavar="IDX", help="Apply softmax to member IDX."),
     renames: list[str] = typer.Option(None, "--rename-input", metavar="OLD=NEW", help="Rename member inputs."),
     meta: str = typer.Option(None, "--meta", metavar="FILE", help="stack: meta-model (scikit-learn or ONNX)."),
     fit_meta: str = typer.Option(None, "--fit-meta", metavar="DATA.npz", help="stack: fit a meta-model here."),
     maps: list[str] = typer.Option(None, "--map", metavar="OUT=IN", help="chain: feed OUT into the next IN."),
-    data: str = o.DataOpt,
-    inputs: list[str] = o.InputOpt,
-    atol: float = o.AtolOpt,
-    rtol: float = o.RtolOpt,
-    tol: list[str] = o.TolOpt,
-    samples: int = o.SamplesOpt,
-    seed: int = o.SeedOpt,
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUT if it exists."),
-    trust: bool = o.TrustOpt,
-    imports: list[str] = o.ImportOpt,
-    json_path: str = o.JsonOpt,
-    quiet: bool = o.QuietOpt,
-    debug: bool = o.DebugOpt,
-) -> None:
+    data: str = typer.Option(None, "--data", metavar="FILE.npz", help="select: inputs and labels to score on."),
+    samples: int = SamplesOpt,
+    seed: int = SeedOpt,
+):
     """Merge models from any framework into one verified ONNX ensemble."""
-    from pathlib import Path
+    from modelport.commands.fuse import fuse as run
 
-    from modelport.cli.guard import Session, finish, guarded
-
-    session = Session(json_path, quiet, debug)
-    with guarded(session, "fuse", render):
-        from modelport.fuse.run import fuse as run_fuse
-
-        check = o.verify_options(samples, seed, "0,10", None, tol, atol, rtol)
-        session.check_json(output, *models)
-        report = run_fuse(
-            models, output, strategy=strategy, weights=_weights(weights), outputs=_index_pairs(outputs),
-            softmax=softmax or (), renames=_pairs(renames, "--rename-input", "input=x"), meta=meta,
-            fit_meta=Path(fit_meta) if fit_meta else None, maps=_pairs(maps, "--map", "variable=x"),
-            data=Path(data) if data else None, inputs=o.parse_inputs(inputs), trust=trust,
-            imports=imports or (), force=force, check=check, progress=session.progress,
-        )
-        finish(session, report, render)
+    opts.samples, opts.seed = samples, seed
+    check = opts.verify_options()
+    opts.session.check_json(opts.output, *models)
+    return run(models, opts.output, strategy=strategy, weights=_weights(weights), outputs=_index_pairs(outputs),
+               softmax=softmax or (), renames=pairs(renames, "--rename-input", "input=x"), meta=meta,
+               fit_meta=fit_meta, maps=pairs(maps, "--map", "variable=x"), data=data, inputs=opts.input_specs(),
+               trust=opts.trust, imports=opts.imports, force=opts.force, check=check,
+               progress=opts.session.progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelport.cli import options as o
+from modelport.cli.options import command
 
 EPILOG = """\
 Examples:\n
@@ -50,24 +50,15 @@ def render(report, session) -> None:
                       f"verification {prov.get('verification')}, {prov.get('created', '')}")
 
 
+@command("inspect", "inputs", "trust", render=render)
 def inspect(
+    opts,
     model: str = typer.Argument(..., metavar="MODEL", help="Any model modelport reads."),
     from_format: str = typer.Option(None, "--from", metavar="FORMAT", help="Format (default: detected)."),
-    inputs: list[str] = o.InputOpt,
-    trust: bool = o.TrustOpt,
-    imports: list[str] = o.ImportOpt,
-    json_path: str = o.JsonOpt,
-    quiet: bool = o.QuietOpt,
-    debug: bool = o.DebugOpt,
-) -> None:
+):
     """Describe a model: inputs and outputs, versions, operator histogram, parameters, provenance."""
-    from modelport.cli.guard import Session, finish, guarded
+    from modelport.commands.inspect import inspect as run
 
-    session = Session(json_path, quiet, debug)
-    with guarded(session, "inspect", render):
-        from modelport import api
-
-        session.check_json(model)
-        report = api.inspect(model, from_format=from_format, inputs=o.parse_inputs(inputs), trust=trust,
-                             imports=imports or (), progress=session.progress)
-        finish(session, report, render)
+    opts.session.check_json(model)
+    return run(model, from_format=from_format, inputs=opts.input_specs(), trust=opts.trust, imports=opts.imports,
+               progress=opts.session.progress)

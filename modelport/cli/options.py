@@ -1,9 +1,19 @@
-"""Option parsing shared by commands (tolerances, input specs, ranges)."""
+"""Options shared by commands, declared once, and the decorator that gives a command its groups.
+
+`@command("convert", "output", "inputs", "verify", "trust", render=render)` adds the named groups' options to
+the command's signature (so every command spells `--json`, `--input`, `--atol`, `--force` ... the same way),
+collects their values into `Shared`, runs the body inside the error guard (`modelport.cli.guard`), and
+renders the Report the body returns. Nothing here imports a framework.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -12,6 +22,8 @@ from modelport.core.errors import UsageError
 JsonOpt = typer.Option(None, "--json", metavar="PATH|-", help="Write a machine-readable report (- for stdout).")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress or tables; errors only.")
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks and converter logs.")
+OutputOpt = typer.Option(..., "--output", "-o", metavar="OUT", help="Output file.")
+ForceOpt = typer.Option(False, "--force", "-f", help="Overwrite OUT if it exists.")
 ImportOpt = typer.Option(
     None, "--import", metavar="FILE.py|MODULE",
     help="Import code that defines custom classes before loading (repeatable; needs --trust).",
@@ -21,24 +33,99 @@ InputOpt = typer.Option(
     None, "--input", "-i", metavar="NAME:D1,D2,...[:DTYPE]",
     help="Input name and shape (repeatable), e.g. pixel_values:1,3,64,64 or ids:1,16:int64.",
 )
-AtolOpt = typer.Option(1e-4, "--atol", help="Absolute tolerance.")
-RtolOpt = typer.Option(1e-3, "--rtol", help="Relative tolerance.")
+AtolOpt = typer.Option(None, "--atol", help="Absolute tolerance (default 1e-4; compress: the method's).")
+RtolOpt = typer.Option(None, "--rtol", help="Relative tolerance (default 1e-3; compress: the method's).")
 TolOpt = typer.Option(None, "--tol", metavar="NAME=ATOL[,RTOL]", help="Per-output tolerance (repeatable).")
 SamplesOpt = typer.Option(16, "--samples", min=1, help="Rows of generated input.")
 SeedOpt = typer.Option(0, "--seed", help="Seed of the generated inputs.")
 IntRangeOpt = typer.Option("0,10", "--int-range", metavar="LO,HI", help="Range of generated integer inputs.")
 DataOpt = typer.Option(None, "--data", metavar="FILE.npz", help="Real inputs: arrays named like the inputs.")
 
+GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
+    "output": [("output", str, OutputOpt), ("force", bool, ForceOpt)],
+    "inputs": [("inputs", list[str], InputOpt)],
+    "data": [("data", str, DataOpt), ("samples", int, SamplesOpt), ("seed", int, SeedOpt)],
+    "int_range": [("int_range", str, IntRangeOpt)],
+    "tolerance": [("atol", float, AtolOpt), ("rtol", float, RtolOpt), ("tol", list[str], TolOpt)],
+    "trust": [("trust", bool, TrustOpt), ("imports", list[str], ImportOpt)],
+    "report": [("json_path", str, JsonOpt), ("quiet", bool, QuietOpt), ("debug", bool, DebugOpt)],
+}
 
-def parse_inputs(values: list[str] | None):
-    from modelport.core.artifact import parse_input_spec
 
-    return [parse_input_spec(v) for v in values or []]
+@dataclass
+class Shared:
+    """Values of the shared option groups for one invocation (absent groups keep their defaults)."""
+
+    session: Any = None
+    output: str | None = None
+    force: bool = False
+    inputs: list[str] = field(default_factory=list)
+    data: str | None = None
+    samples: int = 16
+    seed: int = 0
+    int_range: str = "0,10"
+    atol: float | None = None
+    rtol: float | None = None
+    tol: list[str] = field(default_factory=list)
+    trust: bool = False
+    imports: list[str] = field(default_factory=list)
+    json_path: str | None = None
+    quiet: bool = False
+    debug: bool = False
+
+    def verify_options(self, *, defaults: bool = True):
+        """The verification options (--data, --samples, --seed, --int-range, tolerances), checked (exit 2).
+        defaults=False leaves unset tolerances to the step (compress)."""
+        from modelport.pipeline import VerifyOptions
+
+        if self.data is not None and not Path(self.data).exists():
+            raise UsageError(f"{self.data}: no such file", hint="--data takes an .npz file")
+        atol = 1e-4 if self.atol is None and defaults else self.atol
+        rtol = 1e-3 if self.rtol is None and defaults else self.rtol
+        per = parse_tols(self.tol, atol, rtol)
+        return VerifyOptions(self.samples, self.seed, parse_range(self.int_range), self.data, atol, rtol,
+                             per_output=per)
+
+    def input_specs(self):
+        from modelport.core.artifact import parse_input_spec
+
+        return [parse_input_spec(v) for v in self.inputs]
 
 
-def parse_tols(values: list[str] | None, atol: float, rtol: float):
-    from modelport.verify.compare import Tolerance
+def command(name: str, *groups: str, render=None):
+    """Give a command function the shared option groups, the error guard and rendering (see module doc)."""
 
+    def decorate(fn):
+        own = [p for p in inspect.signature(fn).parameters.values() if p.name != "opts"]
+        added = [(n, ann, opt) for g in (*groups, "report") for n, ann, opt in GROUPS[g]]
+        params = own + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann)
+                        for n, ann, opt in added]
+        names = [n for n, _, _ in added]
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs):
+            from modelport.cli.guard import Session, finish, guarded
+            from modelport.cli.render import render as render_common
+
+            given = {n: kwargs.pop(n) for n in names}
+            opts = Shared(**{n: v for n, v in given.items() if v is not None})
+            opts.session = Session(opts.json_path, opts.quiet, opts.debug)
+            shown = render or render_common
+            with guarded(opts.session, name, shown):
+                report = fn(opts, **kwargs)
+                if report is not None:
+                    finish(opts.session, report, shown)
+
+        wrapper.__signature__ = inspect.Signature(params)
+        wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), **{n: ann for n, ann, _ in added}}
+        wrapper.__annotations__.pop("opts", None)
+        wrapper.shared_groups = groups
+        return wrapper
+
+    return decorate
+
+
+def parse_tols(values: list[str] | None, atol: float | None, rtol: float | None) -> dict[str, tuple[float, float]]:
     per: dict[str, tuple[float, float]] = {}
     for value in values or []:
         name, sep, nums = value.partition("=")
@@ -48,11 +135,11 @@ def parse_tols(values: list[str] | None, atol: float, rtol: float):
             parts = []
         if not name or len(parts) not in (1, 2):
             raise UsageError(f"--tol '{value}' is not NAME=ATOL[,RTOL]", hint="example: --tol logits=1e-3,1e-2")
-        per[name] = (parts[0], parts[1] if len(parts) == 2 else rtol)
+        per[name] = (parts[0], parts[1] if len(parts) == 2 else (1e-3 if rtol is None else rtol))
     for value in [atol, rtol, *(v for pair in per.values() for v in pair)]:
-        if not math.isfinite(value) or value < 0:
+        if value is not None and (not math.isfinite(value) or value < 0):
             raise UsageError(f"tolerance {value} is not a finite number >= 0")
-    return Tolerance(atol, rtol, per)
+    return per
 
 
 def parse_range(value: str) -> tuple[int, int]:
@@ -65,10 +152,12 @@ def parse_range(value: str) -> tuple[int, int]:
     return lo, hi
 
 
-def verify_options(samples, seed, int_range, data, tols, atol, rtol):
-    from modelport.api import VerifyOptions
-
-    if data is not None and not Path(data).exists():
-        raise UsageError(f"{data}: no such file", hint="--data takes an .npz file")
-    return VerifyOptions(samples, seed, parse_range(int_range), Path(data) if data else None,
-                         parse_tols(tols, atol, rtol))
+def pairs(values: list[str] | None, flag: str, example: str) -> dict[str, str]:
+    """KEY=VALUE options (--map OUT=IN, --rename-input OLD=NEW, --member-output IDX=NAME)."""
+    result = {}
+    for value in values or []:
+        key, sep, val = value.partition("=")
+        if not sep or not key or not val:
+            raise UsageError(f"{flag} '{value}' is not KEY=VALUE", hint=f"example: {flag} {example}")
+        result[key] = val
+    return result

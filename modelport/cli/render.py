@@ -70,3 +70,27 @@ def render(report: Report, session: Session) -> None:
         console.print(f"wrote {report.output} via {report.route} ({verdict})")
     elif report.command == "verify" and report.verification is not None:
         console.print("[green]models match[/]" if report.ok else "[red]models differ[/]")
+
+
+def before_after_table(d: dict, title: str, nodes: bool = False, accuracy: bool = False):
+    """Size, median latency (± its interquartile spread), and nodes / accuracy, before and after."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False)
+    cols = ["", *(["nodes"] if nodes else []), "size", "median latency", *(["accuracy"] if accuracy else [])]
+    for col in cols:
+        table.add_column(col, justify="left" if not col else "right")
+
+    def pct(value):
+        return "-" if value is None else f"{value:.2%}"
+
+    for key in ("before", "after"):
+        r = d[key]
+        spread = f" ±{r['spread_ms']:.3f}" if r.get("spread_ms") is not None else ""
+        table.add_row(key, *([str(r.get("nodes"))] if nodes else []), f"{r['size_bytes']:,} B",
+                      f"{r['p50_ms']:.3f} ms{spread}", *([pct(r.get("accuracy"))] if accuracy else []))
+    ratio_nodes = f"{(d['after'].get('nodes') or 0) / max(d['before'].get('nodes') or 1, 1):.2f}x"
+    delta = f"{d['accuracy_delta_pt']:+.2f} pt" if "accuracy_delta_pt" in d else "-"
+    table.add_row("ratio", *([ratio_nodes] if nodes else []), f"{d['size_ratio']:.2f}x",
+                  f"{d['latency_ratio']:.2f}x" if d.get("latency_ratio") else "-", *([delta] if accuracy else []))
+    return table

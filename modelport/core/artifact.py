@@ -50,3 +50,20 @@ def parse_input_spec(text: str) -> TensorSpec:
         raise UsageError(f"--input '{text}': unknown dtype '{dtype}'", hint=f"dtypes: {', '.join(DTYPES)}")
     return TensorSpec(parts[0], tuple(dims), dtype)
 
+
+
+def with_batch(specs: list[TensorSpec] | tuple[TensorSpec, ...], dynamic: bool) -> list[TensorSpec]:
+    """User specs give concrete sizes; with a dynamic batch, dim 0 becomes symbolic (and fixed at 1 without)."""
+    out = []
+    for spec in specs:
+        if spec.shape and dynamic and isinstance(spec.shape[0], int):
+            spec = TensorSpec(spec.name, ("batch",) + tuple(spec.shape[1:]), spec.dtype)
+        elif spec.shape and not dynamic and not isinstance(spec.shape[0], int):
+            spec = TensorSpec(spec.name, (1,) + tuple(spec.shape[1:]), spec.dtype)
+        out.append(spec)
+    return out
+
+
+def as_specs(inputs) -> list[TensorSpec]:
+    """TensorSpecs from the API's `inputs`: specs, or `--input` strings."""
+    return [parse_input_spec(s) if isinstance(s, str) else s for s in inputs or ()]

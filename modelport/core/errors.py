@@ -80,3 +80,22 @@ def require(module: str, extra: str, what: str | None = None):
         if getattr(exc, "name", None) and exc.name.split(".")[0] != top:
             raise
         raise MissingDependency(top, extra, what) from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """One line saying why a converter failed: the innermost cause, preferring a line naming an op."""
+    import re
+
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 8:
+        chain.append(chain[-1].__cause__)
+    inner = chain[-1]
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+    lines = [ansi.sub("", ln).strip() for ln in str(inner).strip().splitlines() if ln.strip()]
+    line = lines[0] if lines else ""
+    for candidate in lines:
+        if any(k in candidate for k in ("Unsupported", "unsupported", "not supported", "Failed to", "No conversion")):
+            line = candidate
+            break
+    name = type(inner).__name__ if inner is exc else f"{type(exc).__name__} <- {type(inner).__name__}"
+    return f"{name}: {line[:240]}" if line else name

@@ -39,12 +39,7 @@ class PendingOutput:
         return self.final
 
     def discard(self) -> None:
-        if self.path.is_dir():
-            shutil.rmtree(self.path, ignore_errors=True)
-        elif self.path.exists():
-            self.path.unlink()
-        for extra in self.path.parent.glob(self.path.name + "*"):  # external-data side files
-            extra.unlink(missing_ok=True)
+        remove(self.path)
 
     def __enter__(self) -> PendingOutput:
         return self
@@ -52,6 +47,16 @@ class PendingOutput:
     def __exit__(self, *exc) -> None:
         if not self.committed:
             self.discard()
+
+
+def remove(path: Path) -> None:
+    """Remove a file (or folder) and the side files named after it (external data, `.prov` rewrites)."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+    for extra in path.parent.glob(path.name + "*"):
+        extra.unlink(missing_ok=True)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -80,6 +80,8 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # what each chosen step's run() returned (for the command that built the job; not part of the JSON)
+    step_facts: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": self.command, "ok": self.ok}

@@ -94,3 +94,17 @@ def build(segments: list[Any], initializers: list, inputs: list, outputs: list,
     except Exception as exc:
         raise UnsupportedError(f"the fused graph is not valid ONNX: {one_line(exc)}") from exc
     return model
+
+
+def fused_inputs(members) -> list:
+    """The fused graph's inputs: member 0's real inputs (initializers listed as inputs left out)."""
+    proto = members[0].proto
+    inits = {i.name for i in proto.graph.initializer}
+    return [vi for vi in proto.graph.input if vi.name not in inits]
+
+
+def assemble(members, combiner, domains: dict[str, int], name: str) -> Any:
+    """Members side by side (namespaced m0_, m1_, ...) followed by a combiner's nodes, parts and tail."""
+    segments = [prefixed(m.proto, f"m{m.index}_") for m in members]
+    segments += [combiner.nodes, *combiner.parts, combiner.tail]
+    return build(segments, combiner.initializers, fused_inputs(members), combiner.outputs, domains, name)

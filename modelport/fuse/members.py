@@ -1,14 +1,14 @@
-"""Members of an ensemble: each converted to ONNX (verified) unless it already is, with its interface."""
+"""Members of an ensemble (each already ONNX), their interfaces, and one ONNX Runtime session per member."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelport.core.errors import UsageError
-from modelport.core.formats import Format, detect
+from modelport.core.formats import Format
+from modelport.core.onnx_graph import graph_io, rename_io
 
 
 @dataclass
@@ -16,13 +16,24 @@ class Member:
     index: int
     source: str
     format: Format
-    onnx_path: Path
-    proto: Any
+    onnx_path: Path  # the member as the reference runs it (renamed only, not opset-converted)
+    proto: Any  # the member as the fused graph holds it
     sha256: str
     inputs: list[dict] = field(default_factory=list)  # [{"name", "shape", "dtype"}]
     outputs: list[dict] = field(default_factory=list)
     chosen: str | None = None
     softmax: bool = False
+
+    @classmethod
+    def from_onnx(cls, index: int, source: str, fmt: Format, path: Path, sha256: str) -> Member:
+        import onnx
+
+        try:
+            proto = onnx.load(str(path))
+        except Exception as exc:
+            raise UsageError(f"member {index} ({source}): cannot read ONNX ({type(exc).__name__})") from exc
+        ins, outs = graph_io(proto)
+        return cls(index, source, fmt, path, proto, sha256, ins, outs)
 
     def output(self, name: str) -> dict:
         return next(o for o in self.outputs if o["name"] == name)
@@ -32,60 +43,26 @@ class Member:
                          for i in self.inputs)
 
 
-def _io(proto) -> tuple[list[dict], list[dict]]:
-    import numpy as np
-    import onnx
+class Members(list):
+    """The members in order, each run through one ONNX Runtime session created on first use."""
 
-    def one(vi):
-        t = vi.type.tensor_type
-        try:
-            dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)).name
-        except Exception:
-            dtype = "unknown"
-        shape = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-        return {"name": vi.name, "shape": shape, "dtype": dtype}
+    def __init__(self, members: list[Member]) -> None:
+        super().__init__(members)
+        self._sessions: dict[int, Any] = {}
 
-    inits = {i.name for i in proto.graph.initializer}
-    return [one(v) for v in proto.graph.input if v.name not in inits], [one(v) for v in proto.graph.output]
+    def run(self, index: int, feed: dict) -> dict:
+        if index not in self._sessions:
+            from modelport.loaders.onnx import OnnxModel
 
+            self._sessions[index] = OnnxModel(self[index].onnx_path)
+        return self._sessions[index].run(feed)
 
-def load_members(sources: list[str], workdir: Path, *, trust: bool, inputs, imports, progress) -> list[Member]:
-    """Convert every non-ONNX member to ONNX (verified, route chain as for convert) into workdir."""
-    import onnx
-
-    from modelport import api
-    from modelport.core.io import sha256_of
-
-    members = []
-    for i, source in enumerate(sources):
-        fmt = detect(source)
-        if fmt is Format.ONNX:
-            path = Path(source)
-        else:
-            progress(f"converting member {i} ({Path(str(source)).name}) to ONNX")
-            path = workdir / f"member{i}.onnx"
-            report = api.convert(source, path, inputs=inputs, trust=trust, imports=imports)
-            if not report.ok:
-                raise UsageError(f"member {i} ({source}) did not verify after conversion: "
-                                 f"{report.verification.summary()}", hint="fix that model first")
-        try:
-            proto = onnx.load(str(path))
-        except Exception as exc:
-            raise UsageError(f"member {i} ({source}): cannot read ONNX ({type(exc).__name__})") from exc
-        ins, outs = _io(proto)
-        digest = sha256_of(source) if Path(str(source)).exists() else ""
-        members.append(Member(i, str(source), fmt, path, proto, digest, ins, outs))
-    return members
-
-
-def workdir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="modelport-fuse-")
+    def run_all(self, feed: dict) -> list[dict]:
+        return [self.run(m.index, feed) for m in self]
 
 
 def apply_renames(members: list[Member], renames: dict[str, str], lone_inputs: bool = True) -> None:
     """--rename-input OLD=NEW on every member; a lone input per member takes the first member's name."""
-    from modelport.converters.common import rename_io
-
     for m in members:
         new_names = [renames.get(i["name"], i["name"]) for i in m.inputs]
         if new_names != [i["name"] for i in m.inputs]:
@@ -120,7 +97,7 @@ def check_shared_inputs(members: list[Member]) -> None:
 
 
 def choose_outputs(members: list[Member], chosen: dict[int, str], softmax: set[int]) -> None:
-    """The output each member contributes: --output IDX=NAME, else the probability-like or single output."""
+    """The output each member contributes: --member-output IDX=NAME, else the probability-like or single one."""
     for m in members:
         names = [o["name"] for o in m.outputs]
         pick = chosen.get(m.index)
@@ -136,6 +113,6 @@ def choose_outputs(members: list[Member], chosen: dict[int, str], softmax: set[i
                     pick = float_2d[0]
         if pick is None or pick not in names:
             raise UsageError(f"member {m.index} ({Path(m.source).name}): choose an output among {', '.join(names)}",
-                             hint=f"--output {m.index}=NAME")
+                             hint=f"--member-output {m.index}=NAME")
         m.chosen = pick
         m.softmax = m.index in softmax

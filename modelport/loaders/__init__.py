@@ -14,7 +14,7 @@ from modelport.core.formats import UNSAFE, Format
 
 if TYPE_CHECKING:
     from modelport.core.artifact import TensorSpec
-    from modelport.loaders.base import Model
+    from modelport.core.model import Model
 
 _MODULES = {
     "torch": "modelport.loaders.torch",
@@ -32,8 +32,10 @@ def open_model(
     trust: bool = False,
     input_specs: list[TensorSpec] | None = None,
     purpose: str = "run",
+    threads: int | None = None,
 ) -> Model:
-    """Load a model. purpose="inspect" loads what can be described without input shapes."""
+    """Load a model. purpose="inspect" loads what can be described without input shapes. `threads` caps the
+    runtime's intra-op threads (ONNX Runtime, TFLite, PyTorch) for steady latency figures."""
     from modelport.core.errors import UnsafeError, UnsupportedError
 
     if fmt in UNSAFE and not trust:
@@ -41,6 +43,12 @@ def open_model(
     module = _MODULES.get(fmt.framework)
     if module is None:
         raise UnsupportedError(f"modelport cannot run {fmt} models yet", hint="convert from the source model")
+    if threads and fmt.framework == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    if fmt in (Format.ONNX, Format.TFLITE):
+        return importlib.import_module(module).load(path, fmt, threads=threads)
     return importlib.import_module(module).load(path, fmt, trust=trust, input_specs=input_specs or [],
                                                 purpose=purpose)
 

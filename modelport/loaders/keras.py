@@ -9,7 +9,8 @@ from typing import Any
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UnsafeError, UsageError, one_line, require
 from modelport.core.formats import Format
-from modelport.loaders.base import Model, cast_feed, native_stderr_silenced
+from modelport.core.logs import native_stderr_silenced
+from modelport.core.model import Model, cast_feed
 
 
 def tensorflow():
@@ -105,7 +106,7 @@ class KerasModel(Model):
     def call(self, feed):
         return self.model(self.structure(cast_feed(feed, self.inputs)), training=False)
 
-    def describe(self):
+    def inspect(self):
         from collections import Counter
 
         layers = Counter(type(layer).__name__ for layer in getattr(self.model, "layers", []))
@@ -154,7 +155,7 @@ class SavedModel(Model):
         ]
         self.outputs = sorted(self.fn.structured_outputs)
 
-    def describe(self):
+    def inspect(self):
         from collections import Counter
 
         import numpy as np

@@ -5,7 +5,7 @@ from __future__ import annotations
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format
-from modelport.loaders.base import Model, cast_feed
+from modelport.core.model import Model, cast_feed
 
 ORT_DTYPES = {
     "tensor(float)": "float32",
@@ -20,8 +20,8 @@ ORT_DTYPES = {
 }
 
 
-def load(path, fmt: Format, *, trust: bool = False, input_specs=None, purpose: str = "run") -> OnnxModel:
-    return OnnxModel(path)
+def load(path, fmt: Format, *, threads: int | None = None) -> OnnxModel:
+    return OnnxModel(path, threads=threads)
 
 
 def session(path, threads: int | None = None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UnsafeError, UsageError, require
 from modelport.core.formats import Format
-from modelport.loaders.base import Model, cast_feed
+from modelport.core.model import Model, cast_feed
 
 SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # anything else (builtins functions included) needs --trust
 
@@ -54,6 +54,22 @@ def _load_pickle(path):
         raise UsageError(f"{path}: cannot unpickle ({type(exc).__name__}: {exc})") from exc
 
 
+def walk(estimator):
+    """Every estimator nested in pipelines, column transformers and ensembles."""
+    stack = [estimator]
+    while stack:
+        node = stack.pop()
+        yield node
+        for attr in ("steps", "transformers_", "estimators_", "named_estimators_"):
+            children = getattr(node, attr, None)
+            if isinstance(children, dict):
+                stack.extend(children.values())
+            elif isinstance(children, list):
+                stack.extend(c[1] if isinstance(c, tuple) else c for c in children)
+        if hasattr(node, "estimator_"):
+            stack.append(node.estimator_)
+
+
 def kind(estimator) -> str:
     from sklearn.base import is_classifier, is_regressor
 
@@ -93,14 +109,12 @@ class SklearnModel(Model):
         if self.kind == "classifier" and not hasattr(estimator, "predict_proba"):
             self.outputs = ["label", "probabilities"] if hasattr(estimator, "decision_function") else ["label"]
 
-    def describe(self):
+    def inspect(self):
         from collections import Counter
 
         import numpy as np
 
-        from modelport.converters.sklearn_onnx import _walk
-
-        nodes = list(_walk(self.estimator))
+        nodes = list(walk(self.estimator))
         params = 0
         for node in nodes:
             for attr, value in vars(node).items():

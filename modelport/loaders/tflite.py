@@ -5,7 +5,8 @@ from __future__ import annotations
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import MissingDependency, UsageError, one_line
 from modelport.core.formats import Format
-from modelport.loaders.base import Model, cast_feed, native_stderr_silenced
+from modelport.core.logs import native_stderr_silenced
+from modelport.core.model import Model, cast_feed
 
 
 def interpreter_class():
@@ -27,8 +28,8 @@ def interpreter_class():
         raise MissingDependency("ai-edge-litert", "tensorflow", "run TFLite models") from None
 
 
-def load(path, fmt: Format, *, trust: bool = False, input_specs=None, purpose: str = "run") -> TfliteModel:
-    return TfliteModel(path)
+def load(path, fmt: Format, *, threads: int | None = None) -> TfliteModel:
+    return TfliteModel(path, threads=threads)
 
 
 def _quant(detail: dict) -> tuple[float, int] | None:

@@ -11,7 +11,8 @@ from typing import Any
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UsageError, one_line, require
 from modelport.core.formats import Format
-from modelport.loaders.base import Model, cast_feed, require_specs
+from modelport.core.model import Model, cast_feed
+from modelport.loaders.base import require_specs
 
 EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so dynamic dims are traced at 2
 EXAMPLE_DIM = 8
@@ -22,7 +23,7 @@ def _torch():
 
 
 def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpose: str = "run") -> TorchModel:
-    # inspect describes a module without shapes (no example forward pass); running needs them
+    # inspect reads a module without shapes (no example forward pass); running needs them
     specs_for = require_specs if purpose == "run" else (lambda _, specs: specs)
     torch = _torch()
     if fmt is Format.TORCH_EXPORT:
@@ -172,7 +173,7 @@ class TorchModel(Model):
                 tensors.append(torch.randint(0, 2, shape, dtype=getattr(torch, spec.dtype)))
         return tuple(tensors), {}
 
-    def describe(self):
+    def inspect(self):
         from collections import Counter
 
         torch = _torch()

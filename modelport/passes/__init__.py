@@ -1,1 +1,1 @@
-"""Passes on converted models: graph optimization (and, later, compression)."""
+"""Passes: steps that keep the ONNX format: graph optimization (`optimize`) and quantization (`quantize`)."""

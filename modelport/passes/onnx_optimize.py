@@ -12,7 +12,12 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from modelport.core.formats import Format
+from modelport.core.logs import quiet
+from modelport.core.registry import Step, StepOptions
 
 MAX_GROWTH = 1.5
 ORT_LEVELS = ("basic", "extended", "all")
@@ -45,8 +50,6 @@ def repair_ir3(model, steps: list[str]) -> None:
 
 def _slim(model, **kwargs):
     import onnxslim
-
-    from modelport.converters.common import quiet
 
     with quiet("onnxslim"):
         return onnxslim.slim(model, **kwargs)
@@ -110,5 +113,22 @@ def ort_offline(model, level: str):
         return onnx.load(dst)
 
 
-def node_count(model) -> int:
-    return len(model.graph.node)
+class Simplify(Step, name="onnx-simplify", kind="optimize", source=(Format.ONNX,), target=Format.ONNX,
+               extra="optimize", requires=("onnxslim",), order=10,
+               description="IR-3 repair, onnxslim (shape inference, constant folding, fusion, dead nodes), optional "
+                           "ONNX Runtime offline level; 1.5x growth guard"):
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        import onnx
+        import onnxslim
+
+        from modelport.core.errors import UsageError, one_line
+
+        try:
+            proto = onnx.load(str(source.path))
+        except Exception as exc:
+            raise UsageError(f"{source.path}: cannot read ONNX model ({one_line(exc)})") from exc
+        result = optimize(proto, allow_growth=options.allow_growth, level=options.level)
+        onnx.save(result.model, str(out))
+        return {"converter": f"onnxslim {onnxslim.__version__}", "steps": result.steps, "skipped": result.skipped,
+                "warnings": result.skipped + result.warnings}

@@ -1,9 +1,9 @@
-"""ONNX compression with onnxruntime.quantization: dynamic int8, static int8 (QDQ), fp16, and auto.
+"""ONNX compression with onnxruntime.quantization: dynamic int8, static int8 (QDQ) and fp16, one step each.
 
 RECIPES (measured on this CPU): dynamic int8 makes conv nets 5-10x slower but suits MatMul/LSTM/attention;
 static QDQ needs quant_pre_process first (1.9x slower without) and is fastest with activations QUInt8,
-weights QInt8, per-tensor; fp16 halves the size but runs 1.2-1.4x slower on CPU. `auto` therefore picks the
-order of candidates from the operator mix, measures each, and keeps the best one that passes.
+weights QInt8, per-tensor; fp16 halves the size but runs 1.2-1.4x slower on CPU. `compress --method auto`
+tries the int8 steps in the order `preference` gives and lets the pipeline measure them.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-METHODS = ("dynamic-int8", "static-int8", "fp16", "auto")
+from modelport.core.formats import Format
+from modelport.core.logs import quiet
+from modelport.core.registry import Step, StepOptions
+
 CALIBRATION = ("minmax", "entropy", "percentile")
 CONV_OPS = {"Conv", "ConvTranspose"}
 MATMUL_OPS = {"MatMul", "Gemm", "LSTM", "GRU", "RNN", "Attention", "MultiHeadAttention", "Einsum"}
 # int8 is not held to fp32 tolerances: |a-b| <= 0.1 + 0.1|b| on all but 2% of the elements (overridable)
-DEFAULT_TOLERANCE = {"fp16": (1e-2, 1e-2, 0.0), "dynamic-int8": (0.1, 0.1, 0.02), "static-int8": (0.1, 0.1, 0.02)}
+INT8_TOLERANCE = (0.1, 0.1, 0.02)
 
 
 def op_mix(model) -> dict[str, int]:
@@ -25,25 +28,44 @@ def op_mix(model) -> dict[str, int]:
     return {"conv": sum(ops[o] for o in CONV_OPS), "matmul": sum(ops[o] for o in MATMUL_OPS)}
 
 
-def auto_order(model) -> tuple[list[str], str]:
+def preference(model) -> tuple[list[str], str]:
+    """The int8 methods in the order the operator mix favours, and why. Ties in timing go to the first."""
     mix = op_mix(model)
     if mix["conv"] >= mix["matmul"] and mix["conv"]:
         return ["static-int8", "dynamic-int8"], f"convolution-heavy ({mix['conv']} Conv vs {mix['matmul']} MatMul-like)"
     return ["dynamic-int8", "static-int8"], f"MatMul-heavy ({mix['matmul']} MatMul-like vs {mix['conv']} Conv)"
 
 
-def dynamic_int8(src: Path, out: Path) -> None:
+def _pre_process(src: Path, tmp: str) -> str:
     """quant_pre_process first: exporters often compute LSTM/MatMul weights from constants (Concat,
     Transpose); folding them into initializers is what lets the quantizer see, and shrink, them."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from modelport.converters.common import quiet
+    pre = str(Path(tmp) / "pre.onnx")
+    quant_pre_process(str(src), pre, skip_symbolic_shape=False)
+    return pre
 
-    with tempfile.TemporaryDirectory(prefix="modelport-quant-") as tmp, quiet("onnxruntime", "root"):
-        pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
-        quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8)
+
+def _version() -> str:
+    import onnxruntime
+
+    return f"onnxruntime {onnxruntime.__version__} (quantization)"
+
+
+class _OnnxQuant(Step, kind="quantize", source=(Format.ONNX,), target=Format.ONNX, extra=None,
+                 requires=("onnxruntime",), tolerance=INT8_TOLERANCE):
+    """The onnxruntime.quantization steps on an ONNX model."""
+
+
+class DynamicInt8(_OnnxQuant, name="onnx-dynamic-int8", method="dynamic-int8", order=10,
+                  description="onnxruntime quantize_dynamic, int8 weights (MatMul/LSTM-heavy models)"):
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        with tempfile.TemporaryDirectory(prefix="modelport-quant-") as tmp, quiet("onnxruntime", "root"):
+            quantize_dynamic(_pre_process(Path(source.path), tmp), str(out), weight_type=QuantType.QInt8)
+        return {"converter": _version(), "method": self.method}
 
 
 class _Reader:
@@ -59,37 +81,42 @@ class _Reader:
         pass
 
 
-def static_int8(src: Path, out: Path, feeds: list[dict], method: str = "minmax") -> None:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+class StaticInt8(_OnnxQuant, name="onnx-static-int8", method="static-int8", order=20,
+                 description="onnxruntime quantize_static, QDQ, U8 activations / S8 weights, per-tensor "
+                             "(conv nets; --calibration)"):
 
-    from modelport.converters.common import quiet
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                 "percentile": CalibrationMethod.Percentile}[method]
-    with tempfile.TemporaryDirectory(prefix="modelport-quant-") as tmp, quiet("onnxruntime", "root"):
-        pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
-        quantize_static(str(pre), str(out), _Reader(feeds), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False,
-                        calibrate_method=calibrate)
+        from modelport.verify.inputs import generate, load_typed
 
-
-def fp16(src: Path, out: Path) -> None:
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    from modelport.converters.common import quiet
-
-    with quiet("onnxruntime", "root"):
-        model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
-    onnx.save(model, str(out))
+        warnings = []
+        if options.calibration:
+            feeds = load_typed(options.calibration, source.inputs, chunk=16)
+        else:
+            feeds = generate(source.inputs, samples=64, seed=options.seed + 1)
+            warnings.append("static int8 was calibrated on generated inputs: its accuracy cannot be judged on "
+                            "synthetic data; pass --calibration FILE.npz with real inputs")
+        calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                     "percentile": CalibrationMethod.Percentile}[options.calibrate]
+        with tempfile.TemporaryDirectory(prefix="modelport-quant-") as tmp, quiet("onnxruntime", "root"):
+            quantize_static(_pre_process(Path(source.path), tmp), str(out), _Reader(feeds),
+                            quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8, per_channel=False, calibrate_method=calibrate)
+        return {"converter": _version(), "method": self.method, "warnings": warnings}
 
 
-def run_method(method: str, src: Path, out: Path, feeds: list[dict], calibrate: str) -> None:
-    if method == "dynamic-int8":
-        dynamic_int8(src, out)
-    elif method == "static-int8":
-        static_int8(src, out, feeds, calibrate)
-    else:
-        fp16(src, out)
+class Fp16(_OnnxQuant, name="onnx-fp16", method="fp16", order=30, tolerance=(1e-2, 1e-2, 0.0),
+           description="float16 weights and compute, float32 inputs and outputs kept"):
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        from modelport.core.onnx_graph import sort_topologically
+
+        with quiet("onnxruntime", "root"):
+            model = convert_float_to_float16(onnx.load(str(source.path)), keep_io_types=True)
+        sort_topologically(model.graph)
+        onnx.save(model, str(out))
+        return {"converter": _version(), "method": self.method}

@@ -14,7 +14,7 @@ from modelport.verify.inputs import generate, load_npz, merge_specs
 if TYPE_CHECKING:
     import numpy as np
 
-    from modelport.loaders.base import Model
+    from modelport.core.model import Model
 
 
 @dataclass

@@ -17,6 +17,11 @@ from modelport.core.errors import UsageError
 OTHER_DYNAMIC_SIZES = (8, 5)
 
 
+class DataError(UsageError):
+    """A data file the user gave (--data, --calibration) does not fit the model: always exit 2, whichever step
+    or stage was reading it."""
+
+
 def merge_specs(ref: list[TensorSpec], cand: list[TensorSpec]) -> list[TensorSpec]:
     """Specs both models accept: a dim fixed on either side is fixed. Matched by name, then position."""
     by_name = {s.name: s for s in cand}
@@ -78,7 +83,7 @@ def load_npz(path: str | Path, specs: list[TensorSpec], warnings: list[str] | No
     try:
         data = dict(np.load(str(path), allow_pickle=False))
     except Exception as exc:
-        raise UsageError(f"{path}: cannot read .npz data ({type(exc).__name__}: {exc})") from exc
+        raise DataError(f"{path}: cannot read .npz data ({type(exc).__name__}: {exc})") from exc
     arrays = {k: v for k, v in data.items() if k != "labels"}
     feed = {}
     for spec in specs:
@@ -87,7 +92,7 @@ def load_npz(path: str | Path, specs: list[TensorSpec], warnings: list[str] | No
         elif len(specs) == 1 and len(arrays) == 1:
             feed[spec.name] = next(iter(arrays.values()))
         else:
-            raise UsageError(
+            raise DataError(
                 f"{path}: no array named '{spec.name}'",
                 hint=f"arrays in file: {', '.join(arrays) or 'none'}; inputs: {', '.join(s.name for s in specs)}",
             )
@@ -95,18 +100,52 @@ def load_npz(path: str | Path, specs: list[TensorSpec], warnings: list[str] | No
         if len(value.shape) != len(spec.shape) or any(
             isinstance(d, int) and d != v for d, v in list(zip(spec.shape, value.shape))[1:]
         ):
-            raise UsageError(f"{path}: array '{spec.name}' has shape {list(value.shape)}, "
+            raise DataError(f"{path}: array '{spec.name}' has shape {list(value.shape)}, "
                              f"expected {[d if isinstance(d, int) else '?' for d in spec.shape]}")
         if spec.dtype[:3] in ("int", "uin", "boo") and value.dtype.kind == "f" and not np.all(value == np.round(value)):
-            raise UsageError(f"{path}: array '{spec.name}' holds fractional floats for an {spec.dtype} input",
+            raise DataError(f"{path}: array '{spec.name}' holds fractional floats for an {spec.dtype} input",
                              hint=f"save it as {spec.dtype}")
     fixed = specs[0].shape[0] if specs and specs[0].shape and isinstance(specs[0].shape[0], int) else None
     if fixed is None:
         return [feed]
     rows = len(next(iter(feed.values())))
     if rows < fixed:
-        raise UsageError(f"{path}: {rows} rows, but the model takes batches of exactly {fixed}",
+        raise DataError(f"{path}: {rows} rows, but the model takes batches of exactly {fixed}",
                          hint=f"provide at least {fixed} rows")
     if rows % fixed and warnings is not None:
         warnings.append(f"the model's batch is fixed at {fixed}: the last {rows % fixed} of {rows} rows were not used")
     return [{k: v[i:i + fixed] for k, v in feed.items()} for i in range(0, rows - fixed + 1, fixed)]
+
+
+def load_typed(path: str | Path, specs: list[TensorSpec], chunk: int | None = None) -> list[dict[str, np.ndarray]]:
+    """Representative inputs (calibration) from an .npz, in each input's own dtype (np.savez keeps float64 and
+    calibrators refuse it), optionally cut into batches of `chunk` rows. Batches have equal sizes (a shorter
+    last batch is dropped when there is a full one): histogram calibrators stack them."""
+    from modelport.core.model import cast_feed
+
+    cases = load_npz(path, specs)
+    if chunk:
+        cut = []
+        for case in cases:
+            rows = len(next(iter(case.values())))
+            size = min(chunk, rows)
+            cut += [{k: v[i:i + size] for k, v in case.items()} for i in range(0, rows - size + 1, size)]
+        cases = cut
+    return [dict(zip([s.name for s in specs], cast_feed(case, specs))) for case in cases]
+
+
+def load_labels(path: str | Path, rows: int | None = None) -> np.ndarray:
+    """The `labels` array of an .npz (class indices or regression targets), one per input row."""
+    try:
+        data = np.load(str(path), allow_pickle=False)
+        labels = np.asarray(data["labels"]).reshape(-1) if "labels" in data.files else None
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read .npz data ({type(exc).__name__}: {exc})") from exc
+    if labels is None:
+        raise DataError(f"{path}: no array named 'labels'", hint="save the targets as labels=... in the .npz")
+    if labels.dtype.kind not in "biuf":
+        raise DataError(f"{path}: labels are {labels.dtype}, not numbers",
+                        hint="save class indices 0..C-1 (or regression targets)")
+    if rows is not None and len(labels) != rows:
+        raise DataError(f"{path}: {len(labels)} labels for {rows} input rows")
+    return labels

@@ -13,12 +13,12 @@ pytestmark = pytest.mark.slow
 
 @needs("torch", "tensorflow")
 def test_three_models_in_one_table(models, tmp_path, cli):
-    from modelport import api
+    import modelport
 
     src = models("keras_cnn")
     onnx_path, tfl_path = tmp_path / "m.onnx", tmp_path / "m.tflite"
-    api.convert(src, onnx_path)
-    api.convert(src, tfl_path)
+    modelport.convert(src, onnx_path)
+    modelport.convert(src, tfl_path)
     code, stdout, err = cli("bench", src, onnx_path, tfl_path, "--runs", "20", "--warmup", "2", "--batch", "4",
                             "--threads", "1", "--json", "-")
     assert code == 0, err
@@ -35,9 +35,9 @@ def test_three_models_in_one_table(models, tmp_path, cli):
 
 @needs("sklearn")
 def test_models_with_other_inputs_exit_2(models, tmp_path, cli):
-    from modelport import api
+    import modelport
 
     five = tmp_path / "five.onnx"
-    api.convert(models("sk_five"), five)
+    modelport.convert(models("sk_five"), five)
     code, _, err = cli("bench", models("sk_pipeline"), five, "--runs", "2")
     assert code == 2 and "same inputs" in err

@@ -96,7 +96,7 @@ def test_keras_to_compressed_tflite(models, tmp_path, cli, method, max_ratio):
     assert report["method"] == method and report["baseline"] == "fp32 TFLite"
     assert report["size_ratio"] <= max_ratio
     assert report["before"]["accuracy"] > 0.85 and report["accuracy_delta_pt"] >= -2.0
-    from modelport.provenance import read_tflite
+    from modelport.core.provenance import read_tflite
 
     assert read_tflite(out)["compressed"] == method
 

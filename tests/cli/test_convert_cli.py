@@ -51,7 +51,7 @@ def test_subprocess_convert_json_and_provenance(models, tmp_path):
     assert {"name", "shape", "max_abs_error", "max_rel_error", "mismatch_ratio", "atol", "rtol", "passed"} <= set(
         data["verification"]["outputs"][0])
     from modelport.core.io import sha256_of
-    from modelport.provenance import read_onnx
+    from modelport.core.provenance import read_onnx
 
     facts = read_onnx(out)
     assert facts["source_sha256"] == sha256_of(src)
@@ -95,9 +95,9 @@ def test_missing_dependency_exit_5(tmp_path, cli, monkeypatch, models):
 
     pytest.importorskip("sklearn")
     monkeypatch.setattr(reg_mod, "load_registry", lambda: Registry([NeedsGhost()]))
-    import modelport.api as api_mod
+    import modelport.commands.convert as convert_mod
 
-    monkeypatch.setattr(api_mod, "load_registry", lambda: Registry([NeedsGhost()]))
+    monkeypatch.setattr(convert_mod, "load_registry", lambda: Registry([NeedsGhost()]))
     code, _, err = cli("convert", models("sk_pipeline"), "-o", tmp_path / "m.onnx")
     assert code == 5
     assert "pip install 'modelport[ghost]'" in err
@@ -123,12 +123,12 @@ def test_unknown_target(tmp_path, cli, models):
 
 @needs("torch")
 def test_internal_errors_exit_70_without_traceback(models, tmp_path, cli, monkeypatch):
-    import modelport.api as api_mod
+    import modelport.commands.convert as convert_mod
 
     def boom(*a, **k):
         raise ZeroDivisionError("oops")
 
-    monkeypatch.setattr(api_mod, "convert", boom)
+    monkeypatch.setattr(convert_mod, "convert", boom)
     code, _, err = cli("convert", models("cnn_pt2"), "-o", tmp_path / "m.onnx")
     assert code == 70 and "internal error" in err and "--debug" in err and "Traceback" not in err
     np.testing.assert_equal(list(tmp_path.iterdir()), [])
@@ -144,7 +144,7 @@ def test_every_route_mismatching_keeps_the_first_file_and_exits_1(models, tmp_pa
     data = json.loads(report.read_text())
     assert [(a["route"], a["outcome"]) for a in data["attempts"]] == [("torch-dynamo", "mismatch"),
                                                                       ("torch-torchscript", "mismatch")]
-    from modelport.provenance import read_onnx
+    from modelport.core.provenance import read_onnx
 
     facts = read_onnx(out)
     assert facts["verification"] == "failed" and facts["route"] == "torch-dynamo"

@@ -21,7 +21,7 @@ def _inspect(cli, *args):
 
 @needs("torch")
 def test_pt2_and_its_onnx_with_provenance(models, tmp_path, cli):
-    from modelport import api
+    import modelport
 
     src = models("cnn_pt2")
     info = _inspect(cli, src)
@@ -30,7 +30,7 @@ def test_pt2_and_its_onnx_with_provenance(models, tmp_path, cli):
     assert any("conv2d" in op for op in info["operators"])
     assert info["outputs"] == [{"name": "output", "shape": [2, 5], "dtype": "float32"}]
     out = tmp_path / "cnn.onnx"
-    api.convert(src, out)
+    modelport.convert(src, out)
     info = _inspect(cli, out)
     assert info["format"] == "onnx" and info["opsets"]["ai.onnx"] >= 17
     assert info["parameters"] == 3 * 4 * 9 + 4 + 4 * 5 + 5
@@ -48,7 +48,7 @@ def test_torchscript_without_shapes(models, cli):
 
 @needs("tensorflow")
 def test_keras_savedmodel_and_tflite(models, tmp_path, cli):
-    from modelport import api
+    import modelport
 
     info = _inspect(cli, models("keras_mimo"))
     assert info["format"] == "keras" and {i["name"] for i in info["inputs"]} == {"image", "meta"}
@@ -58,7 +58,7 @@ def test_keras_savedmodel_and_tflite(models, tmp_path, cli):
     assert info["format"] == "tf.savedmodel" and info["parameters"] == 12
     assert {o["name"] for o in info["outputs"]} == {"probabilities", "score"}
     out = tmp_path / "m.tflite"
-    api.convert(models("keras_cnn"), out)
+    modelport.convert(models("keras_cnn"), out)
     info = _inspect(cli, out)
     assert info["format"] == "tflite" and info["inputs"][0]["shape"][0] == "batch"
     assert info["operators"] and info["parameters"] > 0

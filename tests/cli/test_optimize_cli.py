@@ -32,11 +32,11 @@ def test_growth_guard_on_an_onnx_test_model(tmp_path, cli):
 
 @needs("tensorflow")
 def test_optimize_a_converted_model_keeps_provenance(models, tmp_path, cli):
-    from modelport import api
-    from modelport.provenance import read_onnx
+    import modelport
+    from modelport.core.provenance import read_onnx
 
     onnx_path = tmp_path / "m.onnx"
-    api.convert(models("keras_cnn"), onnx_path)
+    modelport.convert(models("keras_cnn"), onnx_path)
     out = tmp_path / "m.opt.onnx"
     report = tmp_path / "r.json"
     code, _, err = cli("optimize", onnx_path, "-o", out, "--runs", "5", "--json", report)

@@ -14,10 +14,10 @@ pytestmark = [pytest.mark.slow, needs("sklearn")]
 
 @pytest.fixture
 def converted(models, tmp_path):
-    from modelport import api
+    import modelport
 
     out = tmp_path / "pipe.onnx"
-    api.convert(models("sk_pipeline"), out)
+    modelport.convert(models("sk_pipeline"), out)
     return models("sk_pipeline"), out
 
 
@@ -80,10 +80,10 @@ def test_verify_with_real_data(converted, tmp_path, cli):
 
 
 def test_candidate_that_cannot_run_fails_verification(models, tmp_path, cli):
-    from modelport import api
+    import modelport
 
     five = tmp_path / "five.onnx"
-    api.convert(models("sk_five"), five)  # takes 5 features; the reference takes 4
+    modelport.convert(models("sk_five"), five)  # takes 5 features; the reference takes 4
     report = tmp_path / "r.json"
     code, _, err = cli("verify", models("sk_pipeline"), five, "--json", report)
     assert code == 1, err

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport import api
+import modelport
 from modelport.core.artifact import parse_input_spec
 
 ROUTES_TESTED: set[str] = set()
 
 
 def round_trip(src, out: Path, *, route: str | None = None, inputs=(), trust: bool = False, **kwargs):
-    report = api.convert(src, out, route=route, inputs=[parse_input_spec(i) for i in inputs], trust=trust,
+    report = modelport.convert(src, out, route=route, inputs=[parse_input_spec(i) for i in inputs], trust=trust,
                          **kwargs)
     assert report.ok, [a.__dict__ for a in report.attempts]
     assert out.exists() and out.stat().st_size > 0

@@ -70,35 +70,35 @@ def test_plain_lstm_exits_3_with_unroll_hint(models, tmp_path, cli):
 
 
 def test_onnx_to_tflite_is_refused(models, tmp_path, cli):
-    from modelport import api
+    import modelport
 
     onnx_path = tmp_path / "m.onnx"
-    api.convert(models("keras_seq"), onnx_path)
+    modelport.convert(models("keras_seq"), onnx_path)
     code, _, err = cli("convert", onnx_path, "-o", tmp_path / "m.tflite")
     assert code == 3 and "convert from the source model" in err
     assert not (tmp_path / "m.tflite").exists()
 
 
 def test_verify_pairs_with_tflite(models, tmp_path, cli):
-    from modelport import api
+    import modelport
 
     src = models("keras_cnn")
     tfl, onx = tmp_path / "m.tflite", tmp_path / "m.onnx"
-    api.convert(src, tfl)
-    api.convert(src, onx)
+    modelport.convert(src, tfl)
+    modelport.convert(src, onx)
     for a, b in ((src, tfl), (onx, tfl), (tfl, tfl), (tfl, onx)):
         code, _, err = cli("verify", a, b)
         assert code == 0, (a, b, err)
 
 
 def test_provenance_in_tflite_metadata(models, tmp_path):
-    from modelport import api
+    import modelport
     from modelport.core.io import sha256_of
-    from modelport.provenance import read_tflite, sidecar
+    from modelport.core.provenance import read_tflite, sidecar
 
     src = models("keras_cnn")
     out = tmp_path / "cnn.tflite"
-    api.convert(src, out)
+    modelport.convert(src, out)
     facts = read_tflite(out)
     assert facts["source_sha256"] == sha256_of(src) and facts["route"] == "keras-tflite"
     assert facts["verification"] == "passed"
@@ -123,7 +123,7 @@ def test_pytorch_cnn_through_litert(models, tmp_path):
 
 def test_pytorch_to_tflite_without_litert_exits_5(models, tmp_path, cli, monkeypatch):
     pytest.importorskip("torch")
-    from modelport.converters.torch_tflite import LitertTorch
+    from modelport.routes.torch_tflite import LitertTorch
 
     monkeypatch.setattr(LitertTorch, "requires", ("torch", "litert_torch_not_installed"))
     code, _, err = cli("convert", models("cnn_pt2"), "-o", tmp_path / "m.tflite")

@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
-from modelport.core.errors import UsageError
-from modelport.core.formats import Format, detect
+from modelport.core.artifact import TensorSpec, as_specs, with_batch
+from modelport.core.errors import UsageError, one_line
+from modelport.core.formats import detect
 from modelport.core.io import size_of_path
 from modelport.core.report import Report
-
-
-def _open(path, fmt: Format, threads: int | None, trust: bool, inputs):
-    """A runner with the thread count applied where the runtime allows it."""
-    if fmt is Format.ONNX:
-        from modelport.loaders.onnx import OnnxModel
-
-        return OnnxModel(path, threads=threads)
-    if fmt is Format.TFLITE:
-        from modelport.loaders.tflite import TfliteModel
-
-        return TfliteModel(path, threads=threads)
-    if threads and fmt.framework == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-    from modelport.loaders import open_model
-
-    return open_model(path, fmt, trust=trust, input_specs=inputs)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+from modelport.loaders import open_model
+from modelport.pipeline.measure import interleaved
+from modelport.verify.inputs import generate, load_npz
 
 
 def bench(
@@ -46,42 +24,44 @@ def bench(
     batch: int = 1,
     threads: int | None = None,
     data: Path | None = None,
-    inputs=(),
+    inputs: Sequence[TensorSpec | str] = (),
     trust: bool = False,
     seed: int = 0,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
-    from modelport.core.artifact import TensorSpec
-    from modelport.verify.inputs import generate, load_npz
-
+    """Time several models on the same inputs (the first model's, at --batch): p50/p90/p99, mean, throughput,
+    size and ratio to the first. The models run in turn, round after round, so load on the machine lands on
+    all of them alike: quote the ratios rather than one absolute figure."""
     if runs < 1 or warmup < 0 or batch < 1:
         raise UsageError("--runs and --batch must be >= 1, --warmup >= 0")
     report = Report("bench", ok=True)
-    rows = []
-    feed = None
+    loaded, feed = [], None
     for path in models:
         fmt = detect(path)
         progress(f"loading {Path(str(path)).name}")
-        model = _open(path, fmt, threads, trust, list(inputs))
+        model = open_model(path, fmt, trust=trust, input_specs=with_batch(as_specs(inputs), True), threads=threads)
         if feed is None:  # the first model's inputs, at --batch, are fed to every model
             specs = [TensorSpec(s.name, tuple(batch if j == 0 and not isinstance(d, int) else d
                                               for j, d in enumerate(s.shape)), s.dtype) for s in model.inputs]
-            if data:
-                feed = {k: v[:batch] for k, v in load_npz(data, specs)[0].items()}
-            else:
-                feed = generate(specs, samples=batch, seed=seed)[0]
-        progress(f"timing {Path(str(path)).name}")
+            feed = {k: v[:batch] for k, v in load_npz(data, specs)[0].items()} if data else \
+                generate(specs, samples=batch, seed=seed)[0]
         try:
-            times = _time(lambda m=model, f=feed: m.run(f), runs, warmup)
+            model.run(feed)
         except Exception as exc:
-            from modelport.core.errors import one_line
-
             raise UsageError(f"{path}: cannot run on the benchmark inputs ({one_line(exc)})",
                              hint="models compared must take the same inputs (--batch, --input)") from exc
+        loaded.append((str(path), fmt, model))
+    progress(f"timing {len(loaded)} model(s), interleaved")
+    timings = interleaved({str(i): (lambda m=m: m.run(feed)) for i, (_, _, m) in enumerate(loaded)}, runs=runs,
+                          warmup=warmup, max_runs=runs)
+    rows = []
+    for i, (path, fmt, model) in enumerate(loaded):
+        timing = timings[str(i)]
+        mean = statistics.fmean(timing.samples)
         rows.append({
-            "model": str(path), "format": fmt.value, "runtime": model.framework_version,
-            "p50_ms": _percentile(times, 50), "p90_ms": _percentile(times, 90), "p99_ms": _percentile(times, 99),
-            "mean_ms": statistics.fmean(times), "throughput_per_s": batch / (statistics.fmean(times) / 1000),
+            "model": path, "format": fmt.value, "runtime": model.framework_version,
+            "p50_ms": timing.median, "p90_ms": timing.percentile(90), "p99_ms": timing.percentile(99),
+            "mean_ms": mean, "spread_ms": timing.spread, "throughput_per_s": batch / (mean / 1000),
             "size_bytes": size_of_path(path),
         })
     base = rows[0]["p50_ms"]
@@ -98,13 +78,3 @@ def bench(
                            "inputs": shape, "inputs_from": str(data) if data else "generated"})
     return report
 
-
-def _time(fn, runs: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return times

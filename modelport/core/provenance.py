@@ -56,7 +56,7 @@ def read_onnx(path: str | Path, model=None) -> dict[str, Any]:
 TFLITE_KEY = "modelport"
 
 
-def _tflite_tools():
+def tflite_tools():
     """(schema module, flatbuffer_utils) from ai-edge-litert or TensorFlow, or None."""
     try:
         from ai_edge_litert import schema_py_generated as schema
@@ -83,7 +83,7 @@ def write_tflite(path: str | Path, facts: dict[str, Any]) -> str:
 
     Without a schema tool installed the facts go to a sidecar `OUT.tflite.modelport.json` (written by the
     caller once the model itself is in place)."""
-    tools = _tflite_tools()
+    tools = tflite_tools()
     if tools is None:
         return "sidecar"
     import numpy as np
@@ -110,7 +110,7 @@ def _name(value) -> str:
 def read_tflite(path: str | Path, model=None) -> dict[str, Any]:
     """modelport facts from a TFLite file's metadata, else from its sidecar; {} when there are none.
     `model`: the flatbuffer already unpacked (ModelT), to skip a second parse."""
-    tools = _tflite_tools()
+    tools = tflite_tools()
     if model is None and tools is not None:
         _, fbu = tools
         model = fbu.read_model_from_bytearray(bytearray(Path(path).read_bytes()))

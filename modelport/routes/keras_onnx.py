@@ -16,9 +16,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from modelport.converters.common import quiet, rename_io
 from modelport.core.errors import UsageError
 from modelport.core.formats import Format
+from modelport.core.logs import quiet
+from modelport.core.onnx_graph import rename_io
 from modelport.core.registry import Step, StepOptions
 
 TF2ONNX_MAX_OPSET = 18
@@ -59,14 +60,13 @@ def _version(tf2onnx) -> str:
     return f"tf2onnx {tf2onnx.__version__}"
 
 
-class Tf2OnnxFunction(Step):
-    name = "keras-tf2onnx-function"
-    source = (Format.KERAS,)
-    target = Format.ONNX
-    extra = "tensorflow"
-    requires = ("tensorflow", "tf2onnx")
-    order = 20
-    description = "tf2onnx.convert.from_function on a tf.function calling the model"
+class _Tf2Onnx(Step, source=(Format.KERAS,), target=Format.ONNX, extra="tensorflow",
+               requires=("tensorflow", "tf2onnx")):
+    """The tf2onnx routes of a Keras model."""
+
+
+class Tf2OnnxFunction(_Tf2Onnx, name="keras-tf2onnx-function", order=20,
+                      description="tf2onnx.convert.from_function on a tf.function calling the model"):
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         from modelport.loaders.keras import flatten_outputs, tensorflow
@@ -87,14 +87,8 @@ class Tf2OnnxFunction(Step):
         return {"converter": _version(tf2onnx)}
 
 
-class Tf2OnnxKeras(Step):
-    name = "keras-tf2onnx-keras"
-    source = (Format.KERAS,)
-    target = Format.ONNX
-    extra = "tensorflow"
-    requires = ("tensorflow", "tf2onnx")
-    order = 10
-    description = "tf2onnx.convert.from_keras (functional models; skipped for Sequential)"
+class Tf2OnnxKeras(_Tf2Onnx, name="keras-tf2onnx-keras", order=10,
+                   description="tf2onnx.convert.from_keras (functional models; skipped for Sequential)"):
 
     def skip_reason(self, source) -> str | None:
         if type(source.model).__name__ == "Sequential":
@@ -144,14 +138,8 @@ def convert_saved_model(path: str | Path, opset: int):
     return proto
 
 
-class Tf2OnnxViaSavedModel(Step):
-    name = "keras-tf2onnx-savedmodel"
-    source = (Format.KERAS,)
-    target = Format.ONNX
-    extra = "tensorflow"
-    requires = ("tensorflow", "tf2onnx")
-    order = 30
-    description = "model.export() to a SavedModel, then tf2onnx on its serving signature"
+class Tf2OnnxViaSavedModel(_Tf2Onnx, name="keras-tf2onnx-savedmodel", order=30,
+                           description="model.export() to a SavedModel, then tf2onnx on its serving signature"):
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import tf2onnx

@@ -1,4 +1,4 @@
-"""`modelport inspect`: what a model file is, takes, returns and holds, for every readable format.
+"""What a model file is, takes, returns and holds, for every readable format.
 
 One function per format family; framework imports stay inside them. Loading is as safe as for convert.
 """
@@ -13,7 +13,8 @@ from modelport.core.formats import Format
 from modelport.core.io import size_of_path
 
 
-def describe(path: str | Path, fmt: Format, *, trust: bool = False, input_specs=None) -> dict[str, Any]:
+def inspect_model(path: str | Path, fmt: Format, *, trust: bool = False, input_specs=None) -> dict[str, Any]:
+    """Facts about a model file for `modelport inspect` (see docs/inspect.md)."""
     info: dict[str, Any] = {"path": str(path), "format": fmt.value, "size_bytes": size_of_path(path)}
     if fmt is Format.ONNX:
         info.update(_onnx(path))
@@ -28,14 +29,9 @@ def describe(path: str | Path, fmt: Format, *, trust: bool = False, input_specs=
             "inputs": [s.to_dict() for s in model.inputs],
             "outputs": [{"name": n} for n in model.outputs],
         })
-        info.update(model.describe())
+        info.update(model.inspect())
     info.setdefault("provenance", {})
     return info
-
-
-def _dims(value_info) -> list:
-    shape = value_info.type.tensor_type.shape
-    return [d.dim_param or (d.dim_value if d.HasField("dim_value") else None) for d in shape.dim]
 
 
 def _onnx(path) -> dict[str, Any]:
@@ -43,7 +39,8 @@ def _onnx(path) -> dict[str, Any]:
     import onnx
 
     from modelport.core.errors import UsageError
-    from modelport.provenance import read_onnx
+    from modelport.core.onnx_graph import graph_io
+    from modelport.core.provenance import read_onnx
 
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -51,16 +48,7 @@ def _onnx(path) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot read ONNX model ({type(exc).__name__})",
                          hint="is the file complete?") from exc
     graph = model.graph
-    inits = {i.name for i in graph.initializer}
-    elem = onnx.helper.tensor_dtype_to_np_dtype
-
-    def io(vi):
-        try:
-            dtype = np.dtype(elem(vi.type.tensor_type.elem_type)).name
-        except Exception:
-            dtype = "unknown"
-        return {"name": vi.name, "shape": _dims(vi), "dtype": dtype}
-
+    inputs, outputs = graph_io(model)
     ops: Counter = Counter()
     stack = [graph]
     while stack:  # count nodes in subgraphs (If/Loop/Scan bodies) too
@@ -80,8 +68,8 @@ def _onnx(path) -> dict[str, Any]:
         "ir_version": model.ir_version,
         "opsets": {op.domain or "ai.onnx": op.version for op in model.opset_import},
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
-        "inputs": [io(vi) for vi in graph.input if vi.name not in inits],
-        "outputs": [io(vi) for vi in graph.output],
+        "inputs": inputs,
+        "outputs": outputs,
         "operators": dict(ops.most_common()),
         "nodes": sum(ops.values()),
         "parameters": params,
@@ -92,8 +80,8 @@ def _onnx(path) -> dict[str, Any]:
 def _tflite(path) -> dict[str, Any]:
     import numpy as np
 
+    from modelport.core.provenance import read_tflite, tflite_tools
     from modelport.loaders.tflite import TfliteModel
-    from modelport.provenance import _tflite_tools, read_tflite
 
     model = TfliteModel(path)
     info: dict[str, Any] = {
@@ -103,7 +91,7 @@ def _tflite(path) -> dict[str, Any]:
         "outputs": [{"name": n, "shape": model.output_shapes.get(n) if model.runner else None}
                     for n in model.outputs],
     }
-    tools = _tflite_tools()
+    tools = tflite_tools()
     flat = None
     if tools is not None:
         _, fbu = tools

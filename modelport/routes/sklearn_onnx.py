@@ -12,24 +12,9 @@ from pathlib import Path
 
 from modelport.core.formats import Format
 from modelport.core.registry import Step, StepOptions
+from modelport.loaders.sklearn import walk
 
 DEFAULT_OPSET = 17
-
-
-def _walk(estimator):
-    """Every estimator nested in pipelines, column transformers and ensembles."""
-    stack = [estimator]
-    while stack:
-        node = stack.pop()
-        yield node
-        for attr in ("steps", "transformers_", "estimators_", "named_estimators_"):
-            children = getattr(node, attr, None)
-            if isinstance(children, dict):
-                stack.extend(children.values())
-            elif isinstance(children, list):
-                stack.extend(c[1] if isinstance(c, tuple) else c for c in children)
-        if hasattr(node, "estimator_"):
-            stack.append(node.estimator_)
 
 
 def _needs_patch(node) -> bool:
@@ -43,10 +28,10 @@ def _patched(estimator):
     touched); the estimator itself when nothing needs patching, so large forests are not copied."""
     import numpy as np
 
-    if not any(_needs_patch(node) for node in _walk(estimator)):
+    if not any(_needs_patch(node) for node in walk(estimator)):
         return estimator
     est = copy.deepcopy(estimator)
-    for node in _walk(est):
+    for node in walk(est):
         if _needs_patch(node):
             node.flatten_transform = False
             if node.weights is not None:
@@ -69,14 +54,9 @@ def _classifiers(est) -> list:
     return found
 
 
-class Skl2Onnx(Step):
-    name = "sklearn-skl2onnx"
-    source = (Format.SKLEARN_SKOPS, Format.SKLEARN_PICKLE)
-    target = Format.ONNX
-    extra = "sklearn"
-    requires = ("sklearn", "skl2onnx")
-    order = 10
-    description = "skl2onnx.convert_sklearn, float32 inputs, no ZipMap"
+class Skl2Onnx(Step, name="sklearn-skl2onnx", source=(Format.SKLEARN_SKOPS, Format.SKLEARN_PICKLE),
+               target=Format.ONNX, extra="sklearn", requires=("sklearn", "skl2onnx"), order=10,
+               description="skl2onnx.convert_sklearn, float32 inputs, no ZipMap"):
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import skl2onnx
@@ -87,7 +67,7 @@ class Skl2Onnx(Step):
             Int64TensorType,
         )
 
-        from modelport.converters.common import quiet
+        from modelport.core.logs import quiet
 
         types = {"float32": FloatTensorType, "float64": DoubleTensorType, "int64": Int64TensorType}
         est = _patched(source.estimator)

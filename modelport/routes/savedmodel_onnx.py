@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.converters.keras_onnx import convert_saved_model, finish, tf2onnx_opset
 from modelport.core.formats import Format
 from modelport.core.registry import Step, StepOptions
+from modelport.routes.keras_onnx import convert_saved_model, finish, tf2onnx_opset
 
 
-class SavedModelTf2Onnx(Step):
-    name = "savedmodel-tf2onnx"
-    source = (Format.TF_SAVEDMODEL,)
-    target = Format.ONNX
-    extra = "tensorflow"
-    requires = ("tensorflow", "tf2onnx")
-    order = 10
-    description = "tf2onnx on the SavedModel's serving_default signature"
+class SavedModelTf2Onnx(Step, name="savedmodel-tf2onnx", source=(Format.TF_SAVEDMODEL,), target=Format.ONNX,
+                        extra="tensorflow", requires=("tensorflow", "tf2onnx"), order=10,
+                        description="tf2onnx on the SavedModel's serving_default signature"):
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import tf2onnx

@@ -15,17 +15,13 @@ from pathlib import Path
 from modelport.core.formats import Format
 from modelport.core.registry import Step, StepOptions
 
-CHILD = "modelport.converters.keras_torch_child"
+CHILD = "modelport.routes.keras_torch_child"
 
 
-class KerasTorchBackend(Step):
-    name = "keras-torch-dynamo"
-    source = (Format.KERAS,)
-    target = Format.ONNX
-    extra = "torch"
-    requires = ("torch", "onnxscript", "keras")
-    order = 40
-    description = "Keras torch backend (child process) + torch.onnx dynamo exporter; no TensorFlow needed"
+class KerasTorchBackend(Step, name="keras-torch-dynamo", source=(Format.KERAS,), target=Format.ONNX, extra="torch",
+                        requires=("torch", "onnxscript", "keras"), order=40,
+                        description="Keras torch backend (child process) + torch.onnx dynamo exporter; no TensorFlow "
+                                    "needed"):
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         job = {

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.converters.common import quiet
 from modelport.core.formats import Format
+from modelport.core.logs import quiet
 from modelport.core.registry import Step, StepOptions
 
 TORCH_SOURCES = (Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PY, Format.TORCH_PICKLE)
 _LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript")
 
 
-def _dynamic_shapes(model, names, kwarg_names):
+def dynamic_shapes(model, names, kwarg_names):
     from torch.export import Dim
 
     dims: dict[str, object] = {}
@@ -34,15 +34,13 @@ def _dynamic_shapes(model, names, kwarg_names):
     return tuple(per_input)
 
 
-class DynamoExport(Step):
-    name = "torch-dynamo"
-    # torch.export cannot trace a ScriptModule: TorchScript files go straight to the TorchScript exporter.
-    source = (Format.TORCH_EXPORT, Format.TORCH_PY, Format.TORCH_PICKLE)
-    target = Format.ONNX
-    extra = "torch"
-    requires = ("torch", "onnxscript")
-    order = 10
-    description = "torch.onnx.export(dynamo=True): torch.export + onnxscript"
+# torch.export cannot trace a ScriptModule: TorchScript files go straight to the TorchScript exporter.
+TRACEABLE = (Format.TORCH_EXPORT, Format.TORCH_PY, Format.TORCH_PICKLE)
+
+
+class DynamoExport(Step, name="torch-dynamo", source=TRACEABLE, target=Format.ONNX, extra="torch",
+                   requires=("torch", "onnxscript"), order=10,
+                   description="torch.onnx.export(dynamo=True): torch.export + onnxscript"):
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import torch
@@ -58,7 +56,7 @@ class DynamoExport(Step):
                 names = [s.name for s in source.inputs]
                 program = torch.onnx.export(
                     source.module, args, kwargs=kw or None, input_names=names,
-                    dynamic_shapes=_dynamic_shapes(source, names, source.kwarg_names), **kwargs,
+                    dynamic_shapes=dynamic_shapes(source, names, source.kwarg_names), **kwargs,
                 )
             program.save(str(out))
         return {"converter": f"torch {torch.__version__} (dynamo exporter)"}
@@ -75,14 +73,9 @@ class _Positional:
         return self.module(*arrays[:n], **dict(zip(self.kwarg_names, arrays[n:])))
 
 
-class TorchScriptExport(Step):
-    name = "torch-torchscript"
-    source = TORCH_SOURCES
-    target = Format.ONNX
-    extra = "torch"
-    requires = ("torch",)
-    order = 20
-    description = "torch.onnx.export(dynamo=False): the TorchScript tracer"
+class TorchScriptExport(Step, name="torch-torchscript", source=TORCH_SOURCES, target=Format.ONNX, extra="torch",
+                        requires=("torch",), order=20,
+                        description="torch.onnx.export(dynamo=False): the TorchScript tracer"):
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import torch

@@ -1,0 +1,105 @@
+"""`modelport compress`: a smaller model through a quantize step, verified with the method's tolerances, with
+size, latency and accuracy before and after.
+
+ONNX -> ONNX: `dynamic-int8`, `static-int8`, `fp16`, or `auto` (both int8 methods run and are verified; the
+measured latency decides, and within the timing noise the operator mix does). Keras / SavedModel -> TFLite:
+`dynamic-range`, `fp16`, `int8`; PyTorch -> TFLite (modelport[litert]): `int8`. To TFLite, "before" is the
+plain fp32 TFLite conversion of the same source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import MissingDependency, UnsupportedError, UsageError
+from modelport.core.formats import Format, detect
+from modelport.core.registry import StepOptions, load_registry
+from modelport.core.report import Report
+from modelport.pipeline import Job, Measure, Stage, VerifyOptions, run
+
+CALIBRATION = ("minmax", "entropy", "percentile")
+
+
+def compress(
+    model: str | Path,
+    output: str | Path,
+    *,
+    method: str = "auto",
+    calibration: str | Path | None = None,
+    calibrate: str = "minmax",
+    data: str | Path | None = None,
+    tolerance: tuple[float | None, float | None, float | None] = (None, None, None),
+    per_output: dict[str, tuple[float, float]] | None = None,
+    samples: int = 16,
+    seed: int = 0,
+    runs: int = 50,
+    force: bool = False,
+    trust: bool = False,
+    inputs: Sequence[TensorSpec | str] = (),
+    progress: Callable[[str], None] = lambda _: None,
+) -> Report:
+    """Quantize a model; verify it against its input with method-appropriate tolerances (given values win) and
+    report size, latency, error and (with labelled --data) accuracy before and after."""
+    registry = load_registry()
+    fmt = detect(model)
+    to_tflite = Path(output).suffix.lower() == ".tflite"
+    target = Format.TFLITE if to_tflite else Format.ONNX
+    methods = registry.methods(fmt, target)
+    if not methods:
+        onnx_methods = ", ".join([*registry.methods(Format.ONNX, Format.ONNX), "auto"])
+        if to_tflite:
+            raise UnsupportedError(f"compressing {fmt} to TFLite is not available",
+                                   hint="sources: Keras, SavedModel, PyTorch (modelport[litert])")
+        raise UnsupportedError(
+            f"compress works on ONNX models, not {fmt} (methods for ONNX: {onnx_methods})",
+            hint=f"convert first (modelport convert {model} -o model.onnx), or compress to TFLite from the "
+                 "source: -o model.tflite --method dynamic-range|fp16|int8")
+    if method != "auto" and method not in methods:
+        what = "ONNX models" if target is Format.ONNX and fmt is Format.ONNX else f"{fmt} -> {target}"
+        raise UnsupportedError(f"method '{method}' does not apply to {what}",
+                               hint=f"methods: {', '.join([*methods, 'auto'])}")
+    if calibrate not in CALIBRATION:
+        raise UsageError(f"unknown --calibrate '{calibrate}'", hint=f"choose {', '.join(CALIBRATION)}")
+    for path in (calibration, data):
+        if path is not None and not Path(path).exists():
+            raise UsageError(f"{path}: no such file")
+    why, pick = None, "first"
+    if method != "auto":
+        chosen = [methods[method]]
+    elif to_tflite:
+        chosen = [next(iter(methods.values()))]  # the first method needs no calibration data
+    else:
+        import onnx
+
+        from modelport.passes.onnx_quant import preference
+
+        order, why = preference(onnx.load(str(model), load_external_data=False))
+        chosen, pick = [methods[m] for m in order], "fastest"
+    step = chosen[0]
+    if to_tflite and step.missing():
+        raise MissingDependency(step.missing(), step.extra or "all", f"compress {fmt} models to TFLite")
+    if step.method == "int8" and to_tflite and calibration is None:
+        raise UsageError("--method int8 needs --calibration FILE.npz (a representative dataset)",
+                         hint="or use --method dynamic-range, which needs none")
+    baseline = registry.chain(fmt, target)[0].name if to_tflite else None
+    atol, rtol, mismatch = tolerance
+    job = Job("compress", str(model), str(output),
+              [Stage("quantize", [s.name for s in chosen], pick=pick, forced=True,
+                     options=StepOptions(calibration=str(calibration) if calibration else None, calibrate=calibrate,
+                                         seed=seed))],
+              source_format=fmt.value, inputs=[str(s) for s in inputs], trust=trust, force=force,
+              verify=VerifyOptions(samples=samples, seed=seed, data=str(data) if data else None, atol=atol,
+                                   rtol=rtol, max_mismatch=mismatch, per_output=dict(per_output or {})),
+              measure=Measure(runs=runs, baseline=baseline))
+    report = run(job, registry=registry, progress=progress)
+    d = report.details
+    d["method"] = report.route
+    d["auto_reason"] = f"{why}; {d.get('decision')}" if why else None
+    if baseline:
+        d["baseline"] = "fp32 TFLite"
+    if report.verification is not None:
+        d["label_agreement"] = next((o.label_agreement for o in report.verification.outputs
+                                     if o.label_agreement is not None), None)
+    return report

@@ -1,0 +1,62 @@
+"""`modelport convert`: a route chain from the source format to ONNX or TFLite, verified by default."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import UnsupportedError, UsageError
+from modelport.core.formats import Format, detect, target_format
+from modelport.core.registry import Registry, StepOptions, load_registry
+from modelport.core.report import Report
+from modelport.pipeline import Job, Stage, VerifyOptions, run
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def convert(
+    source: str | Path,
+    output: str | Path,
+    *,
+    from_format: str | Format | None = None,
+    to: str | None = None,
+    inputs: Sequence[TensorSpec | str] = (),
+    opset: int | None = None,
+    static: bool = False,
+    route: str | None = None,
+    verify: bool = True,
+    check: VerifyOptions | None = None,
+    force: bool = False,
+    trust: bool = False,
+    imports: Sequence[str] = (),
+    registry: Registry | None = None,
+    progress: Callable[[str], None] = _noop,
+) -> Report:
+    """Convert `source` to `output` through the first route whose result verifies.
+
+    Returns the report (ok=False when the only results failed verification: the file is kept).
+    Raises ModelportError subclasses for everything else; `exc.report` carries the attempts.
+    """
+    registry = registry or load_registry()
+    src_fmt = detect(source, from_format)
+    dst_fmt = target_format(output, to)
+    if src_fmt is dst_fmt:
+        raise UsageError(f"{source} is already {dst_fmt}", hint="use `modelport verify` or `optimize` instead")
+    if src_fmt is Format.ONNX and dst_fmt is Format.TFLITE:
+        raise UnsupportedError(
+            "ONNX -> TFLite is not a supported route (onnx2tf rewrites its input and downgrades TensorFlow)",
+            hint="convert from the source model instead, e.g. modelport convert model.keras -o model.tflite")
+    chain = registry.find(src_fmt, dst_fmt, route)
+    verify_options = replace(check or VerifyOptions(), enabled=verify)
+    job = Job(
+        "convert", str(source), str(output),
+        [Stage("convert", [s.name for s in chain], forced=bool(route),
+               options=StepOptions(opset=opset, dynamic_batch=not static, imports=tuple(imports)))],
+        source_format=src_fmt.value, inputs=[str(s) for s in inputs], static=static, trust=trust,
+        imports=list(imports), force=force, verify=verify_options,
+    )
+    return run(job, registry=registry, progress=progress)

@@ -1,0 +1,31 @@
+"""`modelport inspect`: what a model file is, takes, returns and holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from modelport.core.artifact import TensorSpec, as_specs, with_batch
+from modelport.core.formats import Format, detect
+from modelport.core.report import Report
+from modelport.loaders import import_user_code
+from modelport.loaders.inspect import inspect_model
+
+
+def inspect(
+    model: str | Path,
+    *,
+    from_format: str | Format | None = None,
+    inputs: Sequence[TensorSpec | str] = (),
+    trust: bool = False,
+    imports: Sequence[str] = (),
+    progress: Callable[[str], None] = lambda _: None,
+) -> Report:
+    """Describe a model file; report.details["model"] holds the facts (see docs/inspect.md)."""
+    fmt = detect(model, from_format)
+    import_user_code(imports, trust)
+    progress(f"reading {fmt} model")
+    report = Report("inspect", ok=True)
+    specs = with_batch(as_specs(inputs), True)
+    report.details["model"] = inspect_model(model, fmt, trust=trust, input_specs=specs)
+    return report

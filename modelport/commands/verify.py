@@ -1,0 +1,44 @@
+"""`modelport verify`: run two models on the same inputs and compare every output (the CI gate)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from modelport.core.artifact import TensorSpec, as_specs, with_batch
+from modelport.core.formats import Format, detect
+from modelport.core.report import Report
+from modelport.loaders import import_user_code, open_model
+from modelport.pipeline import VerifyOptions
+from modelport.verify.check import Reference, verify_models
+
+
+def verify(
+    reference: str | Path,
+    candidate: str | Path,
+    *,
+    reference_format: str | Format | None = None,
+    candidate_format: str | Format | None = None,
+    inputs: Sequence[TensorSpec | str] = (),
+    trust: bool = False,
+    imports: Sequence[str] = (),
+    check: VerifyOptions | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Report:
+    """Run both models on the same inputs and compare every output. report.ok is the verdict."""
+    check = check or VerifyOptions()
+    report = Report("verify")
+    ref_fmt = detect(reference, reference_format)
+    cand_fmt = detect(candidate, candidate_format)
+    specs = with_batch(as_specs(inputs), True)
+    import_user_code(imports, trust)
+    progress(f"loading {ref_fmt} model")
+    ref_model = open_model(reference, ref_fmt, trust=trust, input_specs=specs)
+    progress(f"loading {cand_fmt} model")
+    cand_model = open_model(candidate, cand_fmt, trust=trust, input_specs=specs)
+    report.source = ref_model.info() | {"framework": ref_model.framework_version}
+    report.candidate = cand_model.info() | {"framework": cand_model.framework_version}
+    progress("running both models")
+    report.verification = verify_models(Reference(ref_model, check.plan()), cand_model, check.tolerance())
+    report.ok = report.verification.passed
+    return report

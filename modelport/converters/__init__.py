@@ -1,1 +1,0 @@
-"""Converter steps, one module per route family. Framework imports stay inside `run`."""

@@ -1,0 +1,252 @@
+"""The one job runner under every command that writes a model.
+
+run(job): reserve the output (a temp file beside it), load the source once, compute the verification
+inputs and reference outputs once, run each stage's candidate steps (a route chain falls back until one
+verifies; a "fastest" stage runs them all and lets measured latency decide), measure before and after when
+asked, write provenance into the result and rename it into place. A failure leaves nothing behind; a result
+that ran but did not verify is kept and reported (exit 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelport.core.artifact import with_batch
+from modelport.core.errors import ConversionFailed, MissingDependency, ModelportError, UnsupportedError, one_line
+from modelport.core.formats import Format, detect
+from modelport.core.io import PendingOutput, remove
+from modelport.core.registry import NOUN, Registry, load_registry
+from modelport.core.report import Report
+from modelport.pipeline import facts as provenance
+from modelport.pipeline.attempt import Outcome, run_step
+from modelport.verify.check import Reference
+
+if TYPE_CHECKING:
+    from modelport.core.model import Model
+    from modelport.core.registry import Step
+    from modelport.pipeline.job import Job, Stage
+
+SUFFIX = {Format.ONNX: ".onnx", Format.TFLITE: ".tflite"}
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def run(job: Job, *, registry: Registry | None = None, model: Model | None = None, progress=_noop) -> Report:
+    """Run a job; `model`: an already-loaded source (an in-memory ensemble or estimator) instead of job.source.
+
+    Returns the report (ok=False when the result did not verify: the file is kept). Raises ModelportError
+    subclasses for everything else; `exc.report` carries the attempts.
+    """
+    registry = registry or load_registry()
+    chains = [[registry.get(name) for name in stage.steps] for stage in job.stages]
+    report = Report(job.command)
+    fmt = model.format if model is not None else detect(job.source, job.source_format)
+    digest = None if model is not None else provenance.source_digest(job.source, fmt)
+    with PendingOutput(job.output, force=job.force, source=job.source if model is None else None) as pending, \
+            tempfile.TemporaryDirectory(prefix=f".{pending.final.stem}.modelport-",
+                                        dir=str(pending.final.parent)) as tmp:
+        if model is None:
+            model = _load(job, fmt, report, progress)
+        report.source = model.info() | {"sha256": digest, "framework": model.framework_version}
+        reference = Reference(model, job.verify.plan()) if job.verify.enabled else None
+        current, done, outcome = model, [], None
+        for i, (stage, chain) in enumerate(zip(job.stages, chains)):
+            last = i == len(job.stages) - 1
+            out = pending.path if last else Path(tmp) / f"stage{i}{SUFFIX.get(chain[0].target, '')}"
+            measured = last and job.measure is not None
+            if stage.pick == "fastest":
+                results = _run_all(stage, chain, current, Path(tmp), reference, job, report, progress)
+            else:
+                results = [o for o in [_run_chain(stage, chain, current, out, Path(tmp), reference, job, report,
+                                                  progress)] if o is not None]
+            if not results:
+                raise _all_failed(report, stage, chain, fmt)
+            if measured:
+                outcome = _measure(job, results, chain, current, registry, Path(tmp), reference, report, progress)
+            elif len(results) > 1 or stage.pick == "fastest":
+                outcome = _fastest(results, chain, current, reference)
+            else:
+                outcome = results[0]
+            _place(outcome, results, out)
+            done.append((outcome.step, outcome.facts))
+            report.step_facts[outcome.step.name] = outcome.facts
+            report.warnings += outcome.facts.get("warnings", [])
+            if not outcome.ok and not last:
+                report.verification, report.ok = outcome.verification, False
+                report.warnings.append(f"{outcome.step.label} did not verify; the later steps were not run and "
+                                       "nothing was written")
+                return report
+            if not last:
+                current = outcome.model or _open(outcome)
+        _finish(report, pending, job, model, done, outcome, digest)
+    return report
+
+
+def _load(job: Job, fmt: Format, report: Report, progress) -> Model:
+    from modelport.loaders import import_user_code, open_model
+
+    progress(f"loading {fmt} model")
+    import_user_code(job.imports, job.trust)
+    model = open_model(job.source, fmt, trust=job.trust, input_specs=with_batch(job.input_specs(), not job.static))
+    if job.static:
+        if fmt in (Format.TORCH_EXPORT, Format.TF_SAVEDMODEL):
+            report.warnings.append(f"--static has no effect on {fmt}: its shapes are fixed by the file")
+        else:
+            model.inputs = with_batch(model.inputs, False)
+    return model
+
+
+def _open(outcome: Outcome) -> Model:
+    from modelport.loaders import open_model
+
+    return open_model(outcome.path, outcome.step.target)
+
+
+def _run_chain(stage: Stage, chain: list[Step], source: Model, out: Path, tmp: Path, reference, job: Job,
+               report: Report, progress) -> Outcome | None:
+    """The first candidate that verifies; failing that, the first that ran but mismatched (kept, flagged)."""
+    kept: Outcome | None = None
+    for step in chain:
+        outcome = run_step(step, source, out, stage.options, reference, job.verify.tolerance(step.tolerance),
+                           progress, forced=stage.forced)
+        report.attempts.append(outcome.attempt)
+        if outcome.ok:
+            if kept is not None:
+                remove(kept.path)
+            return outcome
+        if outcome.attempt.outcome == "mismatch" and kept is None:
+            kept = outcome  # set aside under a name remove(out) does not match: a later route may verify
+            kept.path = tmp / f"kept{out.suffix}"
+            os.replace(out, kept.path)
+        remove(out)
+    return kept
+
+
+def _run_all(stage: Stage, chain: list[Step], source: Model, tmp: Path, reference, job: Job, report: Report,
+             progress) -> list[Outcome]:
+    """Every candidate, each into its own file: the ones that ran (verified or not) are returned."""
+    results = []
+    for step in chain:
+        path = tmp / f"candidate-{step.name}{SUFFIX.get(step.target, '')}"
+        outcome = run_step(step, source, path, stage.options, reference, job.verify.tolerance(step.tolerance),
+                           progress, forced=stage.forced)
+        report.attempts.append(outcome.attempt)
+        if outcome.attempt.outcome in ("ok", "mismatch"):
+            results.append(outcome)
+        else:
+            remove(path)
+    return results
+
+
+def _fastest(results: list[Outcome], chain: list[Step], source: Model, reference) -> Outcome:
+    """Without before/after figures: time the passing candidates against each other and decide."""
+    from modelport.pipeline.measure import decide, interleaved
+
+    passing = [o for o in results if o.ok]
+    if len(passing) < 2:
+        return (passing or results)[0]
+    feed = _feed(reference, passing[0], source)
+    timings = interleaved({o.step.label: (lambda o=o: (o.model or _open(o)).run(feed)) for o in passing})
+    name = decide(timings, [s.label for s in chain]).name
+    return next(o for o in passing if o.step.label == name)
+
+
+def _place(chosen: Outcome, results: list[Outcome], out: Path) -> None:
+    """Move the chosen file to the stage's output; remove the other candidates."""
+    for o in results:
+        if o is not chosen:
+            remove(o.path)
+    if chosen.path != out:
+        os.replace(chosen.path, out)
+        chosen.path = out
+
+
+def _feed(reference, outcome: Outcome, source: Model) -> dict:
+    """The inputs latency is measured on: the first verification case."""
+    if reference is not None:
+        return reference.cases_for(outcome.model or source)[0][0]
+    from modelport.verify.inputs import generate
+
+    return generate(source.inputs)[0]
+
+
+def _measure(job: Job, results: list[Outcome], chain: list[Step], source: Model, registry: Registry, tmp: Path,
+             reference, report: Report, progress) -> Outcome:
+    """Before/after figures; among several candidates, the choice by measured latency."""
+    from modelport.pipeline.figures import measure_and_choose
+
+    before = Path(job.source)
+    if job.measure.baseline:
+        progress("converting the baseline")
+        before = tmp / f"baseline{SUFFIX[chain[0].target]}"
+        registry.get(job.measure.baseline).run(source, before, job.stages[-1].options)
+    feed = _feed(reference, results[0], source)
+    chosen, details = measure_and_choose(job, before, results, feed, [s.label for s in chain], progress)
+    report.details.update(details)
+    if details["slower"]:
+        what = "its input" if not job.measure.baseline else "the plain conversion"
+        report.warnings.append(f"the result is SLOWER than {what} here ({details['latency_ratio']:.2f}x median "
+                               "latency, beyond the timing noise)")
+    return chosen
+
+
+def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done, outcome: Outcome,
+            digest: str | None) -> None:
+    verification = outcome.verification
+    facts = provenance.build(job.source, model, done, verification, digest)
+    stored = "metadata_props"
+    try:
+        stored = provenance.write(pending.path, facts, outcome.proto)
+    except Exception as exc:  # a verified model is worth keeping without its provenance
+        stored = "none"
+        report.warnings.append(f"provenance not written ({one_line(exc)})")
+    report.output = str(pending.commit())
+    if stored == "sidecar":
+        from modelport.core.provenance import sidecar
+
+        with PendingOutput(sidecar(report.output), force=True) as side:
+            side.path.write_text(json.dumps(facts, indent=2))
+            side.commit()
+        report.warnings.append(f"provenance written beside the model to {side.final.name} (no TFLite schema tool)")
+    report.route = next((s.label for s, _ in done if s.kind == "convert"), done[-1][0].label)
+    report.verification = verification
+    report.ok = verification is None or verification.passed
+    report.details["provenance"] = facts
+    if not report.ok:
+        report.warnings.append(f"verification failed; the file was kept at {report.output}")
+
+
+def _all_failed(report: Report, stage: Stage, chain: list[Step], fmt: Format) -> ModelportError:
+    tried = [a for a in report.attempts if a.outcome != "skipped"]
+    missing = next(((s, s.missing()) for s in chain if s.missing()), None)
+    target = chain[0].target
+    noun = NOUN.get(stage.kind, "step")
+    exc: ModelportError
+    if not tried and missing:
+        step, package = missing
+        exc = MissingDependency(package, step.extra or "all", f"{stage.kind} {fmt} to {target}")
+    elif not tried:
+        reasons = "; ".join(f"{a.route}: {a.reason}" for a in report.attempts)
+        exc = UnsupportedError(f"no {noun} applies to this model ({reasons})",
+                               hint="--route NAME forces one route" if stage.kind == "convert" else None)
+    else:
+        reasons = "; ".join(f"{a.route}: {a.reason}" for a in tried)
+        hint = next((a.hint for a in tried if a.hint), None)
+        if stage.kind == "optimize":
+            message = f"optimization failed: {reasons}"
+            hint = hint or "--debug shows the details"
+        elif stage.kind == "quantize":
+            message = f"every compression method failed: {reasons}"
+        else:
+            message = f"every {noun} failed for {fmt} -> {target}: {reasons}"
+            hint = hint or ("other routes may work: see `modelport routes`" if len(chain) == 1
+                            else "each route's reason is listed above; --route NAME forces one route")
+        exc = ConversionFailed(message, hint=hint, attempts=tried)
+    exc.report = report
+    return exc
