@@ -1,1 +1,1 @@
-"""The command-line interface: thin commands over `modelport.api`."""
+"""The command-line interface: thin Typer commands over `modelport.commands`; errors become exit codes in `guard`."""

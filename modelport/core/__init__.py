@@ -1,1 +1,1 @@
-"""Framework-free core: formats, artifacts, registry, errors, reports, atomic I/O."""
+"""Framework-free core: formats, tensor specs, the Model and Step contracts, registry, errors, reports, atomic I/O."""

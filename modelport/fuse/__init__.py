@@ -1,1 +1,1 @@
-"""`modelport fuse`: several models (any framework) merged into one ONNX ensemble graph."""
+"""Fuse strategies (steps of kind "fuse"), members and ONNX graph composition for `modelport fuse`."""

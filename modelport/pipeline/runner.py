@@ -76,7 +76,8 @@ def run(job: Job, *, registry: Registry | None = None, model: Model | None = Non
             _place(outcome, results, out)
             done.append((outcome.step, outcome.facts))
             report.step_facts[outcome.step.name] = outcome.facts
-            report.warnings += outcome.facts.get("warnings", [])
+            for o in results:  # every candidate that ran says what the user should know about it
+                report.warnings += [w for w in o.facts.get("warnings", []) if w not in report.warnings]
             if not outcome.ok and not last:
                 report.verification, report.ok = outcome.verification, False
                 report.warnings.append(f"{outcome.step.label} did not verify; the later steps were not run and "

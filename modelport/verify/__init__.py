@@ -1,1 +1,1 @@
-"""Verification: seeded inputs, runners for every format, numpy-only comparison."""
+"""Verification: seeded or `--data` inputs, the reference computed once, numpy-only comparison, accuracy."""
