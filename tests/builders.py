@@ -447,3 +447,39 @@ def keras_digits_mlp(path: Path) -> Path:
     model.fit(x, y, epochs=5, batch_size=64, verbose=0)
     model.save(str(path))
     return path
+
+
+def keras_application(path: Path, name: str) -> Path:
+    """keras.applications `name` (weights=None, 10 classes, 96x96) whose BatchNorm statistics come from one
+    training-mode pass over [0, 1) images, as a net trained on such data has them (issue 12's false alarms)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = getattr(keras.applications, name)(weights=None, classes=10, input_shape=(96, 96, 3))
+    x = np.random.default_rng(0).random((8, 96, 96, 3)).astype("float32")
+    bns = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    for layer in bns:
+        layer.momentum = 0.0
+    model(x, training=True)
+    for layer in bns:
+        layer.momentum = 0.99
+    model.save(str(path))
+    return path
+
+
+def breast_cancer_model(path: Path, kind: str) -> Path:
+    """A classifier fitted on the raw breast-cancer features (scales up to ~4,000), saved with skops."""
+    import skops.io as sio
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_breast_cancer(return_X_y=True)
+    model = {"hgb": HistGradientBoostingClassifier(max_iter=50, random_state=0),
+             "forest": RandomForestClassifier(n_estimators=50, random_state=0),
+             "gbm": GradientBoostingClassifier(n_estimators=50, random_state=0),
+             "scaled_lr": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))}[kind].fit(x, y)
+    sio.dump(model, str(path))
+    return path

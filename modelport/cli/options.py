@@ -36,6 +36,9 @@ InputOpt = typer.Option(
 AtolOpt = typer.Option(None, "--atol", help="Absolute tolerance (default 1e-4; compress: the method's).")
 RtolOpt = typer.Option(None, "--rtol", help="Relative tolerance (default 1e-3; compress: the method's).")
 TolOpt = typer.Option(None, "--tol", metavar="NAME=ATOL[,RTOL]", help="Per-output tolerance (repeatable).")
+FloorOpt = typer.Option(True, "--noise-floor/--no-noise-floor",
+                        help="Also pass an output whose error is within 8x its float32 noise floor (the source "
+                             "against its float64 twin), measured when an output misses atol/rtol.")
 SamplesOpt = typer.Option(16, "--samples", min=1, help="Rows of generated input.")
 SeedOpt = typer.Option(0, "--seed", help="Seed of the generated inputs.")
 IntRangeOpt = typer.Option("0,10", "--int-range", metavar="LO,HI", help="Range of generated integer inputs.")
@@ -46,7 +49,8 @@ GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
     "inputs": [("inputs", list[str], InputOpt)],
     "data": [("data", str, DataOpt), ("samples", int, SamplesOpt), ("seed", int, SeedOpt)],
     "int_range": [("int_range", str, IntRangeOpt)],
-    "tolerance": [("atol", float, AtolOpt), ("rtol", float, RtolOpt), ("tol", list[str], TolOpt)],
+    "tolerance": [("atol", float, AtolOpt), ("rtol", float, RtolOpt), ("tol", list[str], TolOpt),
+                  ("noise_floor", bool, FloorOpt)],
     "trust": [("trust", bool, TrustOpt), ("imports", list[str], ImportOpt)],
     "report": [("json_path", str, JsonOpt), ("quiet", bool, QuietOpt), ("debug", bool, DebugOpt)],
 }
@@ -67,6 +71,7 @@ class Shared:
     atol: float | None = None
     rtol: float | None = None
     tol: list[str] = field(default_factory=list)
+    noise_floor: bool = True
     trust: bool = False
     imports: list[str] = field(default_factory=list)
     json_path: str | None = None
@@ -84,7 +89,7 @@ class Shared:
         rtol = 1e-3 if self.rtol is None and defaults else self.rtol
         per = parse_tols(self.tol, atol, rtol)
         return VerifyOptions(self.samples, self.seed, parse_range(self.int_range), self.data, atol, rtol,
-                             per_output=per)
+                             per_output=per, noise_floor=self.noise_floor)
 
     def input_specs(self):
         from modelport.core.artifact import parse_input_spec

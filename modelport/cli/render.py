@@ -34,23 +34,40 @@ def attempts_table(report: Report):
     return table
 
 
+def inputs_caption(v: Verification) -> str:
+    """Where the inputs came from: the --data file, or each input's generation rule (and a pointer to --data)."""
+    sources = set(v.inputs_from.values())
+    if not sources:
+        return "-"
+    if len(sources) == 1 and not next(iter(sources)).startswith("generated"):
+        return next(iter(sources))
+    text = "; ".join(f"{name} {how}" if len(v.inputs_from) > 1 else how for name, how in v.inputs_from.items())
+    return text + " - pass --data FILE.npz to verify on your own data"
+
+
 def verification_table(v: Verification):
     from rich.table import Table
 
-    title = f"Verification ({v.samples} samples, batch sizes {v.batch_sizes}, inputs {v.inputs_from})"
+    title = f"Verification ({v.samples} samples, batch sizes {v.batch_sizes}, inputs {inputs_caption(v)})"
     table = Table(title=title, title_justify="left", show_edge=False)
-    for col in ("output", "shape", "max abs", "max rel", "mismatch", "atol/rtol", "needed atol", "labels",
-                "result"):
+    for col in ("output", "shape", "max abs", "max rel", "mismatch", "atol/rtol", "needed atol", "x floor",
+                "cosine", "labels", "result"):
         table.add_column(col, justify="left" if col in ("output", "shape", "result") else "right")
     for o in v.outputs:
         name = o.name if o.candidate_name in (o.name, "") else f"{o.name} ~ {o.candidate_name}"
         result = "[green]pass[/]" if o.passed else f"[red]FAIL[/]{' ' + o.reason if o.reason else ''}"
+        if o.passed and o.passed_by == "noise floor":
+            result = "[green]pass[/] (noise floor)"
         tol = "exact" if o.exact else f"{o.atol:g}/{o.rtol:g}"
         labels = "-" if o.label_agreement is None else f"{o.label_agreement:.1%}"
         shape = "x".join(map(str, o.shape)) or "scalar"
         needed = "-" if o.exact else _num(o.required_atol)
+        floor = "-" if o.floor_ratio is None else f"{o.floor_ratio:.2g}x"
+        cosine = "-" if o.cosine is None or o.exact else f"{o.cosine:.6f}"
         table.add_row(name, shape, _num(o.max_abs_error), _num(o.max_rel_error), f"{o.mismatch_ratio:.1%}", tol,
-                      needed, labels, result)
+                      needed, floor, cosine, labels, result)
+    table.caption = f"float32 noise floor: {v.noise_floor}" if v.noise_floor != "not measured" else None
+    table.caption_justify = "left"
     return table
 
 

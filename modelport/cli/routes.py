@@ -59,6 +59,7 @@ def routes(
     import sys
 
     from modelport.core.registry import load_registry
+    from modelport.core.report import SCHEMA_VERSION
 
     registry = load_registry()
     if markdown_out:
@@ -67,7 +68,7 @@ def routes(
     rows = routes_table_rows(registry)
     broken = [{"name": b.name, "reason": b.reason} for b in registry.broken]
     if json_path:
-        payload = json.dumps({"schema_version": 1, "command": "routes", "ok": True, "routes": rows,
+        payload = json.dumps({"schema_version": SCHEMA_VERSION, "command": "routes", "ok": True, "routes": rows,
                               "broken": broken}, indent=2)
         if json_path == "-":
             sys.stdout.write(payload + "\n")

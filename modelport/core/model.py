@@ -8,6 +8,7 @@ add what their steps need (`TorchModel.module`, `KerasModel.model`, `SklearnMode
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,15 @@ class Model:
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
+
+    def input_rules(self) -> dict[str, InputRule]:
+        """What the model says about its inputs' values, by input name ({}: nothing; generic inputs are used)."""
+        return {}
+
+    def float64_twin(self) -> Model:
+        """The same model computed in float64 (its outputs minus this model's are float32 rounding alone).
+        Raises NotImplementedError (or anything else) with the reason when it cannot be built."""
+        raise NotImplementedError(f"no float64 twin for {self.format} models")
 
     def inspect(self) -> dict[str, Any]:
         """Format-specific facts for `modelport inspect`: operators, parameters, versions."""
@@ -61,3 +71,24 @@ def cast_feed(feed: dict[str, np.ndarray], specs: list[TensorSpec]) -> list[np.n
             )
         arrays.append(np.asarray(value).astype(spec.dtype, copy=False))
     return arrays
+
+
+@dataclass
+class InputRule:
+    """Where the real values of one input lie, as the loaded model itself says: a preprocessing layer's range,
+    an embedding's vocabulary, a fitted scaler's statistics, tree split thresholds. Verification generates
+    inputs from it (when no --data is given) so that the comparison exercises the model as real data would.
+
+    Per-feature values (lists) run along the input's last axis. `thresholds`: per feature, split points that
+    rows are placed just either side of (where float32 and float64 disagree, and where a moved threshold shows).
+    """
+
+    source: str  # what the report says: "Rescaling(scale=0.00784, offset=-1): uniform [0, 255]"
+    low: float | list[float] | None = None  # uniform over [low, high]
+    high: float | list[float] | None = None
+    mean: float | list[float] | None = None  # normal(mean, std)
+    std: float | list[float] | None = None
+    integers: tuple[int, int] | None = None  # integers in [lo, hi)
+    mask: bool = False  # attention-mask-like: ones, with some trailing zeros per row
+    thresholds: list[list[float]] | None = None
+    rows: int = 0  # generate at least this many rows (models cheap enough to probe widely)

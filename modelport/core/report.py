@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: verification.inputs_from is a dict per input (was one string)
 
 
 @dataclass
@@ -26,8 +26,15 @@ class OutputResult:
     mismatch_ratio: float = 0.0
     required_atol: float = 0.0
     nonfinite: str | None = None
-    label_agreement: float | None = None
+    label_agreement: float | None = None  # top-1 for (N, C) scores; exact agreement for labels
     reason: str | None = None
+    passed_by: str | None = None  # "tolerance" or "noise floor"
+    noise_floor: float | None = None  # max |source - its float64 twin|: float32 rounding alone
+    floor_ratio: float | None = None  # max_abs_error / noise_floor
+    floor_multiple: float | None = None  # the ratio allowed
+    cosine: float | None = None
+    snr_db: float | None = None
+    top5_agreement: float | None = None
 
 
 @dataclass
@@ -37,10 +44,11 @@ class Verification:
     batch_sizes: list[int] = field(default_factory=list)
     samples: int = 0
     seed: int = 0
-    inputs_from: str = "generated"
+    inputs_from: dict[str, str] = field(default_factory=dict)  # per input: the .npz, or the generation rule
     matched_by: str = "name"
     warnings: list[str] = field(default_factory=list)
     error: str | None = None  # the candidate could not run at all
+    noise_floor: str = "not measured"  # how each output's floor was measured, or why it was not
 
     @property
     def failed_outputs(self) -> list[OutputResult]:
@@ -55,6 +63,8 @@ class Verification:
             f"max abs error {worst.max_abs_error:.3g} > atol {worst.atol:g} (+rtol {worst.rtol:g}), "
             f"{worst.mismatch_ratio:.1%} of elements off"
         )
+        if worst.floor_ratio is not None and worst.reason is None:
+            detail += f", {worst.floor_ratio:.3g}x its float32 noise floor ({worst.noise_floor:.2g})"
         return f"{len(bad)} of {len(self.outputs)} output(s) differ; '{worst.name}': {detail}"
 
 

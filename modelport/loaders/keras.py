@@ -106,6 +106,16 @@ class KerasModel(Model):
     def call(self, feed):
         return self.model(self.structure(cast_feed(feed, self.inputs)), training=False)
 
+    def input_rules(self):
+        from modelport.loaders.input_rules import keras_rules
+
+        return keras_rules(self.model, self.inputs)
+
+    def float64_twin(self):
+        from modelport.loaders.twins import keras_twin
+
+        return keras_twin(self)
+
     def inspect(self):
         from collections import Counter
 

@@ -129,6 +129,15 @@ class SklearnModel(Model):
                                                                                    else c for c in classes],
         }
 
+    def input_rules(self):
+        from modelport.loaders.sklearn_rules import feature_rule
+
+        spec = self.inputs[0]
+        if len(self.inputs) != 1 or len(spec.shape) != 2 or not isinstance(spec.shape[1], int):
+            return {}
+        rule = feature_rule(self.estimator, spec.shape[1])
+        return {spec.name: rule} if rule else {}
+
     def run(self, feed):
         import numpy as np
 

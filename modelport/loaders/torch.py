@@ -173,6 +173,16 @@ class TorchModel(Model):
                 tensors.append(torch.randint(0, 2, shape, dtype=getattr(torch, spec.dtype)))
         return tuple(tensors), {}
 
+    def input_rules(self):
+        from modelport.loaders.input_rules import torch_rules
+
+        return torch_rules(self)
+
+    def float64_twin(self):
+        from modelport.loaders.twins import torch_twin
+
+        return torch_twin(self)
+
     def inspect(self):
         from collections import Counter
 

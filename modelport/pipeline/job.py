@@ -33,11 +33,13 @@ class VerifyOptions:
     max_mismatch: float | None = None
     per_output: dict[str, tuple[float, float]] = field(default_factory=dict)
     enabled: bool = True
+    noise_floor: bool = True  # an output within 8x its float32 noise floor passes (see verify/compare.py)
 
     def plan(self):
         from modelport.verify.check import InputPlan
 
-        return InputPlan(self.samples, self.seed, self.int_range, Path(self.data) if self.data else None)
+        return InputPlan(self.samples, self.seed, self.int_range, Path(self.data) if self.data else None,
+                         self.noise_floor)
 
     def tolerance(self, step_default: tuple[float, float, float] | None = None):
         from modelport.verify.compare import Tolerance

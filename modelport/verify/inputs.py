@@ -1,4 +1,5 @@
-"""Verification inputs: seeded random arrays from input specs, or real arrays from an .npz file.
+"""Verification inputs: seeded arrays generated from the input specs and the model's own input rules
+(`verify.synth`), or real arrays from an .npz file.
 
 Inputs are generated once and fed to both models. Dynamic batch dims are exercised at two sizes
 (N and 1); other dynamic dims at 8 and 5.
@@ -48,11 +49,18 @@ def batch_sizes(specs: list[TensorSpec], samples: int) -> list[int]:
 
 
 def generate(
-    specs: list[TensorSpec], samples: int = 16, seed: int = 0, int_range: tuple[int, int] = (0, 10)
+    specs: list[TensorSpec], samples: int = 16, seed: int = 0, int_range: tuple[int, int] = (0, 10),
+    rules: dict | None = None,
 ) -> list[dict[str, np.ndarray]]:
+    """Seeded inputs for `specs`; `rules` (by input name, see `modelport.core.model.InputRule`) say where real
+    values lie. A lone 2-D input with split thresholds also gets rows just either side of them (first case)."""
+    from modelport.verify.synth import probes, values
+
+    rules = rules or {}
     rng = np.random.default_rng(seed)
+    rows = max([samples] + [r.rows for r in rules.values()])
     cases = []
-    for case, batch in enumerate(batch_sizes(specs, samples)):
+    for case, batch in enumerate(batch_sizes(specs, rows)):
         feed = {}
         for spec in specs:
             shape = []
@@ -63,18 +71,13 @@ def generate(
                     shape.append(batch)
                 else:
                     shape.append(OTHER_DYNAMIC_SIZES[case % 2])
-            feed[spec.name] = _random(rng, shape, spec.dtype, int_range)
+            feed[spec.name] = values(rng, shape, spec.dtype, int_range, rules.get(spec.name))
         cases.append(feed)
+    only = specs[0] if len(specs) == 1 else None
+    if only is not None and only.name in rules and only.shape and not isinstance(only.shape[0], int):
+        base = cases[0][only.name]
+        cases[0][only.name] = np.concatenate([base, probes(base, rules[only.name])])
     return cases
-
-
-def _random(rng: np.random.Generator, shape: list[int], dtype: str, int_range: tuple[int, int]) -> np.ndarray:
-    if dtype == "bool":
-        return rng.random(shape) < 0.5
-    if dtype.startswith("float"):
-        return rng.standard_normal(shape).astype(dtype)
-    low, high = int_range
-    return rng.integers(low, high, size=shape).astype(dtype)
 
 
 def load_npz(path: str | Path, specs: list[TensorSpec], warnings: list[str] | None = None

@@ -45,7 +45,7 @@ def test_subprocess_convert_json_and_provenance(models, tmp_path):
     proc = run_cli("convert", src, "-o", out, "--json", "-")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)  # stdout is pure JSON
-    assert data["schema_version"] == 1 and data["ok"] is True
+    assert data["schema_version"] == 2 and data["ok"] is True
     assert data["attempts"][0]["route"] == "torch-dynamo" and data["attempts"][0]["outcome"] == "ok"
     assert data["verification"]["passed"] is True
     assert {"name", "shape", "max_abs_error", "max_rel_error", "mismatch_ratio", "atol", "rtol", "passed"} <= set(
@@ -138,7 +138,8 @@ def test_internal_errors_exit_70_without_traceback(models, tmp_path, cli, monkey
 def test_every_route_mismatching_keeps_the_first_file_and_exits_1(models, tmp_path, cli):
     out = tmp_path / "strict.onnx"
     report = tmp_path / "r.json"
-    code, _, err = cli("convert", models("cnn_pt2"), "-o", out, "--atol", "0", "--rtol", "0", "--json", report)
+    code, _, err = cli("convert", models("cnn_pt2"), "-o", out, "--atol", "0", "--rtol", "0", "--no-noise-floor",
+                       "--json", report)
     assert code == 1, err
     assert "kept" in err and out.exists()
     data = json.loads(report.read_text())

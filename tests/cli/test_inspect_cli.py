@@ -15,7 +15,7 @@ def _inspect(cli, *args):
     code, stdout, err = cli("inspect", *map(str, args), "--json", "-")
     assert code == 0, err
     data = json.loads(stdout)
-    assert data["schema_version"] == 1 and data["command"] == "inspect" and data["ok"] is True
+    assert data["schema_version"] == 2 and data["command"] == "inspect" and data["ok"] is True
     return data["model"]
 
 

@@ -44,7 +44,7 @@ def test_report_json_schema():
     report = Report("convert", ok=False, attempts=[Attempt("r", "mismatch", 0.1, "off")],
                     verification=Verification(False, [out], [2]))
     data = json.loads(json.dumps(report.to_dict()))
-    assert data["schema_version"] == 1 and data["ok"] is False
+    assert data["schema_version"] == 2 and data["ok"] is False
     assert data["attempts"][0] == {"route": "r", "outcome": "mismatch", "seconds": 0.1, "reason": "off", "hint": None}
     o = data["verification"]["outputs"][0]
     for key in ("name", "shape", "max_abs_error", "max_rel_error", "mismatch_ratio", "atol", "rtol", "passed"):

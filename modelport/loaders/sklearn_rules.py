@@ -1,0 +1,141 @@
+"""Where a fitted scikit-learn model's input features lie, read from the estimator itself.
+
+The first step's statistics give each feature's distribution (a scaler's mean_/scale_ or data_min_/data_max_,
+a tree ensemble's split thresholds, cluster centres, class means). Split thresholds of tree models (after any
+leading affine scalers, mapped back to raw feature units) are also probed: generated rows are placed just
+either side of them, where a moved threshold changes the output and where float32 and float64 code disagree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modelport.core.model import InputRule
+
+TREE_ROWS = 512  # tree models are cheap to run: many rows cover many paths
+ROWS = 256
+
+
+def _steps(estimator) -> list:
+    steps = getattr(estimator, "steps", None)
+    return [s for _, s in steps if s not in (None, "passthrough")] if steps else [estimator]
+
+
+def _affine(step, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(a, b) with step(x) = a * x + b for the per-feature scalers, else None."""
+    name = type(step).__name__
+    one, zero = np.ones(n), np.zeros(n)
+    if name == "StandardScaler":
+        scale = step.scale_ if step.scale_ is not None else one
+        mean = step.mean_ if step.mean_ is not None else zero
+        return 1 / scale, -mean / scale
+    if name == "MinMaxScaler":
+        return step.scale_, step.min_
+    if name == "RobustScaler":
+        scale = step.scale_ if step.scale_ is not None else one
+        center = step.center_ if step.center_ is not None else zero
+        return 1 / scale, -center / scale
+    if name == "MaxAbsScaler":
+        return 1 / step.scale_, zero
+    return None
+
+
+def _tree_splits(tree, features: np.ndarray | None, out: list[list[float]]) -> None:
+    t = tree.tree_
+    for f, thr in zip(t.feature, t.threshold):
+        if f >= 0:
+            out[int(features[f]) if features is not None else int(f)].append(float(thr))
+
+
+def thresholds(est, n: int) -> list[list[float]] | None:
+    """Split thresholds per input feature of a tree model (forests, boosting, bagging, voting over trees)."""
+    out: list[list[float]] = [[] for _ in range(n)]
+    found = False
+    stack = [(est, None)]
+    while stack:
+        node, features = stack.pop()
+        if hasattr(node, "tree_"):
+            _tree_splits(node, features, out)
+            found = True
+        elif hasattr(node, "_predictors"):  # HistGradientBoosting: its own tree nodes, thresholds in raw units
+            for predictors in node._predictors:
+                for predictor in predictors:
+                    for rec in predictor.nodes:
+                        if not rec["is_leaf"]:
+                            out[int(rec["feature_idx"])].append(float(rec["num_threshold"]))
+            found = True
+        else:
+            children = getattr(node, "estimators_", None)
+            subsets = getattr(node, "estimators_features_", None)
+            if children is None and hasattr(node, "named_estimators_"):
+                children = list(node.named_estimators_.values())
+            if children is None:
+                continue
+            flat = list(np.asarray(children, dtype=object).ravel())
+            for i, child in enumerate(flat):
+                sub = subsets[i] if subsets is not None and len(subsets) == len(flat) else None
+                stack.append((child, sub if features is None or sub is None else features[sub]))
+    return out if found and any(out) else None
+
+
+def _range_rule(lo: np.ndarray, hi: np.ndarray, source: str, points=None, rows: int = ROWS) -> InputRule:
+    width = hi - lo
+    pad = np.where(width > 0, 0.1 * width, np.maximum(np.abs(lo) * 0.5, 1.0))
+    return InputRule(source, low=(lo - pad).tolist(), high=(hi + pad).tolist(), thresholds=points, rows=rows)
+
+
+def _first_step_rule(first, n: int) -> InputRule | None:
+    name = type(first).__name__
+    if name == "StandardScaler" and first.mean_ is not None:
+        std = first.scale_ if first.scale_ is not None else np.ones(n)
+        return InputRule(f"{name} statistics: N(mean_, scale_) per feature", mean=first.mean_.tolist(),
+                         std=std.tolist(), rows=ROWS)
+    if name == "MinMaxScaler":
+        return InputRule(f"{name} statistics: uniform [data_min_, data_max_] per feature",
+                         low=first.data_min_.tolist(), high=first.data_max_.tolist(), rows=ROWS)
+    if name == "RobustScaler" and first.center_ is not None:
+        scale = first.scale_ if first.scale_ is not None else np.ones(n)
+        return InputRule(f"{name} statistics: N(center_, scale_/1.35) per feature", mean=first.center_.tolist(),
+                         std=(scale / 1.349).tolist(), rows=ROWS)
+    if name == "MaxAbsScaler":
+        return InputRule(f"{name} statistics: uniform [-max_abs_, max_abs_] per feature",
+                         low=(-first.max_abs_).tolist(), high=first.max_abs_.tolist(), rows=ROWS)
+    centers = getattr(first, "cluster_centers_", None)
+    if centers is None:
+        centers = getattr(first, "means_", None)  # discriminant analysis, mixtures: class / component means
+    if centers is None:
+        centers = getattr(first, "theta_", None)  # GaussianNB
+    if centers is not None and np.ndim(centers) == 2 and np.shape(centers)[1] == n:
+        c = np.asarray(centers, dtype=np.float64)
+        return _range_rule(c.min(0) - c.std(0), c.max(0) + c.std(0), f"{name} centres/means: uniform around them")
+    return None
+
+
+def feature_rule(estimator, n: int) -> InputRule | None:
+    """The rule for a 2-D (rows, n features) input, or None when the estimator says nothing useful."""
+    steps = _steps(estimator)
+    rule = _first_step_rule(steps[0], n)
+    a, b = np.ones(n), np.zeros(n)
+    points, source = None, None
+    for step in steps:
+        found = thresholds(step, n)
+        if found is not None:  # in this step's input units: x_step = a * x_raw + b, so x_raw = (t - b) / a
+            points = [sorted((np.asarray(ts) - b[j]) / a[j]) if a[j] else [] for j, ts in enumerate(found)]
+            source = f"{type(step).__name__} split thresholds"
+            break
+        affine = _affine(step, n)
+        if affine is None:
+            break
+        a, b = a * affine[0], b * affine[0] + affine[1]
+    if points is None:
+        return rule
+    count = sum(len(p) for p in points)
+    if rule is None:
+        lo = np.asarray([min(p) if p else -1.0 for p in points])
+        hi = np.asarray([max(p) if p else 1.0 for p in points])
+        return _range_rule(lo, hi, f"{source}: uniform over their range, + rows either side of {count} "
+                                   "thresholds", [list(map(float, p)) for p in points], TREE_ROWS)
+    rule.thresholds = [list(map(float, p)) for p in points]
+    rule.source += f", + rows either side of {count} {source}"
+    rule.rows = TREE_ROWS
+    return rule
