@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from modelport.cli.options import command
+from modelport.cli.render import render_with_locate
 
 EPILOG = """\
 Examples:\n
@@ -17,7 +18,7 @@ Examples:\n
 """
 
 
-@command("convert", "output", "inputs", "data", "int_range", "tolerance", "trust")
+@command("convert", "output", "inputs", "data", "int_range", "tolerance", "trust", render=render_with_locate)
 def convert(
     opts,
     source: str = typer.Argument(..., metavar="SRC", help="Model file, SavedModel folder, or file.py:callable."),
@@ -27,6 +28,8 @@ def convert(
     static: bool = typer.Option(False, "--static", help="Freeze the batch dimension (dynamic by default)."),
     route: str = typer.Option(None, "--route", help="Force one route, no fallback (see `modelport routes`)."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verification (not recommended)."),
+    locate: bool = typer.Option(False, "--locate", help="If no route verifies, find the first layer of the kept "
+                                                        "file whose own error jumps."),
 ):
     """Convert a PyTorch, Keras/TensorFlow or scikit-learn model to ONNX or TFLite, verified by default."""
     from modelport.commands.convert import convert as run
@@ -34,4 +37,4 @@ def convert(
     opts.session.check_json(source, opts.output)
     return run(source, opts.output, from_format=from_format, to=to, inputs=opts.input_specs(), opset=opset,
                static=static, route=route, verify=not no_verify, check=opts.verify_options(), force=opts.force,
-               trust=opts.trust, imports=opts.imports, progress=opts.session.progress)
+               trust=opts.trust, imports=opts.imports, locate=locate, progress=opts.session.progress)

@@ -111,3 +111,26 @@ def before_after_table(d: dict, title: str, nodes: bool = False, accuracy: bool 
     table.add_row("ratio", *([ratio_nodes] if nodes else []), f"{d['size_ratio']:.2f}x",
                   f"{d['latency_ratio']:.2f}x" if d.get("latency_ratio") else "-", *([delta] if accuracy else []))
     return table
+
+
+def locate_table(info: dict):
+    """`--locate`: the first layer whose own error jumps, and the next worst, or why nothing was found."""
+    from rich.table import Table
+
+    caption = (f"{info['runs']} run(s), {info['compared']} of {info['pairs']} intermediate values compared "
+               f"(matched by {info['mapped_by']})") if info.get("pairs") else None
+    title = "Where it diverges" + ("" if info["found"] else f": {info['note']}")
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left", show_edge=False)
+    for col in ("", "layer (source)", "op", "candidate value", "rel error", "max abs", "jump"):
+        table.add_column(col, justify="right" if col in ("rel error", "max abs", "jump") else "left")
+    rows = ([("first", info["first"])] if info.get("first") else []) + [("", x) for x in info.get("next_worst", [])]
+    for mark, x in rows:
+        table.add_row(mark, x["layer"], x["op"], x["candidate_value"], _num(x["rel_error"]), _num(x["max_abs_error"]),
+                      f"{x['jump']:.3g}x")
+    return table
+
+
+def render_with_locate(report: Report, session: Session) -> None:
+    render(report, session)
+    if "locate" in report.details:
+        session.console().print(locate_table(report.details["locate"]))

@@ -33,6 +33,7 @@ def convert(
     force: bool = False,
     trust: bool = False,
     imports: Sequence[str] = (),
+    locate: bool = False,
     registry: Registry | None = None,
     progress: Callable[[str], None] = _noop,
 ) -> Report:
@@ -57,6 +58,6 @@ def convert(
         [Stage("convert", [s.name for s in chain], forced=bool(route),
                options=StepOptions(opset=opset, dynamic_batch=not static, imports=tuple(imports)))],
         source_format=src_fmt.value, inputs=[str(s) for s in inputs], static=static, trust=trust,
-        imports=list(imports), force=force, verify=verify_options,
+        imports=list(imports), force=force, verify=verify_options, locate=locate,
     )
     return run(job, registry=registry, progress=progress)

@@ -23,9 +23,11 @@ def verify(
     trust: bool = False,
     imports: Sequence[str] = (),
     check: VerifyOptions | None = None,
+    locate: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
-    """Run both models on the same inputs and compare every output. report.ok is the verdict."""
+    """Run both models on the same inputs and compare every output. report.ok is the verdict.
+    `locate`: when they differ, find the first layer whose own error jumps (report.details["locate"])."""
     check = check or VerifyOptions()
     report = Report("verify")
     ref_fmt = detect(reference, reference_format)
@@ -39,6 +41,12 @@ def verify(
     report.source = ref_model.info() | {"framework": ref_model.framework_version}
     report.candidate = cand_model.info() | {"framework": cand_model.framework_version}
     progress("running both models")
-    report.verification = verify_models(Reference(ref_model, check.plan()), cand_model, check.tolerance())
+    reference = Reference(ref_model, check.plan())
+    report.verification = verify_models(reference, cand_model, check.tolerance())
     report.ok = report.verification.passed
+    if locate:
+        from modelport.pipeline.locate import locate_failure
+
+        report.details["locate"] = locate_failure(reference, cand_model, report.ok, progress)
     return report
+

@@ -41,6 +41,14 @@ class Model:
         Raises NotImplementedError (or anything else) with the reason when it cannot be built."""
         raise NotImplementedError(f"no float64 twin for {self.format} models")
 
+    def taps(self) -> list[Tap]:
+        """Intermediate values this model can expose, in execution order (for `--locate`); [] when it cannot."""
+        return []
+
+    def tap_values(self, feed: dict[str, np.ndarray], keys: list[str]) -> dict[str, np.ndarray]:
+        """Run once and return the intermediate values named by `keys` (from `taps()`), nothing else kept."""
+        raise NotImplementedError(f"{self.format} models do not expose intermediate values")
+
     def inspect(self) -> dict[str, Any]:
         """Format-specific facts for `modelport inspect`: operators, parameters, versions."""
         return {}
@@ -92,3 +100,14 @@ class InputRule:
     mask: bool = False  # attention-mask-like: ones, with some trailing zeros per row
     thresholds: list[list[float]] | None = None
     rows: int = 0  # generate at least this many rows (models cheap enough to probe widely)
+
+
+@dataclass
+class Tap:
+    """One intermediate value: `key` addresses it in `tap_values`; `layer` names it in the model's own terms
+    (a PyTorch module path, a Keras layer, an ONNX node); `op` says what computed it."""
+
+    key: str
+    layer: str
+    op: str = ""
+    match: str = ""  # what pairs it with the other model's tap (a structural signature of the computation)

@@ -111,6 +111,16 @@ class KerasModel(Model):
 
         return keras_rules(self.model, self.inputs)
 
+    def taps(self):
+        from modelport.loaders.taps import keras_taps
+
+        return keras_taps(self)
+
+    def tap_values(self, feed, keys):
+        from modelport.loaders.taps import keras_tap_values
+
+        return keras_tap_values(self, feed, keys)
+
     def float64_twin(self):
         from modelport.loaders.twins import keras_twin
 

@@ -53,6 +53,16 @@ class OnnxModel(Model):
         ]
         self.outputs = [o.name for o in self.session.get_outputs()]
 
+    def taps(self):
+        from modelport.loaders.taps import onnx_taps
+
+        return onnx_taps(self)
+
+    def tap_values(self, feed, keys):
+        from modelport.loaders.taps import onnx_tap_values
+
+        return onnx_tap_values(self, feed, keys)
+
     def run(self, feed):
         arrays = cast_feed(feed, self.inputs)
         values = self.session.run(None, {s.name: a for s, a in zip(self.inputs, arrays)})

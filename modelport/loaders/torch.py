@@ -178,6 +178,16 @@ class TorchModel(Model):
 
         return torch_rules(self)
 
+    def taps(self):
+        from modelport.loaders.taps import torch_taps
+
+        return torch_taps(self)
+
+    def tap_values(self, feed, keys):
+        from modelport.loaders.taps import torch_tap_values
+
+        return torch_tap_values(self, feed, keys)
+
     def float64_twin(self):
         from modelport.loaders.twins import torch_twin
 

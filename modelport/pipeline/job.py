@@ -107,6 +107,7 @@ class Job:
     force: bool = False
     verify: VerifyOptions = field(default_factory=VerifyOptions)
     measure: Measure | None = None
+    locate: bool = False  # when the kept result does not verify, find the first layer whose error jumps
 
     def input_specs(self) -> list[TensorSpec]:
         return [parse_input_spec(text) for text in self.inputs]

@@ -85,6 +85,10 @@ def run(job: Job, *, registry: Registry | None = None, model: Model | None = Non
                 return report
             if not last:
                 current = outcome.model or _open(outcome)
+        if job.locate and outcome.model is not None and outcome.verification is not None:
+            from modelport.pipeline.locate import locate_failure
+
+            report.details["locate"] = locate_failure(reference, outcome.model, outcome.ok, progress)
         _finish(report, pending, job, model, done, outcome, digest)
     return report
 

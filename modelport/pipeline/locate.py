@@ -1,0 +1,172 @@
+"""`--locate`: when outputs differ, find the first layer whose own error jumps, named in the source's terms.
+
+Intermediate values of the source and the candidate are paired (PyTorch program nodes with the ONNX tensors the
+dynamo exporter names after them; Keras layers with the tf2onnx nodes named after them; ONNX with ONNX by tensor
+name) and compared a bounded group at a time. A k-ary search over the pairs in execution order narrows down to
+the first one whose relative error crosses the geometric middle between float32 noise (the smallest error seen)
+and the error at the outputs, assuming (as holds in feed-forward nets) that an error, once in, stays. Memory: at
+most `group` extra values per side per run, never every tensor at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from modelport.core.formats import Format
+
+if TYPE_CHECKING:
+    from modelport.core.model import Model, Tap
+
+GROUP = 8
+
+
+@dataclass
+class Layer:
+    layer: str
+    op: str
+    source_value: str
+    candidate_value: str
+    rel_error: float
+    max_abs_error: float
+    jump: float  # its error over the error of the closest compared value before it
+
+
+@dataclass
+class Located:
+    found: bool
+    note: str
+    first: Layer | None = None
+    next_worst: list[Layer] = field(default_factory=list)
+    runs: int = 0
+    compared: int = 0
+    pairs: int = 0
+    mapped_by: str = ""
+    threshold: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pair_taps(source: Model, candidate: Model) -> tuple[list[tuple[Tap, Tap]], str]:
+    src, cand = source.taps(), candidate.taps()
+    by_key = {t.key: t for t in cand}
+    if source.format.framework == "torch":
+        by_match = {}
+        for t in cand:
+            if t.match:
+                by_match.setdefault(t.match, t)
+        return [(s, by_match[s.match]) for s in src if s.match and s.match in by_match], \
+            "the computations the PyTorch exporter recorded in each ONNX node"
+    if source.format is Format.ONNX and candidate.format is Format.ONNX:
+        return [(s, by_key[s.key]) for s in src if s.key in by_key], "tensor names"
+    if source.format is Format.KERAS:
+        import re
+
+        pairs = []
+        for s in src:  # tf2onnx names nodes by TensorFlow scopes: model/layer/op, the layer name maybe suffixed _N
+            scope = re.compile(rf"(^|/){re.escape(s.key)}(_\d+)?/")
+            hits = [c for c in cand if scope.search(c.layer)]
+            if hits:
+                pairs.append((s, hits[-1]))
+        return pairs, "Keras layer names in the ONNX node names"
+    return [], ""
+
+
+def _error(a: np.ndarray, b: np.ndarray) -> tuple[float, float] | None:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        if a.ndim == 4 and b.ndim == 4 and b.transpose(0, 2, 3, 1).shape == a.shape:
+            b = b.transpose(0, 2, 3, 1)  # NCHW inside the ONNX graph, NHWC in Keras
+        elif a.size == b.size and a.size:
+            b = b.reshape(a.shape)
+        else:
+            return None
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    diff = a - b
+    return float(np.linalg.norm(diff) / (np.linalg.norm(a) + 1e-30)), float(np.abs(diff).max(initial=0.0))
+
+
+def locate(source: Model, candidate: Model, feed: dict, group: int = GROUP, progress=lambda _: None) -> Located:
+    try:
+        pairs, how = pair_taps(source, candidate)
+    except Exception as exc:
+        return Located(False, f"cannot read intermediate values: {type(exc).__name__}: {exc}")
+    if not pairs:
+        return Located(False, f"no intermediate values of {source.format} could be matched with {candidate.format}")
+    out_s, out_c = source.run(feed), candidate.run(feed)
+    finals = [e[0] for k, v in out_s.items() if k in out_c and (e := _error(v, out_c[k])) is not None]
+    final = max(finals, default=1.0)
+    errors: dict[int, tuple[float, float]] = {}
+    skipped: set[int] = set()
+    runs = 0
+
+    def evaluate(indices: list[int]) -> None:
+        nonlocal runs
+        progress(f"locating: comparing {len(indices)} intermediate values (run {runs + 1})")
+        a = source.tap_values(feed, [pairs[i][0].key for i in indices])
+        b = candidate.tap_values(feed, [pairs[i][1].key for i in indices])
+        runs += 1
+        for i in indices:
+            e = _error(a[pairs[i][0].key], b[pairs[i][1].key]) if pairs[i][0].key in a and pairs[i][1].key in b \
+                else None
+            if e is None:
+                skipped.add(i)
+            else:
+                errors[i] = e
+
+    def spread(lo: int, hi: int) -> list[int]:
+        """Up to `group` not-yet-seen indices spread over [lo, hi], hi included."""
+        todo = [i for i in range(lo, hi + 1) if i not in errors and i not in skipped]
+        if len(todo) <= group:
+            return todo
+        return sorted({todo[round(k * (len(todo) - 1) / (group - 1))] for k in range(group)})
+
+    evaluate(spread(0, len(pairs) - 1))
+    noise = max(min((e[0] for e in errors.values() if e[0] > 0), default=1e-9), 1e-9)
+    threshold = math.sqrt(noise * max(final, noise))
+    while True:
+        bad = [i for i in sorted(errors) if errors[i][0] >= threshold]
+        if not bad:
+            return Located(False, "no intermediate value differs beyond float32 noise: the difference appears only "
+                           "at the outputs (or in values that could not be compared)", runs=runs,
+                           compared=len(errors), pairs=len(pairs), mapped_by=how, threshold=threshold)
+        first = bad[0]
+        good = max((i for i in errors if i < first), default=-1)
+        todo = spread(good + 1, first - 1) if first - good > 1 else []
+        if not todo:
+            break
+        evaluate(todo)
+
+    quiet = min((e[0] for e in errors.values() if 0 < e[0] < threshold), default=1e-7)
+
+    def layer(i: int) -> Layer:
+        prev = max((j for j in errors if j < i), default=None)
+        base = errors[prev][0] if prev is not None else quiet
+        s, c = pairs[i]
+        return Layer(s.layer, s.op, s.key, c.key, errors[i][0], errors[i][1], errors[i][0] / max(base, noise))
+
+    found = layer(first)
+    others = sorted((layer(i) for i in errors if i != first), key=lambda x: -x.jump)[:3]
+    return Located(True, f"first value whose own error jumps above {threshold:.2g} (relative)", found, others, runs,
+                   len(errors), len(pairs), how, threshold)
+
+
+def locate_failure(reference, candidate: Model, ok: bool, progress=lambda _: None) -> dict:
+    """`--locate` after a verification: on its first case (at most 4 rows: enough to see an error, light on
+    memory), or a note that there is nothing to locate."""
+    if ok:
+        return Located(False, "nothing to locate: the outputs match").to_dict()
+    case = reference.cases_for(candidate)[0][0]
+    rows = {len(v) for v in case.values() if getattr(v, "ndim", 0)}
+    fixed = any(isinstance(s.shape[0], int) for s in candidate.inputs if s.shape)
+    if len(rows) == 1 and rows.pop() > 4 and not fixed:
+        case = {k: v[:4] for k, v in case.items()}
+    try:
+        return locate(reference.model, candidate, case, progress=progress).to_dict()
+    except Exception as exc:  # a diagnostic must never turn a verdict into a crash
+        return Located(False, f"could not locate: {type(exc).__name__}: {exc}").to_dict()

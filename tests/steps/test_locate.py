@@ -1,0 +1,79 @@
+"""`--locate` names the layer that was deliberately broken in the candidate, in the source's terms."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs
+
+pytestmark = pytest.mark.slow
+
+
+def _scale(src, out, startswith: str, factor: float) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    target = next(t for t in model.graph.initializer if t.name.startswith(startswith))
+    target.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(target) * np.float32(factor), target.name))
+    onnx.save(model, str(out))
+
+
+def _locate(cli, src, cand):
+    code, stdout, err = cli("verify", src, cand, "--locate", "--json", "-")
+    assert code == 1, err
+    return json.loads(stdout)["locate"]
+
+
+@needs("torch")
+@pytest.mark.parametrize("name,weight,layer", [
+    ("cnn_pt2", "0.weight", "0 (Conv2d)"),           # the first layer of a conv net
+    ("transformer_pt2", "ff.0.bias", "ff.0 (Linear)"),  # the feed-forward block after attention
+    ("transformer_pt2", "attn.out_proj.weight", "attn (MultiheadAttention)"),
+])
+def test_pytorch_layer_is_named_by_module_path(models, tmp_path, cli, name, weight, layer):
+    import modelport
+
+    src = models(name)
+    out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
+    assert modelport.convert(src, out).ok
+    _scale(out, bad, weight, 1.05)
+    found = _locate(cli, src, bad)
+    assert found["found"] and found["first"]["layer"] == layer, found
+    assert found["runs"] <= 4 and found["compared"] <= found["pairs"]
+
+
+@needs("tensorflow")
+def test_keras_layer_is_named(models, tmp_path, cli):
+    import keras
+
+    import modelport
+
+    src = models("keras_cnn")
+    out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
+    assert modelport.convert(src, out).ok
+    _scale(out, bad, "sequential_1/conv2d", 1.05)
+    found = _locate(cli, src, bad)
+    conv = next(layer.name for layer in keras.saving.load_model(str(src)).layers if type(layer).__name__ == "Conv2D")
+    assert found["found"] and found["first"]["layer"] == f"{conv} (Conv2D)", found
+
+
+@needs("torch")
+def test_onnx_against_onnx_and_convert_locate(models, tmp_path, cli):
+    import modelport
+
+    src = models("transformer_pt2")
+    out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
+    assert modelport.convert(src, out).ok
+    _scale(out, bad, "ff.0.bias", 1.5)
+    found = _locate(cli, out, bad)
+    assert found["found"] and found["first"]["layer"] == "ff.0", found  # the exporter's scope, as ONNX records it
+    code, stdout, err = cli("verify", out, out, "--locate", "--json", "-")
+    assert code == 0 and "nothing to locate" in json.loads(stdout)["locate"]["note"]
+    # convert --locate: every route mismatches (zero tolerance, no floor); the kept file is located
+    code, stdout, _ = cli("convert", src, "-o", tmp_path / "strict.onnx", "--atol", "0", "--rtol", "0",
+                          "--no-noise-floor", "--locate", "--json", "-")
+    assert code == 1 and "locate" in json.loads(stdout)
