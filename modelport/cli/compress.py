@@ -20,7 +20,7 @@ Examples:\n
 def render(report, session) -> None:
     from rich.table import Table
 
-    from modelport.cli.render import before_after_table
+    from modelport.cli.render import before_after_table, damage_table
     from modelport.cli.render import render as render_common
 
     d = report.details
@@ -41,6 +41,8 @@ def render(report, session) -> None:
             console.print(f"auto: {d['auto_reason']}")
     if "before" in d:
         console.print(before_after_table(d, "Before / after", accuracy=True))
+    if d.get("damage"):
+        console.print(damage_table(d["damage"], d.get("keep_float")))
     saved_attempts, report.attempts = report.attempts, []
     render_common(report, session)
     report.attempts = saved_attempts
@@ -61,6 +63,12 @@ def compress(
     max_mismatch: float = typer.Option(None, "--max-mismatch", help="Share of elements allowed off "
                                                                    "(default: 0.02 for int8, 0 for fp16)."),
     runs: int = typer.Option(50, "--runs", help="Timed runs (at least) for each latency figure."),
+    locate: bool = typer.Option(False, "--locate", help="ONNX int8: show the layers quantization damages most."),
+    keep_float: int = typer.Option(None, "--keep-float", metavar="N", min=1,
+                                   help="ONNX int8: leave the N most damaged layers in float; report the gain."),
+    max_accuracy_drop: float = typer.Option(None, "--max-accuracy-drop", metavar="PT",
+                                            help="ONNX int8 with labelled --data: the fewest float layers that keep "
+                                                 "top-1 within PT points of the input model."),
 ):
     """Quantize a model (int8 or fp16), verified, with size/latency/error before and after.
 
@@ -76,4 +84,5 @@ def compress(
     return run(model, opts.output, method=method, calibration=calibration, calibrate=calibrate, data=opts.data,
                tolerance=(opts.atol, opts.rtol, max_mismatch), per_output=check.per_output, samples=opts.samples,
                seed=opts.seed, runs=runs, force=opts.force, trust=opts.trust, inputs=opts.input_specs(),
+               locate=locate, keep_float=keep_float, max_accuracy_drop=max_accuracy_drop,
                progress=opts.session.progress)

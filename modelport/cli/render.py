@@ -134,3 +134,25 @@ def render_with_locate(report: Report, session: Session) -> None:
     render(report, session)
     if "locate" in report.details:
         session.console().print(locate_table(report.details["locate"]))
+
+
+def damage_table(rows: list[dict], keep: dict | None = None):
+    """compress --locate / --keep-float: the layers quantization damages most, and what keeping them cost."""
+    from rich.table import Table
+
+    caption = None
+    if keep:
+        first, last = keep["first"], keep["tried"][-1]
+        acc = "" if last["accuracy_delta_pt"] is None else \
+            f", accuracy {first['accuracy_delta_pt']:+.2f} -> {last['accuracy_delta_pt']:+.2f} pt"
+        caption = (f"{len(last['nodes'])} layer(s) left in float: max abs error {first['max_abs_error']:.3g} -> "
+                   f"{last['max_abs_error']:.3g}, size {first['size_ratio']:.2f}x -> {last['size_ratio']:.2f}x{acc}")
+    table = Table(title="Per-layer damage (error added over the layer's inputs)", title_justify="left",
+                  caption=caption, caption_justify="left", show_edge=False)
+    for col in ("node", "op", "value", "rel error", "added"):
+        table.add_column(col, justify="right" if col in ("rel error", "added") else "left")
+    kept = set(keep["kept"]) if keep else set()
+    for r in rows:
+        table.add_row(r["node"] + (" (float)" if r["node"] in kept else ""), r["node_op"], r["value"],
+                      _num(r["rel_error"]), _num(r["added"]))
+    return table

@@ -38,6 +38,9 @@ def compress(
     force: bool = False,
     trust: bool = False,
     inputs: Sequence[TensorSpec | str] = (),
+    locate: bool = False,
+    keep_float: int | None = None,
+    max_accuracy_drop: float | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
     """Quantize a model; verify it against its input with method-appropriate tolerances (given values win) and
@@ -65,6 +68,12 @@ def compress(
     for path in (calibration, data):
         if path is not None and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
+    layered = locate or keep_float or max_accuracy_drop is not None
+    if layered and to_tflite:
+        raise UnsupportedError("--locate, --keep-float and --max-accuracy-drop work on ONNX results",
+                               hint="compress to .onnx, or leave those options out")
+    if max_accuracy_drop is not None and data is None:
+        raise UsageError("--max-accuracy-drop needs --data FILE.npz with inputs and labels")
     why, pick = None, "first"
     if method != "auto":
         chosen = [methods[method]]
@@ -94,6 +103,11 @@ def compress(
                                    rtol=rtol, max_mismatch=mismatch, per_output=dict(per_output or {})),
               measure=Measure(runs=runs, baseline=baseline))
     report = run(job, registry=registry, progress=progress)
+    if layered and report.output:
+        from modelport.commands.compress_layers import refine
+
+        report = refine(job, report, keep=keep_float, budget=max_accuracy_drop, data=job.verify.data,
+                        samples=samples, seed=seed, registry=registry, progress=progress)
     d = report.details
     d["method"] = report.route
     d["auto_reason"] = f"{why}; {d.get('decision')}" if why else None

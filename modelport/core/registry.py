@@ -45,12 +45,14 @@ class StepOptions:
     calibration: str | None = None  # quantize: .npz of representative inputs (static int8, TFLite int8)
     calibrate: str = "minmax"  # quantize: static int8 calibration (minmax, entropy, percentile)
     seed: int = 0  # quantize: seed of generated calibration inputs when no file is given
+    keep_float: tuple[str, ...] = ()  # quantize: node names left in float (compress --keep-float)
     allow_growth: bool = False  # optimize: keep constant folding that grows the file
     level: str | None = None  # optimize: ONNX Runtime offline level (basic, extended, all)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["imports"] = list(self.imports)
+        data["keep_float"] = list(self.keep_float)
         return data
 
     @classmethod
@@ -58,6 +60,7 @@ class StepOptions:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["imports"] = tuple(values.get("imports", ()))
+        values["keep_float"] = tuple(values.get("keep_float", ()))
         return cls(**values)
 
 

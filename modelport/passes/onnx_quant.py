@@ -64,7 +64,8 @@ class DynamicInt8(_OnnxQuant, name="onnx-dynamic-int8", method="dynamic-int8", o
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         with tempfile.TemporaryDirectory(prefix="modelport-quant-") as tmp, quiet("onnxruntime", "root"):
-            quantize_dynamic(_pre_process(Path(source.path), tmp), str(out), weight_type=QuantType.QInt8)
+            quantize_dynamic(_pre_process(Path(source.path), tmp), str(out), weight_type=QuantType.QInt8,
+                             nodes_to_exclude=list(options.keep_float))
         return {"converter": _version(), "method": self.method}
 
 
@@ -102,7 +103,8 @@ class StaticInt8(_OnnxQuant, name="onnx-static-int8", method="static-int8", orde
         with tempfile.TemporaryDirectory(prefix="modelport-quant-") as tmp, quiet("onnxruntime", "root"):
             quantize_static(_pre_process(Path(source.path), tmp), str(out), _Reader(feeds),
                             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, per_channel=False, calibrate_method=calibrate)
+                            weight_type=QuantType.QInt8, per_channel=False, calibrate_method=calibrate,
+                            nodes_to_exclude=list(options.keep_float))
         return {"converter": _version(), "method": self.method, "warnings": warnings}
 
 

@@ -62,7 +62,10 @@ def pair_taps(source: Model, candidate: Model) -> tuple[list[tuple[Tap, Tap]], s
         return [(s, by_match[s.match]) for s in src if s.match and s.match in by_match], \
             "the computations the PyTorch exporter recorded in each ONNX node"
     if source.format is Format.ONNX and candidate.format is Format.ONNX:
-        return [(s, by_key[s.key]) for s in src if s.key in by_key], "tensor names"
+        # a QDQ-quantized graph: the value as the next layer sees it is the DequantizeLinear output (the quantizer
+        # may drop a Relu before it, its zero point clipping instead)
+        pick = {s.key: by_key.get(f"{s.key}_DequantizeLinear_Output") or by_key.get(s.key) for s in src}
+        return [(s, pick[s.key]) for s in src if pick[s.key] is not None], "tensor names"
     if source.format is Format.KERAS:
         import re
 
@@ -170,3 +173,52 @@ def locate_failure(reference, candidate: Model, ok: bool, progress=lambda _: Non
         return locate(reference.model, candidate, case, progress=progress).to_dict()
     except Exception as exc:  # a diagnostic must never turn a verdict into a crash
         return Located(False, f"could not locate: {type(exc).__name__}: {exc}").to_dict()
+
+
+def damage(source: Model, candidate: Model, feed: dict, group: int = GROUP, top: int = 10) -> list[dict]:
+    """Per-layer damage of a compressed ONNX model against its ONNX source: for every value both graphs hold,
+    its relative error and the error it *adds* over the nearest compared values it is computed from (walking
+    back through the source graph). Values are read `group` at a time. Sorted by added error, worst first;
+    `node` is the candidate's node producing the value (what `--keep-float` leaves in float)."""
+    import onnx
+
+    pairs, _ = pair_taps(source, candidate)
+    errors: dict[str, float] = {}
+    for start in range(0, len(pairs), group):
+        chunk = pairs[start:start + group]
+        a = source.tap_values(feed, [s.key for s, _ in chunk])
+        b = candidate.tap_values(feed, [c.key for _, c in chunk])
+        for s, c in chunk:
+            e = _error(a[s.key], b[c.key]) if s.key in a and c.key in b else None
+            if e is not None:
+                errors[s.key] = e[0]
+    graph = onnx.load(str(source.path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    cand_producer = {out: node for node in onnx.load(str(candidate.path), load_external_data=False).graph.node
+                     for out in node.output}
+
+    def incoming(tensor: str, seen: set) -> float:
+        """The largest error among the nearest compared values `tensor` is computed from (0 at graph inputs)."""
+        node = producer.get(tensor)
+        worst = 0.0
+        for name in (node.input if node is not None else []):
+            if name in seen or not name:
+                continue
+            seen.add(name)
+            worst = max(worst, errors[name] if name in errors else incoming(name, seen))
+        return worst
+
+    rows = []
+    for s, c in pairs:
+        if s.key not in errors:
+            continue
+        added = errors[s.key] - incoming(s.key, set())
+        node = cand_producer.get(c.key)
+        if node is not None and node.op_type == "DequantizeLinear":  # back to the quantized op computing it
+            quant = cand_producer.get(node.input[0])
+            if quant is not None and quant.op_type == "QuantizeLinear":
+                node = cand_producer.get(quant.input[0])
+        rows.append({"value": s.key, "layer": s.layer, "op": s.op, "rel_error": errors[s.key], "added": added,
+                     "node": getattr(node, "name", ""), "node_op": getattr(node, "op_type", "")})
+    rows.sort(key=lambda r: -r["added"])
+    return rows[:top] if top else rows

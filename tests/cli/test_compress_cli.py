@@ -128,3 +128,41 @@ def test_pytorch_to_int8_tflite_through_pt2e(models, tmp_path, cli, method):
     assert code == 0, err
     assert report["size_ratio"] <= 0.45
     assert report["accuracy_delta_pt"] >= -2.0
+
+
+def test_locate_names_the_most_damaged_layer_and_keep_float_buys_it_back(models, tmp_path, cli):
+    import onnx
+    import onnxruntime as ort
+
+    src = models("digits_cnn")
+    calib = _npz(tmp_path / "cnn_calib.npz", "train", labels=False)
+    holdout = _npz(tmp_path / "cnn_test.npz", "test")
+    out = tmp_path / "cnn.int8.onnx"
+    code, data, err = _run(cli, src, "-o", out, "--method", "static-int8", "--calibration", calib, "--data", holdout,
+                           "--locate")
+    assert code == 0, err
+    # independently: every Relu/Gemm value of the float graph against the value the int8 graph passes on
+    x = np.load(holdout)["x"][:64]
+    fp32, int8 = onnx.load(str(src)), onnx.load(str(out))
+    names = [n.output[0] for n in fp32.graph.node if n.op_type in ("Relu", "Gemm")]
+    q_names = {o for n in int8.graph.node for o in n.output}
+    pick = [f"{n}_DequantizeLinear_Output" if f"{n}_DequantizeLinear_Output" in q_names else n for n in names]
+
+    def values(model, outs):
+        for o in outs:
+            model.graph.output.append(onnx.ValueInfoProto(name=o))
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        return sess.run(outs, {sess.get_inputs()[0].name: x})
+
+    errors = [np.linalg.norm(a - b) / np.linalg.norm(a) for a, b in zip(values(fp32, names), values(int8, pick))]
+    added = np.diff([0.0] + errors)  # the float graph is a chain: each value's error over the one before
+    assert data["damage"][0]["value"] == names[int(np.argmax(added))]
+    assert data["damage"][0]["added"] == pytest.approx(float(added.max()), rel=0.05)
+    code, kept, err = _run(cli, src, "-o", tmp_path / "kept.onnx", "--method", "static-int8", "--calibration", calib,
+                           "--data", holdout, "--keep-float", "1")
+    assert code == 0, err
+    info = kept["keep_float"]
+    assert info["kept"] == [data["damage"][0]["node"]]
+    assert info["tried"][0]["max_abs_error"] < info["first"]["max_abs_error"]
+    code, _, err = cli("compress", src, "-o", tmp_path / "x.onnx", "--max-accuracy-drop", "1")
+    assert code == 2 and "--data" in err
