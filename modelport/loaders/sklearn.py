@@ -138,6 +138,16 @@ class SklearnModel(Model):
         rule = feature_rule(self.estimator, spec.shape[1])
         return {spec.name: rule} if rule else {}
 
+    def taps(self):
+        from modelport.loaders.taps import sklearn_taps
+
+        return sklearn_taps(self)
+
+    def tap_values(self, feed, keys):
+        from modelport.loaders.taps import sklearn_tap_values
+
+        return sklearn_tap_values(self, feed, keys)
+
     def run(self, feed):
         import numpy as np
 

@@ -172,3 +172,33 @@ def onnx_tap_values(om, feed: dict, keys: list[str]) -> dict:
     arrays = cast_feed(feed, om.inputs)
     values = session.run(list(keys), {s.name: a for s, a in zip(om.inputs, arrays)})
     return dict(zip(keys, values))
+
+
+def sklearn_taps(sm) -> list[Tap]:
+    """Each step of a Pipeline (its transform output; the last step: the model's main output)."""
+    steps = getattr(sm.estimator, "steps", None)
+    if not steps:
+        return []
+    return [Tap(f"step{i}", f"{name} ({type(step).__name__})", type(step).__name__)
+            for i, (name, step) in enumerate(steps) if step not in (None, "passthrough")]
+
+
+def sklearn_tap_values(sm, feed: dict, keys: list[str]) -> dict:
+    (x,) = cast_feed(feed, sm.inputs[:1])
+    steps = [s for _, s in sm.estimator.steps]
+    wanted, values = set(keys), {}
+    for i, step in enumerate(steps[:-1]):
+        if step in (None, "passthrough"):
+            continue
+        x = step.transform(x)
+        if f"step{i}" in wanted:
+            values[f"step{i}"] = np.asarray(x)
+    last = f"step{len(steps) - 1}"
+    if last in wanted:
+        values[last] = sm.run(feed)[main_output(sm)]
+    return values
+
+
+def main_output(sm) -> str:
+    """The float output that carries the model's numbers (probabilities, scores, values)."""
+    return next((n for n in ("probabilities", "scores", "variable") if n in sm.outputs), sm.outputs[-1])

@@ -66,6 +66,19 @@ def pair_taps(source: Model, candidate: Model) -> tuple[list[tuple[Tap, Tap]], s
         # may drop a Relu before it, its zero point clipping instead)
         pick = {s.key: by_key.get(f"{s.key}_DequantizeLinear_Output") or by_key.get(s.key) for s in src}
         return [(s, pick[s.key]) for s in src if pick[s.key] is not None], "tensor names"
+    if source.format.framework == "sklearn" and src:
+        import re
+
+        from modelport.loaders.taps import main_output
+
+        # skl2onnx names each step's output variable, variable1, variable2, ... in order; the last step's is the
+        # model's own output
+        variables = [c for c in cand if re.fullmatch(r"variable\d*", c.key)]
+        final = next((c for c in cand if c.key == main_output(source)), None)
+        pairs = list(zip(src[:-1], variables))
+        if final is not None:
+            pairs.append((src[-1], final))
+        return pairs, "pipeline steps in the order skl2onnx names their outputs"
     if source.format is Format.KERAS:
         import re
 

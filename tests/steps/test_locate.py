@@ -77,3 +77,24 @@ def test_onnx_against_onnx_and_convert_locate(models, tmp_path, cli):
     code, stdout, _ = cli("convert", src, "-o", tmp_path / "strict.onnx", "--atol", "0", "--rtol", "0",
                           "--no-noise-floor", "--locate", "--json", "-")
     assert code == 1 and "locate" in json.loads(stdout)
+
+
+@needs("sklearn")
+def test_sklearn_pipeline_step_is_named(tmp_path, cli):
+    import skops.io as sio
+    from sklearn.datasets import load_iris
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import modelport
+
+    x, y = load_iris(return_X_y=True)
+    src = tmp_path / "pipe.skops"
+    sio.dump(make_pipeline(StandardScaler(), PCA(3), LogisticRegression(max_iter=500)).fit(x, y), str(src))
+    out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
+    assert modelport.convert(src, out).ok
+    _scale(out, bad, "transform_matrix", 1.05)  # PCA's projection, as skl2onnx stores it
+    found = _locate(cli, src, bad)
+    assert found["found"] and found["first"]["layer"] == "pca (PCA)", found
