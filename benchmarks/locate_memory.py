@@ -1,6 +1,7 @@
 """`--locate` on a ResNet-50-sized network: wall time and peak memory against marking every intermediate value
-as an output at once (what Polygraphy users do by hand). Each side runs in a fresh process under
-/usr/bin/time -v; the figure is its maximum resident set size.
+as an output at once (what Polygraphy users do by hand), on the same 4 rows of 224x224. Each runs in a fresh
+process under /usr/bin/time -v (maximum resident set size), above a baseline process that loads both models,
+runs them once and lists their intermediate values.
 
     python benchmarks/locate_memory.py
 """
@@ -15,23 +16,24 @@ from pathlib import Path
 
 import _common  # noqa: F401  (sets up paths and environment)
 
-NAIVE = """
+SCRIPT = """
 import sys
 from modelport.core.formats import detect
 from modelport.loaders import open_model
+from modelport.pipeline.locate import _error, locate, pair_taps
 from modelport.verify.inputs import generate
-src, cand = sys.argv[1], sys.argv[2]
+src, cand, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 s, c = open_model(src, detect(src)), open_model(cand, detect(cand))
-from modelport.pipeline.locate import pair_taps, _error
-pairs, _ = pair_taps(s, c)
 feed = generate(s.inputs, 4, 0, (0, 10), s.input_rules())[0]
-if len(sys.argv) > 3:  # the baseline: both models loaded and run once, nothing marked
-    s.run(feed), c.run(feed), s.taps(), c.taps()
-    sys.exit(0)
-a = s.tap_values(feed, [p[0].key for p in pairs])
-b = c.tap_values(feed, [p[1].key for p in pairs])
-errors = [_error(a[p[0].key], b[p[1].key]) for p in pairs if p[0].key in a and p[1].key in b]
-print(len(errors), "values compared at once")
+pairs, _ = pair_taps(s, c)  # both models loaded and their intermediate values listed: the baseline
+s.run(feed), c.run(feed)
+if mode == "locate":  # bounded groups, as `--locate` does it
+    found = locate(s, c, feed)
+    print(found.first.layer if found.first else None, found.runs, "runs", found.compared, "of", found.pairs)
+elif mode == "all":  # every paired value marked as an output at once
+    a = s.tap_values(feed, [p[0].key for p in pairs])
+    b = c.tap_values(feed, [p[1].key for p in pairs])
+    print(sum(p[0].key in a and p[1].key in b for p in pairs), "values compared at once")
 """
 
 
@@ -96,21 +98,19 @@ def main() -> None:
     target.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(target) * np.float32(1.05), target.name))
     onnx.save(proto, str(bad))
     print("broken:", target.name)
-    rss_a, t_a, out_a = measured([sys.executable, "-m", "modelport", "verify", str(src), str(bad), "--locate",
-                                  "--samples", "4", "--json", "-"])
-    import json
-
-    info = json.loads(out_a)["locate"]
-    print(f"--locate: {rss_a:.0f} MiB peak, {t_a:.1f} s; found {info['first']['layer'] if info['first'] else None}"
-          f" in {info['runs']} runs, {info['compared']} of {info['pairs']} values compared")
-    script = folder / "naive.py"
-    script.write_text(NAIVE)
-    rss_b, t_b, out_b = measured([sys.executable, str(script), str(src), str(bad)])
-    print(f"every value at once: {rss_b:.0f} MiB peak, {t_b:.1f} s ({out_b.strip()})")
-    rss_0, t_0, _ = measured([sys.executable, str(script), str(src), str(bad), "baseline"])
-    print(f"baseline (both models loaded, run once, taps listed): {rss_0:.0f} MiB peak, {t_0:.1f} s")
-    print(f"ratio --locate / all at once: memory {rss_a / rss_b:.2f}x, time {t_a / t_b:.2f}x; above the baseline: "
-          f"{max(rss_a - rss_0, 0):.0f} MiB vs {rss_b - rss_0:.0f} MiB")
+    script = folder / "locate_phase.py"
+    script.write_text(SCRIPT)
+    figures = {mode: measured([sys.executable, str(script), str(src), str(bad), mode])
+               for mode in ("baseline", "locate", "all")}
+    for mode, (rss, took, out) in figures.items():
+        print(f"{mode:>8}: {rss:6.0f} MiB peak, {took:5.1f} s  {out.strip()}")
+    base = figures["baseline"][0]
+    a, b = figures["locate"][0] - base, figures["all"][0] - base
+    print(f"memory above the baseline: --locate {a:.0f} MiB, every value at once {b:.0f} MiB ({a / b:.2f}x); "
+          f"time {figures['locate'][1] / figures['all'][1]:.2f}x")
+    rss, took, out = measured([sys.executable, "-m", "modelport", "verify", str(src), str(bad), "--locate",
+                               "--samples", "4", "--json", "-"])
+    print(f"whole `modelport verify --locate` (verification, noise floor, locate): {rss:.0f} MiB peak, {took:.1f} s")
 
 
 if __name__ == "__main__":

@@ -157,18 +157,25 @@ def _proto(om):
 
 
 def onnx_tap_values(om, feed: dict, keys: list[str]) -> dict:
+    """The values as extra graph outputs of a session built for this call only. The cached proto is edited in
+    place and restored (no second copy of the weights), and the session runs without ONNX Runtime's memory
+    arena, so what it allocates for these few values goes back when the call ends."""
     import onnx
     import onnxruntime as ort
 
-    model = onnx.ModelProto()
-    model.CopyFrom(_proto(om))
+    model = _proto(om)
     present = {o.name for o in model.graph.output}
-    for key in keys:
-        if key not in present:
-            model.graph.output.append(onnx.ValueInfoProto(name=key))
+    added = [onnx.ValueInfoProto(name=key) for key in keys if key not in present]
+    model.graph.output.extend(added)
+    try:
+        data = model.SerializeToString()
+    finally:
+        del model.graph.output[len(model.graph.output) - len(added):]
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
+    opts.enable_cpu_mem_arena = False
+    session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+    del data
     arrays = cast_feed(feed, om.inputs)
     values = session.run(list(keys), {s.name: a for s, a in zip(om.inputs, arrays)})
     return dict(zip(keys, values))
