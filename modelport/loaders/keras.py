@@ -11,6 +11,9 @@ from modelport.core.errors import UnsafeError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.logs import native_stderr_silenced
 from modelport.core.model import Model, cast_feed
+from modelport.loaders.input_rules import keras_rules
+from modelport.loaders.taps import keras_tap_values, keras_taps
+from modelport.loaders.twins import keras_twin
 
 
 def tensorflow():
@@ -107,23 +110,15 @@ class KerasModel(Model):
         return self.model(self.structure(cast_feed(feed, self.inputs)), training=False)
 
     def input_rules(self):
-        from modelport.loaders.input_rules import keras_rules
-
         return keras_rules(self.model, self.inputs)
 
     def taps(self):
-        from modelport.loaders.taps import keras_taps
-
         return keras_taps(self)
 
     def tap_values(self, feed, keys):
-        from modelport.loaders.taps import keras_tap_values
-
         return keras_tap_values(self, feed, keys)
 
     def float64_twin(self):
-        from modelport.loaders.twins import keras_twin
-
         return keras_twin(self)
 
     def inspect(self):

@@ -6,6 +6,7 @@ from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
+from modelport.loaders.taps import onnx_tap_values, onnx_taps
 
 ORT_DTYPES = {
     "tensor(float)": "float32",
@@ -54,13 +55,9 @@ class OnnxModel(Model):
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def taps(self):
-        from modelport.loaders.taps import onnx_taps
-
         return onnx_taps(self)
 
     def tap_values(self, feed, keys):
-        from modelport.loaders.taps import onnx_tap_values
-
         return onnx_tap_values(self, feed, keys)
 
     def run(self, feed):

@@ -6,6 +6,7 @@ from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UnsafeError, UsageError, require
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
+from modelport.loaders.taps import sklearn_tap_values, sklearn_taps
 
 SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # anything else (builtins functions included) needs --trust
 
@@ -139,13 +140,9 @@ class SklearnModel(Model):
         return {spec.name: rule} if rule else {}
 
     def taps(self):
-        from modelport.loaders.taps import sklearn_taps
-
         return sklearn_taps(self)
 
     def tap_values(self, feed, keys):
-        from modelport.loaders.taps import sklearn_tap_values
-
         return sklearn_tap_values(self, feed, keys)
 
     def run(self, feed):

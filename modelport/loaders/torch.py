@@ -13,6 +13,9 @@ from modelport.core.errors import UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
 from modelport.loaders.base import require_specs
+from modelport.loaders.input_rules import torch_rules
+from modelport.loaders.taps import torch_tap_values, torch_taps
+from modelport.loaders.twins import torch_twin
 
 EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so dynamic dims are traced at 2
 EXAMPLE_DIM = 8
@@ -174,23 +177,15 @@ class TorchModel(Model):
         return tuple(tensors), {}
 
     def input_rules(self):
-        from modelport.loaders.input_rules import torch_rules
-
         return torch_rules(self)
 
     def taps(self):
-        from modelport.loaders.taps import torch_taps
-
         return torch_taps(self)
 
     def tap_values(self, feed, keys):
-        from modelport.loaders.taps import torch_tap_values
-
         return torch_tap_values(self, feed, keys)
 
     def float64_twin(self):
-        from modelport.loaders.twins import torch_twin
-
         return torch_twin(self)
 
     def inspect(self):
