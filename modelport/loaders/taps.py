@@ -124,7 +124,7 @@ def keras_tap_values(km, feed: dict, keys: list[str]) -> dict:
 def onnx_taps(om) -> list[Tap]:
     import ast
 
-    nodes = [n for n in _proto(om).graph.node if n.output and n.output[0]]
+    nodes = [n for n in onnx_proto(om).graph.node if n.output and n.output[0]]
     texts, last = {}, {}
     for node in nodes:  # the fx graph the PyTorch exporter converted, when it recorded one
         text = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.fx_node"), "")
@@ -148,7 +148,8 @@ def onnx_taps(om) -> list[Tap]:
     return taps
 
 
-def _proto(om):
+def onnx_proto(om):
+    """The model's ONNX proto, read once and kept on it (taps, tap values and damage all use it)."""
     if getattr(om, "_taps_proto", None) is None:
         import onnx
 
@@ -163,7 +164,7 @@ def onnx_tap_values(om, feed: dict, keys: list[str]) -> dict:
     import onnx
     import onnxruntime as ort
 
-    model = _proto(om)
+    model = onnx_proto(om)
     present = {o.name for o in model.graph.output}
     added = [onnx.ValueInfoProto(name=key) for key in keys if key not in present]
     model.graph.output.extend(added)

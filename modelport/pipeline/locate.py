@@ -193,7 +193,7 @@ def damage(source: Model, candidate: Model, feed: dict, group: int = GROUP, top:
     its relative error and the error it *adds* over the nearest compared values it is computed from (walking
     back through the source graph). Values are read `group` at a time. Sorted by added error, worst first;
     `node` is the candidate's node producing the value (what `--keep-float` leaves in float)."""
-    import onnx
+    from modelport.loaders.taps import onnx_proto
 
     pairs, _ = pair_taps(source, candidate)
     errors: dict[str, float] = {}
@@ -205,10 +205,8 @@ def damage(source: Model, candidate: Model, feed: dict, group: int = GROUP, top:
             e = _error(a[s.key], b[c.key]) if s.key in a and c.key in b else None
             if e is not None:
                 errors[s.key] = e[0]
-    graph = onnx.load(str(source.path), load_external_data=False).graph
-    producer = {out: node for node in graph.node for out in node.output}
-    cand_producer = {out: node for node in onnx.load(str(candidate.path), load_external_data=False).graph.node
-                     for out in node.output}
+    producer = {out: node for node in onnx_proto(source).graph.node for out in node.output}
+    cand_producer = {out: node for node in onnx_proto(candidate).graph.node for out in node.output}
 
     def incoming(tensor: str, seen: set) -> float:
         """The largest error among the nearest compared values `tensor` is computed from (0 at graph inputs)."""

@@ -39,7 +39,8 @@ class Reference:
         self.warnings: list[str] = []
         self.inputs_from: dict[str, str] = {}
         self._rules: dict | None = None
-        self._twins: dict[tuple, list] = {}
+        self._twin = None  # the float64 twin once built, False when it cannot be
+        self._twins: dict[int, list | None] = {}
         self.floor_note = "not needed: every output within atol/rtol"
 
     def rules(self) -> dict:
@@ -77,18 +78,27 @@ class Reference:
         return self._cache[key]
 
     def twin_outputs(self, cases: list[dict]) -> list[dict] | None:
-        """The source's float64 twin on the same cases (None, with floor_note saying why, when unavailable)."""
-        key = id(cases)
-        if key not in self._twins:
-            self._twins[key] = None
-            try:
-                from modelport.core.logs import quiet
+        """The source's float64 twin on the same cases (None, with floor_note saying why, when unavailable).
+        The twin is built once, however many candidates or input shapes ask."""
+        from modelport.core.logs import quiet
 
+        if self._twin is None:
+            try:
                 with quiet("torch", "keras", "tensorflow"):
-                    twin = self.model.float64_twin()
-                    self._twins[key] = [twin.run(c) for c in cases]
-                self.floor_note = f"measured against {twin.framework_version}"
+                    self._twin = self.model.float64_twin()
+                self.floor_note = f"measured against {self._twin.framework_version}"
             except Exception as exc:
+                self._twin = False
+                self.floor_note = f"unavailable ({one_line(exc)}): fixed tolerances only"
+        if self._twin is False:
+            return None
+        key = id(cases)  # a list held in self._cache for the Reference's lifetime
+        if key not in self._twins:
+            try:
+                with quiet("torch", "keras", "tensorflow"):
+                    self._twins[key] = [self._twin.run(c) for c in cases]
+            except Exception as exc:
+                self._twins[key] = None
                 self.floor_note = f"unavailable ({one_line(exc)}): fixed tolerances only"
         return self._twins[key]
 
