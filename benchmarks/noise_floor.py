@@ -18,20 +18,6 @@ import _common  # noqa: F401  (sets up paths and environment)
 import numpy as np
 
 
-def corrupt(src: Path, out: Path) -> str:
-    """Scale the largest float initializer by 1.01; returns its name."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(src))
-    floats = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
-    target = max(floats, key=lambda t: int(np.prod(t.dims)))
-    arr = numpy_helper.to_array(target) * np.float32(1.01)
-    target.CopyFrom(numpy_helper.from_array(arr.astype(np.float32), target.name))
-    onnx.save(model, str(out))
-    return target.name
-
-
 def ratios(src: Path, onnx_path: Path) -> list[str]:
     from modelport.core.formats import detect
     from modelport.loaders import open_model
@@ -74,7 +60,7 @@ def main() -> None:
         start = time.perf_counter()
         report = modelport.convert(src, out, force=True)
         took = time.perf_counter() - start
-        tensor = corrupt(out, bad)
+        tensor = builders.scale_weight(out, bad)
         print(f"\n{src.name}: convert ok={report.ok} via {report.route} ({took:.1f} s); inputs "
               f"{list(report.verification.inputs_from.values())}")
         print(f"  faithful: verify exit {verify(src, out)}; " + "; ".join(ratios(src, out)))

@@ -62,9 +62,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--old", help="another checkout of modelport to verify with as well (before/after)")
     opts = parser.parse_args()
-    from noise_floor import corrupt
-
     import modelport
+    from tests.builders import scale_weight
 
     folder = Path(tempfile.mkdtemp(prefix="modelport-hf-"))
     alarms = passes = 0
@@ -80,7 +79,7 @@ if __name__ == "__main__":
         except Exception as exc:
             print(f"{name}: convert failed: {type(exc).__name__}: {str(exc)[:160]}")
             continue
-        corrupt(out, bad)
+        scale_weight(out, bad)
         line = [f"{name}: convert ok={report.ok} via {report.route}",
                 f"inputs {list(report.verification.inputs_from.values())}"]
         good, broken = verify(src, out, None), verify(src, bad, None)

@@ -483,3 +483,21 @@ def breast_cancer_model(path: Path, kind: str) -> Path:
              "scaled_lr": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))}[kind].fit(x, y)
     sio.dump(model, str(path))
     return path
+
+
+def scale_weight(src: Path, out: Path, factor: float = 1.01, name: str | None = None) -> str:
+    """A copy of an ONNX file with one weight tensor scaled: the first whose name starts with `name`, else the
+    largest float one. Returns the tensor's name. How tests and benchmarks break a converted model."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    if name is None:
+        floats = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
+        target = max(floats, key=lambda t: int(np.prod(t.dims)))
+    else:
+        target = next(t for t in model.graph.initializer if t.name.startswith(name))
+    array = numpy_helper.to_array(target)
+    target.CopyFrom(numpy_helper.from_array((array * factor).astype(array.dtype), target.name))
+    onnx.save(model, str(out))
+    return target.name

@@ -54,12 +54,13 @@ def fuse(sources: Sequence[str], output: str | Path, *, strategy: str, weights: 
         work = Path(tmp)
 
         def to_onnx(source, name: str, opset: int | None = None) -> Path:
+            """A member or --meta file (a path) or a fitted meta-model (in memory) as a verified ONNX file."""
             from modelport.commands.convert import convert
 
             path = work / name
-            if isinstance(source, str) and detect(source) is Format.ONNX:
-                return Path(source)
             if isinstance(source, str):
+                if detect(source) is Format.ONNX:
+                    return Path(source)
                 report = convert(source, path, inputs=inputs, trust=request.trust, imports=imports, opset=opset,
                                  registry=registry)
             else:  # an in-memory model (a fitted meta-model)
@@ -74,11 +75,11 @@ def fuse(sources: Sequence[str], output: str | Path, *, strategy: str, weights: 
 
         members = []
         for i, source in enumerate(sources):
-            if detect(source) is not Format.ONNX:
+            fmt = detect(source)
+            if fmt is not Format.ONNX:
                 progress(f"converting member {i} ({Path(str(source)).name}) to ONNX")
             digest = sha256_of(source) if Path(str(source)).exists() else ""
-            members.append(Member.from_onnx(i, str(source), detect(source), to_onnx(str(source), f"member{i}.onnx"),
-                                            digest))
+            members.append(Member.from_onnx(i, str(source), fmt, to_onnx(str(source), f"member{i}.onnx"), digest))
         members = Members(members)
         warnings: list[str] = []
         apply_renames(members, request.renames, lone_inputs=strategy.parallel)

@@ -30,10 +30,6 @@ def graph_io(model: Any) -> tuple[list[dict], list[dict]]:
     return inputs, [value_spec(v) for v in model.graph.output]
 
 
-def node_count(model: Any) -> int:
-    return len(model.graph.node)
-
-
 def rename_io(model: Any, inputs: list[str] | None = None, outputs: list[str] | None = None) -> None:
     """Rename ONNX graph inputs/outputs by position, rewiring every node that uses them."""
     mapping = {}

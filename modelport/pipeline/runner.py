@@ -60,16 +60,17 @@ def run(job: Job, *, registry: Registry | None = None, model: Model | None = Non
             last = i == len(job.stages) - 1
             out = pending.path if last else Path(tmp) / f"stage{i}{SUFFIX.get(chain[0].target, '')}"
             measured = last and job.measure is not None
+            first_attempt = len(report.attempts)
             if stage.pick == "fastest":
                 results = _run_all(stage, chain, current, Path(tmp), reference, job, report, progress)
             else:
                 results = [o for o in [_run_chain(stage, chain, current, out, Path(tmp), reference, job, report,
                                                   progress)] if o is not None]
             if not results:
-                raise _all_failed(report, stage, chain, fmt)
+                raise _all_failed(report, report.attempts[first_attempt:], stage, chain, fmt)
             if measured:
                 outcome = _measure(job, results, chain, current, registry, Path(tmp), reference, report, progress)
-            elif len(results) > 1 or stage.pick == "fastest":
+            elif stage.pick == "fastest":
                 outcome = _fastest(results, chain, current, reference)
             else:
                 outcome = results[0]
@@ -227,8 +228,9 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
         report.warnings.append(f"verification failed; the file was kept at {report.output}")
 
 
-def _all_failed(report: Report, stage: Stage, chain: list[Step], fmt: Format) -> ModelportError:
-    tried = [a for a in report.attempts if a.outcome != "skipped"]
+def _all_failed(report: Report, attempts: list, stage: Stage, chain: list[Step], fmt: Format) -> ModelportError:
+    """The error for a stage none of whose steps produced a file (`attempts`: this stage's)."""
+    tried = [a for a in attempts if a.outcome != "skipped"]
     missing = next(((s, s.missing()) for s in chain if s.missing()), None)
     target = chain[0].target
     noun = NOUN.get(stage.kind, "step")
@@ -237,7 +239,7 @@ def _all_failed(report: Report, stage: Stage, chain: list[Step], fmt: Format) ->
         step, package = missing
         exc = MissingDependency(package, step.extra or "all", f"{stage.kind} {fmt} to {target}")
     elif not tried:
-        reasons = "; ".join(f"{a.route}: {a.reason}" for a in report.attempts)
+        reasons = "; ".join(f"{a.route}: {a.reason}" for a in attempts)
         exc = UnsupportedError(f"no {noun} applies to this model ({reasons})",
                                hint="--route NAME forces one route" if stage.kind == "convert" else None)
     else:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
+from tests.builders import scale_weight
 from tests.conftest import needs
 
 pytestmark = pytest.mark.slow
 
 
-def _scale(src, out, startswith: str, factor: float) -> None:
-    import onnx
-    from onnx import numpy_helper
+def _broken(src, tmp_path, weight: str, factor: float = 1.05):
+    """Convert `src` (the file must verify), then break one weight of a copy; returns (faithful, broken)."""
+    import modelport
 
-    model = onnx.load(str(src))
-    target = next(t for t in model.graph.initializer if t.name.startswith(startswith))
-    target.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(target) * np.float32(factor), target.name))
-    onnx.save(model, str(out))
+    out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
+    assert modelport.convert(src, out).ok
+    scale_weight(out, bad, factor, weight)
+    return out, bad
 
 
 def _locate(cli, src, cand):
@@ -35,12 +35,8 @@ def _locate(cli, src, cand):
     ("transformer_pt2", "attn.out_proj.weight", "attn (MultiheadAttention)"),
 ])
 def test_pytorch_layer_is_named_by_module_path(models, tmp_path, cli, name, weight, layer):
-    import modelport
-
     src = models(name)
-    out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
-    assert modelport.convert(src, out).ok
-    _scale(out, bad, weight, 1.05)
+    _, bad = _broken(src, tmp_path, weight)
     found = _locate(cli, src, bad)
     assert found["found"] and found["first"]["layer"] == layer, found
     assert found["runs"] <= 4 and found["compared"] <= found["pairs"]
@@ -50,12 +46,8 @@ def test_pytorch_layer_is_named_by_module_path(models, tmp_path, cli, name, weig
 def test_keras_layer_is_named(models, tmp_path, cli):
     import keras
 
-    import modelport
-
     src = models("keras_cnn")
-    out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
-    assert modelport.convert(src, out).ok
-    _scale(out, bad, "sequential_1/conv2d", 1.05)
+    _, bad = _broken(src, tmp_path, "sequential_1/conv2d")
     found = _locate(cli, src, bad)
     conv = next(layer.name for layer in keras.saving.load_model(str(src)).layers if type(layer).__name__ == "Conv2D")
     assert found["found"] and found["first"]["layer"] == f"{conv} (Conv2D)", found
@@ -63,12 +55,8 @@ def test_keras_layer_is_named(models, tmp_path, cli):
 
 @needs("torch")
 def test_onnx_against_onnx_and_convert_locate(models, tmp_path, cli):
-    import modelport
-
     src = models("transformer_pt2")
-    out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
-    assert modelport.convert(src, out).ok
-    _scale(out, bad, "ff.0.bias", 1.5)
+    out, bad = _broken(src, tmp_path, "ff.0.bias", 1.5)
     found = _locate(cli, out, bad)
     assert found["found"] and found["first"]["layer"] == "ff.0", found  # the exporter's scope, as ONNX records it
     code, stdout, err = cli("verify", out, out, "--locate", "--json", "-")
@@ -88,13 +76,9 @@ def test_sklearn_pipeline_step_is_named(tmp_path, cli):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    import modelport
-
     x, y = load_iris(return_X_y=True)
     src = tmp_path / "pipe.skops"
     sio.dump(make_pipeline(StandardScaler(), PCA(3), LogisticRegression(max_iter=500)).fit(x, y), str(src))
-    out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
-    assert modelport.convert(src, out).ok
-    _scale(out, bad, "transform_matrix", 1.05)  # PCA's projection, as skl2onnx stores it
+    _, bad = _broken(src, tmp_path, "transform_matrix")  # PCA's projection, as skl2onnx stores it
     found = _locate(cli, src, bad)
     assert found["found"] and found["first"]["layer"] == "pca (PCA)", found

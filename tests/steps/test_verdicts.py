@@ -11,21 +11,10 @@ import json
 import numpy as np
 import pytest
 
+from tests.builders import scale_weight
 from tests.conftest import needs
 
 pytestmark = pytest.mark.slow
-
-
-def scale_largest_weight(src, out, factor: float = 1.01) -> str:
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(src))
-    floats = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
-    target = max(floats, key=lambda t: int(np.prod(t.dims)))
-    target.CopyFrom(numpy_helper.from_array((numpy_helper.to_array(target) * np.float32(factor)), target.name))
-    onnx.save(model, str(out))
-    return target.name
 
 
 def _verify(cli, src, cand, *args):
@@ -41,7 +30,7 @@ def test_pytorch_faithful_passes_and_one_weight_off_by_1pct_fails(models, tmp_pa
     src = models(name)
     out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
     assert modelport.convert(src, out).ok
-    scale_largest_weight(out, bad)
+    scale_weight(out, bad)
     code, report, err = _verify(cli, src, out)
     assert code == 0, err
     code, report, err = _verify(cli, src, bad)
@@ -72,7 +61,7 @@ def test_keras_applications_convert_through_the_first_route_and_a_broken_copy_fa
     expected = np.asarray(keras.saving.load_model(str(src))(x, training=False))
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], expected, atol=1e-4)
-    scale_largest_weight(out, bad)
+    scale_weight(out, bad)
     code, _, err = _verify(cli, src, bad)
     assert code == 1, err
 
@@ -84,7 +73,7 @@ def test_keras_cnn_one_weight_off_by_1pct_fails(models, tmp_path, cli):
     src = models("keras_cnn")
     out, bad = tmp_path / "m.onnx", tmp_path / "bad.onnx"
     assert modelport.convert(src, out).ok
-    scale_largest_weight(out, bad)
+    scale_weight(out, bad)
     assert _verify(cli, src, out)[0] == 0
     assert _verify(cli, src, bad)[0] == 1
 
