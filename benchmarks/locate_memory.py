@@ -34,6 +34,10 @@ elif mode == "all":  # every paired value marked as an output at once
     a = s.tap_values(feed, [p[0].key for p in pairs])
     b = c.tap_values(feed, [p[1].key for p in pairs])
     print(sum(p[0].key in a and p[1].key in b for p in pairs), "values compared at once")
+elif mode == "every":  # every intermediate value of both models marked at once (Polygraphy's `mark all`)
+    a = s.tap_values(feed, [t.key for t in s.taps()])
+    b = c.tap_values(feed, [t.key for t in c.taps()])
+    print(len(a), "+", len(b), "values at once")
 """
 
 
@@ -101,12 +105,13 @@ def main() -> None:
     script = folder / "locate_phase.py"
     script.write_text(SCRIPT)
     figures = {mode: measured([sys.executable, str(script), str(src), str(bad), mode])
-               for mode in ("baseline", "locate", "all")}
+               for mode in ("baseline", "locate", "all", "every")}
     for mode, (rss, took, out) in figures.items():
         print(f"{mode:>8}: {rss:6.0f} MiB peak, {took:5.1f} s  {out.strip()}")
     base = figures["baseline"][0]
-    a, b = figures["locate"][0] - base, figures["all"][0] - base
-    print(f"memory above the baseline: --locate {a:.0f} MiB, every value at once {b:.0f} MiB ({a / b:.2f}x); "
+    a, b, e = (figures[m][0] - base for m in ("locate", "all", "every"))
+    print(f"memory above the baseline: --locate {a:.0f} MiB, every paired value at once {b:.0f} MiB "
+          f"({a / b:.2f}x), every value of both models at once {e:.0f} MiB ({a / e:.2f}x); "
           f"time {figures['locate'][1] / figures['all'][1]:.2f}x")
     rss, took, out = measured([sys.executable, "-m", "modelport", "verify", str(src), str(bad), "--locate",
                                "--samples", "4", "--json", "-"])

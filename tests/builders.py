@@ -289,9 +289,9 @@ def keras_cnn(path: Path) -> Path:
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
-        keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax"),
-    ])
+        keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+        keras.layers.MaxPooling2D(), keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax"),
+    ], name="cnn")  # fixed names: tf2onnx names the weights after them, whatever else the process built
     model.save(str(path))
     return path
 

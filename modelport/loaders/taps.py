@@ -16,6 +16,7 @@ from modelport.core.model import Tap, cast_feed
 
 _FX_NODE = re.compile(r"^%(\w+) : .*?= (\w+)\[target=([^\]]+)\](.*)$", re.S)
 _REF = re.compile(r"%(\w+)")
+_LARGE = 1024  # elements: initializers at least this large are fed, not copied into each tap session
 
 
 def _leaf(name: str) -> str:
@@ -149,18 +150,39 @@ def onnx_taps(om) -> list[Tap]:
 
 
 def onnx_proto(om):
-    """The model's ONNX proto, read once and kept on it (taps, tap values and damage all use it)."""
+    """The model's ONNX graph, read once and kept on it (taps, tap values and damage all use it), with its large
+    initializers moved out to graph inputs: their arrays are kept beside it (`onnx_weights`) and fed at each
+    tap run, so the sessions built for a few values never copy the weights."""
     if getattr(om, "_taps_proto", None) is None:
         import onnx
+        from onnx import numpy_helper
 
-        om._taps_proto = onnx.load(str(om.path))
+        model = onnx.load(str(om.path))
+        graph, weights, kept = model.graph, {}, []
+        declared = {i.name for i in graph.input}
+        for init in graph.initializer:
+            if int(np.prod(init.dims, dtype=np.int64)) >= _LARGE:
+                weights[init.name] = numpy_helper.to_array(init)
+                if init.name not in declared:
+                    graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, init.dims))
+            else:
+                kept.append(init)
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+        om._taps_proto, om._taps_weights = model, weights
     return om._taps_proto
 
 
+def onnx_weights(om) -> dict:
+    onnx_proto(om)
+    return om._taps_weights
+
+
 def onnx_tap_values(om, feed: dict, keys: list[str]) -> dict:
-    """The values as extra graph outputs of a session built for this call only. The cached proto is edited in
-    place and restored (no second copy of the weights), and the session runs without ONNX Runtime's memory
-    arena, so what it allocates for these few values goes back when the call ends."""
+    """The values as extra graph outputs of a session built for this call only, its weights fed from the arrays
+    kept beside the graph (never a second copy), without ONNX Runtime's memory arena: what it allocates for these
+    few values goes back when the call ends. Without constant weights, ONNX Runtime does not fuse quantized
+    patterns: values of a QDQ model are computed as its graph states them."""
     import onnx
     import onnxruntime as ort
 
@@ -178,7 +200,7 @@ def onnx_tap_values(om, feed: dict, keys: list[str]) -> dict:
     session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
     del data
     arrays = cast_feed(feed, om.inputs)
-    values = session.run(list(keys), {s.name: a for s, a in zip(om.inputs, arrays)})
+    values = session.run(list(keys), {**onnx_weights(om), **{s.name: a for s, a in zip(om.inputs, arrays)}})
     return dict(zip(keys, values))
 
 

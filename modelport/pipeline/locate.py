@@ -92,8 +92,9 @@ def pair_taps(source: Model, candidate: Model) -> tuple[list[tuple[Tap, Tap]], s
     return [], ""
 
 
-def _error(a: np.ndarray, b: np.ndarray) -> tuple[float, float] | None:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+def _error(a: np.ndarray, b: np.ndarray, chunk: int = 1 << 18) -> tuple[float, float] | None:
+    """(relative error, max abs error) of `b` against `a`, in float64 a chunk at a time (no full-size copies)."""
+    a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         if a.ndim == 4 and b.ndim == 4 and b.transpose(0, 2, 3, 1).shape == a.shape:
             b = b.transpose(0, 2, 3, 1)  # NCHW inside the ONNX graph, NHWC in Keras
@@ -101,10 +102,16 @@ def _error(a: np.ndarray, b: np.ndarray) -> tuple[float, float] | None:
             b = b.reshape(a.shape)
         else:
             return None
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return None
-    diff = a - b
-    return float(np.linalg.norm(diff) / (np.linalg.norm(a) + 1e-30)), float(np.abs(diff).max(initial=0.0))
+    a, b = a.reshape(-1), np.ascontiguousarray(b).reshape(-1)
+    diff2 = ref2 = worst = 0.0
+    for start in range(0, a.size, chunk):
+        x, y = a[start:start + chunk].astype(np.float64), b[start:start + chunk].astype(np.float64)
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            return None
+        d = x - y
+        diff2, ref2 = diff2 + float(d @ d), ref2 + float(x @ x)
+        worst = max(worst, float(np.abs(d).max(initial=0.0)))
+    return math.sqrt(diff2) / (math.sqrt(ref2) + 1e-30), worst
 
 
 def locate(source: Model, candidate: Model, feed: dict, group: int = GROUP, progress=lambda _: None) -> Located:
