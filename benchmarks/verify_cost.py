@@ -1,6 +1,7 @@
 """What verification costs beyond the two inferences it needs: a fresh `verify_models` (input rules, reference
 run, candidate run, comparison) against running source and candidate on the same inputs, and the same with the
-float32 noise floor measured (the source's float64 twin built and run). Medians of 5 interleaved repeats.
+float32 noise floor measured (the source's float64 twin built and run). Medians of interleaved repeats (at least
+5, more for fast models: about 3 s each).
 
     python benchmarks/verify_cost.py
 """
@@ -37,7 +38,8 @@ def main() -> None:
         tol = VerifyOptions().tolerance()
         cases = generate(model.inputs, plan.samples, plan.seed, plan.int_range, model.input_rules())
         raw, ver, flo = [], [], []
-        for _ in range(5):
+        started = time.perf_counter()
+        while len(raw) < 5 or (len(raw) < 40 and time.perf_counter() - started < 3):
             t = time.perf_counter()
             for c in cases:
                 model.run(c), cand.run(c)

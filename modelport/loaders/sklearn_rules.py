@@ -40,30 +40,26 @@ def _affine(step, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def _tree_splits(tree, features: np.ndarray | None, out: list[list[float]]) -> None:
+def _tree_splits(tree, features: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     t = tree.tree_
-    for f, thr in zip(t.feature, t.threshold):
-        if f >= 0:
-            out[int(features[f]) if features is not None else int(f)].append(float(thr))
+    split = t.feature >= 0
+    return (t.feature[split] if features is None else np.asarray(features)[t.feature[split]]), t.threshold[split]
 
 
-def thresholds(est, n: int) -> list[list[float]] | None:
-    """Split thresholds per input feature of a tree model (forests, boosting, bagging, voting over trees)."""
-    out: list[list[float]] = [[] for _ in range(n)]
-    found = False
+def thresholds(est, n: int) -> list[np.ndarray] | None:
+    """Split thresholds per input feature of a tree model (forests, boosting, bagging, voting over trees),
+    each feature's sorted and without repeats."""
+    splits: list[tuple[np.ndarray, np.ndarray]] = []  # (feature index, threshold) arrays
     stack = [(est, None)]
     while stack:
         node, features = stack.pop()
         if hasattr(node, "tree_"):
-            _tree_splits(node, features, out)
-            found = True
+            splits.append(_tree_splits(node, features))
         elif hasattr(node, "_predictors"):  # HistGradientBoosting: its own tree nodes, thresholds in raw units
             for predictors in node._predictors:
                 for predictor in predictors:
-                    for rec in predictor.nodes:
-                        if not rec["is_leaf"]:
-                            out[int(rec["feature_idx"])].append(float(rec["num_threshold"]))
-            found = True
+                    nodes = predictor.nodes[predictor.nodes["is_leaf"] == 0]
+                    splits.append((nodes["feature_idx"], nodes["num_threshold"]))
         else:
             children = getattr(node, "estimators_", None)
             subsets = getattr(node, "estimators_features_", None)
@@ -75,7 +71,18 @@ def thresholds(est, n: int) -> list[list[float]] | None:
             for i, child in enumerate(flat):
                 sub = subsets[i] if subsets is not None and len(subsets) == len(flat) else None
                 stack.append((child, sub if features is None or sub is None else features[sub]))
-    return out if found and any(out) else None
+    if not splits:
+        return None
+    feature = np.concatenate([f for f, _ in splits]).astype(np.int64)
+    threshold = np.concatenate([t for _, t in splits]).astype(np.float64)
+    order = np.lexsort((threshold, feature))
+    feature, threshold = feature[order], threshold[order]
+    keep = np.ones(len(feature), bool)
+    keep[1:] = (feature[1:] != feature[:-1]) | (threshold[1:] != threshold[:-1])
+    feature, threshold = feature[keep], threshold[keep]
+    bounds = np.searchsorted(feature, np.arange(n + 1))
+    merged = [threshold[bounds[j]:bounds[j + 1]] for j in range(n)]
+    return merged if len(threshold) else None
 
 
 def _range_rule(lo: np.ndarray, hi: np.ndarray, source: str, points=None, rows: int = ROWS) -> InputRule:
@@ -120,7 +127,7 @@ def feature_rule(estimator, n: int) -> InputRule | None:
     for step in steps:
         found = thresholds(step, n)
         if found is not None:  # in this step's input units: x_step = a * x_raw + b, so x_raw = (t - b) / a
-            points = [sorted((np.asarray(ts) - b[j]) / a[j]) if a[j] else [] for j, ts in enumerate(found)]
+            points = [np.sort((ts - b[j]) / a[j]) if a[j] else np.zeros(0) for j, ts in enumerate(found)]
             source = f"{type(step).__name__} split thresholds"
             break
         affine = _affine(step, n)
@@ -131,11 +138,11 @@ def feature_rule(estimator, n: int) -> InputRule | None:
         return rule
     count = sum(len(p) for p in points)
     if rule is None:
-        lo = np.asarray([min(p) if p else -1.0 for p in points])
-        hi = np.asarray([max(p) if p else 1.0 for p in points])
+        lo = np.asarray([p[0] if len(p) else -1.0 for p in points])
+        hi = np.asarray([p[-1] if len(p) else 1.0 for p in points])
         return _range_rule(lo, hi, f"{source}: uniform over their range, + rows either side of {count} "
-                                   "thresholds", [list(map(float, p)) for p in points], TREE_ROWS)
-    rule.thresholds = [list(map(float, p)) for p in points]
+                                   "thresholds", [p.tolist() for p in points], TREE_ROWS)
+    rule.thresholds = [p.tolist() for p in points]
     rule.source += f", + rows either side of {count} {source}"
     rule.rows = TREE_ROWS
     return rule

@@ -36,8 +36,12 @@ class Twin(Model):
                 for n, v in zip(self.outputs, self.call(arrays))}
 
 
+_ZEROS = {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": None}
+
+
 def _float64_config(obj: Any) -> Any:
-    """Every float dtype entry of a Keras config (plain names and DTypePolicy dicts) set to float64."""
+    """Every float dtype entry of a Keras config (plain names and DTypePolicy dicts) set to float64, and every
+    initializer to zeros: the weights are set right after, and random initialization is half the rebuild."""
     if isinstance(obj, list):
         return [_float64_config(v) for v in obj]
     if not isinstance(obj, dict):
@@ -48,6 +52,8 @@ def _float64_config(obj: Any) -> Any:
             value = "float64"
         elif key == "dtype" and isinstance(value, dict) and value.get("config", {}).get("name") in FLOATS:
             value = {**value, "config": {**value["config"], "name": "float64"}}
+        elif key.endswith("_initializer") and isinstance(value, dict) and value.get("module") == "keras.initializers":
+            value = _ZEROS
         else:
             value = _float64_config(value)
         out[key] = value

@@ -56,9 +56,9 @@ def probes(base: np.ndarray, rule: InputRule) -> np.ndarray:
         return base[:0]
     lo = _per_feature(rule.low, base.shape[1])
     hi = _per_feature(rule.high, base.shape[1])
-    rows = []
+    blocks, count = [], 0
     for j, points in enumerate(rule.thresholds):
-        if not points:
+        if len(points) == 0:
             continue
         pts = np.unique(np.asarray(points, dtype=np.float64))
         if len(pts) > MAX_PROBES_PER_FEATURE:
@@ -66,12 +66,13 @@ def probes(base: np.ndarray, rule: InputRule) -> np.ndarray:
         spread = (np.asarray(hi)[j] - np.asarray(lo)[j]) if isinstance(lo, np.ndarray) and isinstance(hi, np.ndarray) \
             else (pts[-1] - pts[0])
         eps = max(float(spread) * 1e-4, float(np.abs(pts).max()) * 1e-6, 1e-6)
-        for k, t in enumerate(pts):
-            for side in (-eps, eps):
-                row = base[(len(rows) + k) % len(base)].copy()
-                row[j] = t + side
-                rows.append(row)
-    out = np.asarray(rows, dtype=base.dtype).reshape(-1, base.shape[1])
+        k = np.repeat(np.arange(len(pts)), 2)  # point k: a row below it, then a row above it
+        side = np.tile([0, 1], len(pts))
+        block = base[(count + 3 * k + side) % len(base)].copy()  # base rows taken in turn
+        block[:, j] = pts[k] + np.where(side == 1, eps, -eps)
+        blocks.append(block)
+        count += len(block)
+    out = np.concatenate(blocks).astype(base.dtype, copy=False) if blocks else base[:0]
     return out[:MAX_PROBE_ROWS]
 
 
