@@ -110,4 +110,4 @@ class Tap:
     key: str
     layer: str
     op: str = ""
-    match: str = ""  # what pairs it with the other model's tap (a structural signature of the computation)
+    match: str = ""  # what pairs it with the other model's tap: a signature of the computation, or `output:K`

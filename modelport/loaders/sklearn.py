@@ -6,7 +6,7 @@ from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UnsafeError, UsageError, require
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
-from modelport.loaders.taps import sklearn_tap_values, sklearn_taps
+from modelport.loaders.sklearn_taps import sklearn_tap_values, sklearn_taps
 
 SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # anything else (builtins functions included) needs --trust
 

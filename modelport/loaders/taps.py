@@ -104,8 +104,15 @@ def torch_tap_values(tm, feed: dict, keys: list[str]) -> dict:
 
 
 def keras_taps(km) -> list[Tap]:
-    return [Tap(layer.name, f"{layer.name} ({type(layer).__name__})", type(layer).__name__)
-            for layer in km.model.layers if type(layer).__name__ != "InputLayer"]
+    """Each layer's output; a layer computing a model output is marked `output:K` (what a TFLite output tensor,
+    named after the signature rather than the layer, pairs with)."""
+    outputs = {}
+    for k, tensor in enumerate(km.model.outputs):
+        history = getattr(tensor, "_keras_history", None)
+        if history is not None:
+            outputs.setdefault(history[0].name, f"output:{k}")
+    return [Tap(layer.name, f"{layer.name} ({type(layer).__name__})", type(layer).__name__,
+                outputs.get(layer.name, "")) for layer in km.model.layers if type(layer).__name__ != "InputLayer"]
 
 
 def keras_tap_values(km, feed: dict, keys: list[str]) -> dict:
@@ -204,31 +211,48 @@ def onnx_tap_values(om, feed: dict, keys: list[str]) -> dict:
     return dict(zip(keys, values))
 
 
-def sklearn_taps(sm) -> list[Tap]:
-    """Each step of a Pipeline (its transform output; the last step: the model's main output)."""
-    steps = getattr(sm.estimator, "steps", None)
-    if not steps:
-        return []
-    return [Tap(f"step{i}", f"{name} ({type(step).__name__})", type(step).__name__)
-            for i, (name, step) in enumerate(steps) if step not in (None, "passthrough")]
+def tflite_taps(lm) -> list[Tap]:
+    """Each operator's outputs, labelled with their tensor names: the converter writes the TensorFlow scopes
+    (`model/layer/op`) of the values it fused into a tensor, so Keras layers pair by name as with tf2onnx."""
+    details = {d["index"]: d for d in lm.interpreter.get_tensor_details()}
+    outputs = {d["index"]: f"output:{k}" for k, d in enumerate(lm.interpreter.get_output_details())}
+    taps = []
+    for op in lm.interpreter._get_ops_details():
+        for index in op["outputs"]:
+            if index >= 0 and index in details:
+                taps.append(Tap(str(index), details[index]["name"], op["op_name"], outputs.get(index, "")))
+    return taps
 
 
-def sklearn_tap_values(sm, feed: dict, keys: list[str]) -> dict:
-    (x,) = cast_feed(feed, sm.inputs[:1])
-    steps = [s for _, s in sm.estimator.steps]
-    wanted, values = set(keys), {}
-    for i, step in enumerate(steps[:-1]):
-        if step in (None, "passthrough"):
+def tflite_tap_values(lm, feed: dict, keys: list[str]) -> dict:
+    """The values of one run of an interpreter built for this call, told to keep every tensor (TFLite reuses
+    tensor memory otherwise: this is the one way to read an intermediate value). Peak memory is one run's
+    activations, freed when the call ends. Quantized values are returned in real units."""
+    from modelport.core.logs import native_stderr_silenced
+    from modelport.loaders.tflite import interpreter_class, quantize
+
+    cls, _ = interpreter_class()
+    with native_stderr_silenced():
+        interp = cls(model_path=str(lm.path), experimental_preserve_all_tensors=True)
+    details = interp.get_input_details()
+    arrays = cast_feed(feed, lm.inputs)
+    for d, a in zip(details, arrays):
+        if list(d["shape"]) != list(a.shape):
+            interp.resize_tensor_input(d["index"], list(a.shape))
+    interp.allocate_tensors()
+    for d, a in zip(interp.get_input_details(), arrays):
+        interp.set_tensor(d["index"], quantize(a, d))
+    with native_stderr_silenced():
+        interp.invoke()
+    info = {str(d["index"]): d for d in interp.get_tensor_details()}
+    values = {}
+    for key in keys:
+        d = info.get(key)
+        if d is None:
             continue
-        x = step.transform(x)
-        if f"step{i}" in wanted:
-            values[f"step{i}"] = np.asarray(x)
-    last = f"step{len(steps) - 1}"
-    if last in wanted:
-        values[last] = sm.run(feed)[main_output(sm)]
+        value = interp.get_tensor(d["index"])
+        scale, zero = d.get("quantization", (0.0, 0))
+        if value.dtype.kind in "iu" and scale:
+            value = (value.astype(np.float32) - zero) * np.float32(scale)
+        values[key] = np.array(value)
     return values
-
-
-def main_output(sm) -> str:
-    """The float output that carries the model's numbers (probabilities, scores, values)."""
-    return next((n for n in ("probabilities", "scores", "variable") if n in sm.outputs), sm.outputs[-1])

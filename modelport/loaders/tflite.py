@@ -7,6 +7,7 @@ from modelport.core.errors import MissingDependency, UsageError, one_line
 from modelport.core.formats import Format
 from modelport.core.logs import native_stderr_silenced
 from modelport.core.model import Model, cast_feed
+from modelport.loaders.taps import tflite_tap_values, tflite_taps
 
 
 def interpreter_class():
@@ -42,6 +43,17 @@ def _quant(detail: dict) -> tuple[float, int] | None:
     return None
 
 
+def quantize(array, detail: dict):
+    """Real values -> the integer domain of a quantized input tensor (unchanged for a float input)."""
+    import numpy as np
+
+    quant = _quant(detail)
+    if not quant:
+        return array.astype(detail["dtype"], copy=False)
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(array / quant[0] + quant[1]), info.min, info.max).astype(detail["dtype"])
+
+
 def _spec(name: str, detail: dict) -> TensorSpec:
     """Quantized inputs are presented as float32: the runner quantizes real values itself."""
     import numpy as np
@@ -72,7 +84,7 @@ class TfliteModel(Model):
             # Signature order is alphabetical; keep the model's own tensor order when it is known.
             self.inputs = [_spec(n, d) for n, d in sorted(ins.items(), key=lambda kv: kv[1]["index"])]
             self.outputs = [n for n, _ in sorted(outs.items(), key=lambda kv: kv[1]["index"])]
-            self.in_quant = {n: (_quant(d), d["dtype"]) for n, d in ins.items()}
+            self.in_details = ins
             self.out_quant = {n: _quant(d) for n, d in outs.items()}
             self.output_shapes = {n: list(d["shape"]) for n, d in outs.items()}
         else:
@@ -82,18 +94,18 @@ class TfliteModel(Model):
             self.inputs = [_spec(d["name"], d) for d in ins]
             self.outputs = [d["name"] for d in self.interpreter.get_output_details()]
 
+    def taps(self):
+        return tflite_taps(self)
+
+    def tap_values(self, feed, keys):
+        return tflite_tap_values(self, feed, keys)
+
     def run(self, feed):
         import numpy as np
 
         arrays = cast_feed(feed, self.inputs)
         if self.runner is not None:
-            named = {}
-            for s, a in zip(self.inputs, arrays):
-                quant, dtype = self.in_quant[s.name]
-                if quant:  # real values -> the integer domain of a fully quantized model
-                    info = np.iinfo(dtype)
-                    a = np.clip(np.round(a / quant[0] + quant[1]), info.min, info.max).astype(dtype)
-                named[s.name] = a
+            named = {s.name: quantize(a, self.in_details[s.name]) for s, a in zip(self.inputs, arrays)}
             if not getattr(self, "_warm", False):  # the first call prints the XNNPACK banner on fd 2
                 with native_stderr_silenced():
                     out = self.runner(**named)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from modelport.core.formats import Format
+from modelport.verify.compare import match_outputs
 
 if TYPE_CHECKING:
     from modelport.core.model import Model, Tap
@@ -69,26 +70,38 @@ def pair_taps(source: Model, candidate: Model) -> tuple[list[tuple[Tap, Tap]], s
     if source.format.framework == "sklearn" and src:
         import re
 
-        from modelport.loaders.taps import main_output
+        from modelport.loaders.sklearn_taps import main_output
 
-        # skl2onnx names each step's output variable, variable1, variable2, ... in order; the last step's is the
-        # model's own output
-        variables = [c for c in cand if re.fullmatch(r"variable\d*", c.key)]
+        # in execution order, each transformer takes the next `variable...`, each ColumnTransformer the next
+        # `transformed_column...`; the final estimator, the model's own output
         final = next((c for c in cand if c.key == main_output(source)), None)
-        pairs = list(zip(src[:-1], variables))
-        if final is not None:
-            pairs.append((src[-1], final))
+        pairs, pos = [], 0
+        for s in src:
+            if s.match == "output":
+                if final is not None:
+                    pairs.append((s, final))
+                continue
+            hit = next((i for i in range(pos, len(cand)) if cand[i] is not final
+                        and re.fullmatch(rf"{s.match}\d*", cand[i].key)), None)
+            if hit is not None:
+                pairs.append((s, cand[hit]))
+                pos = hit + 1
         return pairs, "pipeline steps in the order skl2onnx names their outputs"
     if source.format is Format.KERAS:
         import re
 
+        # tf2onnx names nodes, the TFLite converter tensors, by TensorFlow scopes: model/layer/op, the layer name
+        # maybe suffixed _N. A TFLite tensor lists every op fused into it ("a/bn/FusedBatchNorm;a/conv/Conv2D"),
+        # the one computing its value first.
+        tflite = candidate.format is Format.TFLITE
         pairs = []
-        for s in src:  # tf2onnx names nodes by TensorFlow scopes: model/layer/op, the layer name maybe suffixed _N
+        for s in src:
             scope = re.compile(rf"(^|/){re.escape(s.key)}(_\d+)?/")
-            hits = [c for c in cand if scope.search(c.layer)]
+            hits = [c for c in cand if s.match and c.match == s.match] or \
+                [c for c in cand if scope.search(c.layer.split(";")[0] if tflite else c.layer)]
             if hits:
                 pairs.append((s, hits[-1]))
-        return pairs, "Keras layer names in the ONNX node names"
+        return pairs, f"Keras layer names in the {candidate.format} {'tensor' if tflite else 'node'} names"
     return [], ""
 
 
@@ -122,7 +135,9 @@ def locate(source: Model, candidate: Model, feed: dict, group: int = GROUP, prog
     if not pairs:
         return Located(False, f"no intermediate values of {source.format} could be matched with {candidate.format}")
     out_s, out_c = source.run(feed), candidate.run(feed)
-    finals = [e[0] for k, v in out_s.items() if k in out_c and (e := _error(v, out_c[k])) is not None]
+    matched, _ = match_outputs(list(out_s), list(out_c), {k: v.shape for k, v in out_s.items()},
+                               {k: v.shape for k, v in out_c.items()})
+    finals = [e[0] for a, b in matched if b is not None and (e := _error(out_s[a], out_c[b])) is not None]
     final = max(finals, default=1.0)
     errors: dict[int, tuple[float, float]] = {}
     skipped: set[int] = set()

@@ -57,6 +57,25 @@ def test_keras_layer_is_named(models, tmp_path, cli):
     assert found["found"] and found["first"]["layer"] == "conv (Conv2D)", found
 
 
+@needs("tensorflow")
+def test_keras_layer_is_named_in_a_tflite_candidate(models, tmp_path, cli):
+    """TFLite tensors carry the TensorFlow scopes of what they compute: the conv of a copy of the model with its
+    kernel scaled by 1.05 is the first layer to differ (the output layer pairs with the signature output)."""
+    import keras
+
+    import modelport
+
+    src = models("keras_cnn")
+    model = keras.saving.load_model(str(src))
+    conv = model.get_layer("conv")
+    conv.set_weights([conv.get_weights()[0] * 1.05, conv.get_weights()[1]])
+    model.save(str(tmp_path / "bad.keras"))
+    assert modelport.convert(tmp_path / "bad.keras", tmp_path / "bad.tflite").ok
+    found = _locate(cli, src, tmp_path / "bad.tflite")
+    assert found["found"] and found["first"]["layer"] == "conv (Conv2D)", found
+    assert "tflite" in found["mapped_by"] and found["compared"] == found["pairs"] == 4, found
+
+
 @needs("torch")
 def test_onnx_against_onnx_and_convert_locate(models, tmp_path, cli):
     src = models("transformer_pt2")
@@ -86,3 +105,31 @@ def test_sklearn_pipeline_step_is_named(tmp_path, cli):
     _, bad = _broken(src, tmp_path, "transform_matrix")  # PCA's projection, as skl2onnx stores it
     found = _locate(cli, src, bad)
     assert found["found"] and found["first"]["layer"] == "pca (PCA)", found
+
+
+@needs("sklearn")
+@pytest.mark.parametrize("broken,layer", [
+    ("transform_matrix", "prep/pca (PCA)"),  # a step of a pipeline inside the pipeline
+    ("Ad_Addcst", "cols/b (MinMaxScaler)"),  # a ColumnTransformer's transformer (its offset, as skl2onnx stores it)
+])
+def test_sklearn_nested_steps_are_named(tmp_path, cli, broken, layer):
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import load_iris
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    x, y = load_iris(return_X_y=True)
+    if broken == "transform_matrix":
+        model = Pipeline([("prep", Pipeline([("scale", StandardScaler()), ("pca", PCA(3))])),
+                          ("clf", LogisticRegression(max_iter=500))])
+    else:
+        model = Pipeline([("cols", ColumnTransformer([("a", StandardScaler(), [0, 1]), ("b", MinMaxScaler(), [2, 3])])),
+                          ("pca", PCA(3)), ("clf", LogisticRegression(max_iter=500))])
+    src = tmp_path / "pipe.skops"
+    sio.dump(model.fit(x, y), str(src))
+    _, bad = _broken(src, tmp_path, broken, 1.5)
+    found = _locate(cli, src, bad)
+    assert found["found"] and found["first"]["layer"] == layer, found
