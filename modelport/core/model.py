@@ -100,6 +100,8 @@ class InputRule:
     mask: bool = False  # attention-mask-like: ones, with some trailing zeros per row
     thresholds: list[list[float]] | None = None
     rows: int = 0  # generate at least this many rows (models cheap enough to probe widely)
+    choices: list[list[float]] | None = None  # per feature, the values it takes (fitted categories)
+    examples: Any = None  # real rows the model keeps (neighbours' training set, support vectors): drawn from
 
 
 @dataclass

@@ -28,8 +28,11 @@ def load(path, fmt: Format, *, threads: int | None = None) -> OnnxModel:
 def session(path, threads: int | None = None):
     import onnxruntime as ort
 
+    from modelport.core.logs import debugging
+
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3
+    # a failing run also logs its error on stderr: the exception already says it
+    opts.log_severity_level = 3 if debugging() else 4
     if threads:
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UnsafeError, UsageError, require
+from modelport.core.errors import UnsafeError, UnsupportedError, UsageError, require
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
 from modelport.loaders.sklearn_taps import sklearn_tap_values, sklearn_taps
@@ -67,24 +67,91 @@ def walk(estimator):
                 stack.extend(children.values())
             elif isinstance(children, list):
                 stack.extend(c[1] if isinstance(c, tuple) else c for c in children)
-        if hasattr(node, "estimator_"):
-            stack.append(node.estimator_)
+        for attr in ("estimator_", "best_estimator_"):
+            if hasattr(node, attr):
+                stack.append(getattr(node, attr))
 
 
 def kind(estimator) -> str:
     from sklearn.base import is_classifier, is_regressor
 
+    if hasattr(estimator, "get_support") and hasattr(estimator, "transform"):
+        return "transformer"  # feature selectors (RFE, RFECV delegate predict, but skl2onnx converts transform)
     if is_classifier(estimator):
         return "classifier"
     if is_regressor(estimator):
         return "regressor"
-    if hasattr(estimator, "predict") and hasattr(estimator, "score_samples"):
+    if hasattr(estimator, "predict") and hasattr(estimator, "predict_proba"):
+        return "mixture"
+    if hasattr(estimator, "predict") and hasattr(estimator, "decision_function"):
         return "outlier"
     if hasattr(estimator, "predict") and hasattr(estimator, "transform"):
         return "cluster"
     if hasattr(estimator, "transform"):
         return "transformer"
+    if hasattr(estimator, "kneighbors"):
+        return "neighbors"
     return "unknown"
+
+
+OUTPUTS = {
+    "classifier": ["label", "probabilities"],
+    "regressor": ["variable"],
+    "mixture": ["label", "probabilities"],
+    "outlier": ["label", "scores"],
+    "cluster": ["label", "scores"],
+    "transformer": ["variable"],
+    "neighbors": ["index", "distance"],
+}
+
+_SEQUENCE_PROBABILITIES = ("MultiOutputClassifier", "ClassifierChain")
+
+# How skl2onnx 1.20 writes a binary classifier's decision scores s (no predict_proba): one column, [s, -s], or
+# (the default) [-s, s]. The reference is laid out the same way.
+_BINARY_SCORES = {"LinearSVC": "s", "RidgeClassifier": "s", "RidgeClassifierCV": "s", "SVC": "s,-s",
+                  "NuSVC": "s,-s"}
+
+
+def fitted_dtype(estimator):
+    """The float dtype the estimator was fitted in (of its first fitted float array), float64 if none says."""
+    import numpy as np
+
+    for node in walk(estimator):
+        for attr in ("cluster_centers_", "coef_", "means_", "_fit_X", "X_fit_", "support_vectors_", "components_",
+                     "mean_", "scale_"):
+            value = getattr(node, attr, None)
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                return value.dtype
+    return np.dtype(np.float64)
+
+
+def _column_specs(estimator):
+    if getattr(estimator, "feature_names_in_", None) is None:
+        return None
+    from modelport.loaders.sklearn_columns import column_specs
+
+    return column_specs(estimator, "float64" if fitted_dtype(estimator) == "float64" else "float32")
+
+
+def _input_dtype(estimator) -> str:
+    """int64 for an encoder (first step) fitted on integer categories (skl2onnx takes int64 or string ones);
+    else the float dtype it was fitted in. Generated rows are then float64 for a float64 model: the reference
+    sees them whole, as real rows, and a float32 candidate sees them rounded (where float32 routes lose ties
+    between neighbours or rows at a threshold)."""
+    import numpy as np
+
+    steps = getattr(estimator, "steps", None)
+    first = steps[0][1] if steps else estimator
+    categories = getattr(first, "categories_", None)
+    if categories is not None and len(categories) and all(np.asarray(c).dtype.kind in "iu" for c in categories):
+        return "int64"
+    return "float64" if fitted_dtype(estimator) == np.float64 else "float32"
+
+
+def _dense(value):
+    import numpy as np
+
+    return np.asarray(value.toarray() if hasattr(value, "toarray") else value)
 
 
 class SklearnModel(Model):
@@ -92,23 +159,30 @@ class SklearnModel(Model):
         self.path, self.format, self.estimator = path, fmt, estimator
         self.framework_version = f"scikit-learn {version}"
         n = getattr(estimator, "n_features_in_", None)
+        self.columns = False  # one input per DataFrame column (see sklearn_columns)
         if input_specs:
             self.inputs = list(input_specs)
+        elif (specs := _column_specs(estimator)) is not None:
+            self.inputs, self.columns = specs, True
         elif n is not None:
-            self.inputs = [TensorSpec("X", ("batch", int(n)), "float32")]
+            self.inputs = [TensorSpec("X", ("batch", int(n)), _input_dtype(estimator))]
         else:
             raise UsageError(f"{path}: the estimator does not record its feature count (not fitted?)",
                              hint="pass --input X:1,N")
         self.kind = kind(estimator)
-        self.outputs = {
-            "classifier": ["label", "probabilities"],
-            "regressor": ["variable"],
-            "outlier": ["label", "scores"],
-            "cluster": ["label", "scores"],
-            "transformer": ["variable"],
-        }.get(self.kind, ["variable"])
+        if self.kind == "unknown":
+            raise UnsupportedError(f"{path}: {type(estimator).__name__} has no predict, transform or kneighbors: "
+                                   "modelport cannot tell what to compare")
+        self.outputs = list(OUTPUTS[self.kind])
         if self.kind == "classifier" and not hasattr(estimator, "predict_proba"):
             self.outputs = ["label", "probabilities"] if hasattr(estimator, "decision_function") else ["label"]
+        if self.kind == "classifier" and type(estimator).__name__ in _SEQUENCE_PROBABILITIES:
+            self.outputs = ["label"]  # probabilities come as a sequence of tensors, one per target: not compared
+        self.dtype = fitted_dtype(estimator)
+
+    @property
+    def title(self) -> str:
+        return type(self.estimator).__name__
 
     def inspect(self):
         from collections import Counter
@@ -133,6 +207,10 @@ class SklearnModel(Model):
     def input_rules(self):
         from modelport.loaders.sklearn_rules import feature_rule
 
+        if self.columns:
+            from modelport.loaders.sklearn_columns import column_rules
+
+            return column_rules(self.estimator)
         spec = self.inputs[0]
         if len(self.inputs) != 1 or len(spec.shape) != 2 or not isinstance(spec.shape[1], int):
             return {}
@@ -145,24 +223,50 @@ class SklearnModel(Model):
     def tap_values(self, feed, keys):
         return sklearn_tap_values(self, feed, keys)
 
+    def features(self, feed):
+        """What the estimator takes: the DataFrame it was fitted on, or the matrix in its fitted float dtype."""
+        if self.columns:
+            from modelport.loaders.sklearn_columns import frame
+
+            return frame(cast_feed(feed, self.inputs), self.inputs)
+        (x,) = cast_feed(feed, self.inputs[:1])
+        return x.astype(self.dtype, copy=False) if x.dtype.kind == "f" else x
+
     def run(self, feed):
+        """The estimator on the rows as fitted: float inputs in the dtype of its fitted arrays (KMeans fitted on
+        float64 refuses float32), sparse outputs densified, outputs laid out as skl2onnx writes them."""
         import numpy as np
 
-        (x,) = cast_feed(feed, self.inputs[:1])
-        est = self.estimator
-        if self.kind == "classifier":
+        x = self.features(feed)
+        est, kind_ = self.estimator, self.kind
+        if kind_ == "classifier":
             out = {"label": np.asarray(est.predict(x))}
             if "probabilities" in self.outputs:
                 if hasattr(est, "predict_proba"):
                     out["probabilities"] = np.asarray(est.predict_proba(x))
                 else:
-                    scores = np.asarray(est.decision_function(x))
-                    out["probabilities"] = np.stack([-scores, scores], 1) if scores.ndim == 1 else scores
+                    out["probabilities"] = _scores(est, np.asarray(est.decision_function(x)))
             return out
-        if self.kind == "regressor":
+        if kind_ == "regressor":
             return {"variable": np.asarray(est.predict(x))}
-        if self.kind == "outlier":
+        if kind_ == "mixture":
+            return {"label": np.asarray(est.predict(x)), "probabilities": np.asarray(est.predict_proba(x))}
+        if kind_ == "outlier":
             return {"label": np.asarray(est.predict(x)), "scores": np.asarray(est.decision_function(x))}
-        if self.kind == "cluster":
-            return {"label": np.asarray(est.predict(x)), "scores": np.asarray(est.transform(x))}
-        return {"variable": np.asarray(est.transform(x))}
+        if kind_ == "cluster":
+            return {"label": np.asarray(est.predict(x)), "scores": _dense(est.transform(x))}
+        if kind_ == "neighbors":
+            distance, index = est.kneighbors(x)
+            return {"index": np.asarray(index), "distance": np.asarray(distance)}
+        return {"variable": _dense(est.transform(x))}
+
+
+def _scores(est, scores):
+    import numpy as np
+
+    if scores.ndim != 1:
+        return scores
+    layout = _BINARY_SCORES.get(type(est).__name__, "-s,s")
+    if layout == "s":
+        return scores[:, None]
+    return np.stack([scores, -scores] if layout == "s,-s" else [-scores, scores], 1)

@@ -93,6 +93,21 @@ def _range_rule(lo: np.ndarray, hi: np.ndarray, source: str, points=None, rows: 
 
 def _first_step_rule(first, n: int) -> InputRule | None:
     name = type(first).__name__
+    for attr, what in (("_fit_X", "training rows"), ("X_fit_", "training rows"), ("X_train_", "training rows"),
+                       ("support_vectors_", "support vectors")):
+        if attr == "support_vectors_" and hasattr(first, "score_samples"):
+            continue  # a one-class SVM's support vectors lie on its decision boundary: labels there are ties
+        rows = getattr(first, attr, None)
+        if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.shape[1] == n and len(rows):
+            return InputRule(f"{name} {what}: rows drawn from the {len(rows)} it keeps", examples=rows, rows=ROWS)
+    categories = getattr(first, "categories_", None)
+    if categories is not None and len(categories) == n and all(np.asarray(c).dtype.kind in "iuf" for c in categories):
+        return InputRule(f"{name} categories: each feature drawn from its fitted categories",
+                         choices=[np.asarray(c, dtype=np.float64) for c in categories], rows=ROWS)
+    counts = getattr(first, "n_categories_", None)  # CategoricalNB
+    if counts is not None and len(counts) == n:
+        return InputRule(f"{name} categories: integers in [0, n_categories_) per feature",
+                         choices=[np.arange(int(c), dtype=np.float64) for c in counts], rows=ROWS)
     if name == "StandardScaler" and first.mean_ is not None:
         std = first.scale_ if first.scale_ is not None else np.ones(n)
         return InputRule(f"{name} statistics: N(mean_, scale_) per feature", mean=first.mean_.tolist(),
@@ -107,6 +122,22 @@ def _first_step_rule(first, n: int) -> InputRule | None:
     if name == "MaxAbsScaler":
         return InputRule(f"{name} statistics: uniform [-max_abs_, max_abs_] per feature",
                          low=(-first.max_abs_).tolist(), high=first.max_abs_.tolist(), rows=ROWS)
+    quantiles = getattr(first, "quantiles_", None)  # QuantileTransformer
+    if isinstance(quantiles, np.ndarray) and quantiles.ndim == 2 and quantiles.shape[1] == n:
+        # the quantiles are values of the training data: where a feature repeats one, the transform averages
+        # two interpolations, and a float32 copy of the value lands on one side
+        return InputRule(f"{name} quantiles: each feature drawn from its {len(quantiles)} quantile values",
+                         choices=[np.unique(quantiles[:, j]) for j in range(n)], rows=ROWS)
+    edges = getattr(first, "bin_edges_", None)  # KBinsDiscretizer
+    if edges is not None and len(edges) == n:
+        low, high = (np.asarray([e[k] for e in edges], np.float64) for k in (0, -1))
+        return _range_rule(low, high, f"{name} bin edges: uniform over their range")
+    counts = getattr(first, "feature_count_", None)  # multinomial / complement naive Bayes: counts per class
+    totals = getattr(first, "class_count_", None)
+    if isinstance(counts, np.ndarray) and counts.ndim == 2 and counts.shape[1] == n and totals is not None:
+        high = 2 * (counts / np.maximum(np.asarray(totals, np.float64)[:, None], 1)).max(0)
+        return InputRule(f"{name} feature counts: uniform [0, twice the largest class-mean count]",
+                         low=[0.0] * n, high=np.maximum(high, 1e-3).tolist(), rows=ROWS)
     centers = getattr(first, "cluster_centers_", None)
     if centers is None:
         centers = getattr(first, "means_", None)  # discriminant analysis, mixtures: class / component means

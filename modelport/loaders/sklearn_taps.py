@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from modelport.core.model import Tap, cast_feed
+from modelport.core.model import Tap
 
 _SKIP = (None, "passthrough", "drop")
 
@@ -63,7 +63,7 @@ def sklearn_taps(sm) -> list[Tap]:
 
 
 def sklearn_tap_values(sm, feed: dict, keys: list[str]) -> dict:
-    (x,) = cast_feed(feed, sm.inputs[:1])
+    x = sm.features(feed)
     wanted, values = set(keys), {}
 
     def keep(tap, value):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from modelport.core.errors import MissingDependency, ModelportError, first_line, one_line
 from modelport.core.formats import Format
 from modelport.core.report import Attempt
-from modelport.verify.check import ReferenceFailed, verify_models
+from modelport.verify.check import GeneratedInputsRejected, ReferenceBug, ReferenceFailed, verify_models
 from modelport.verify.inputs import DataError
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def run_step(step: Step, source: Model, out: Path, options: StepOptions, referen
     try:
         candidate = open_model(out, step.target)
         verification = verify_models(reference, candidate, tolerance)
-    except ReferenceFailed:
+    except (ReferenceFailed, GeneratedInputsRejected, ReferenceBug):
         raise  # the source itself cannot run: no step can fix that
     except ModelportError as exc:
         return done("error", exc.message, facts=facts)

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from modelport.core.report import Verification
 
 
+ROUTE_FACTS = ("precision", "fixed")  # what a route may add: the float precision it used, a converter bug it fixed
+
+
 def source_digest(source: str | Path, fmt: Format) -> str:
     """sha256 of the source; for a factory, of the Python file that defines it."""
     if fmt is Format.TORCH_PY:
@@ -62,6 +65,7 @@ def build(source: str | Path, model: Model, done: list[tuple[Step, dict]], verif
     for step, step_facts in done:
         if step.kind == "convert":
             facts.update(route=step.name, converter=step_facts.get("converter", ""))
+            facts.update({k: step_facts[k] for k in ROUTE_FACTS if k in step_facts})
         elif step.kind == "optimize":
             facts["optimized"] = step_facts.get("steps") or [step.name]
         elif step.kind == "quantize":

@@ -67,7 +67,8 @@ def run(job: Job, *, registry: Registry | None = None, model: Model | None = Non
                 results = [o for o in [_run_chain(stage, chain, current, out, Path(tmp), reference, job, report,
                                                   progress)] if o is not None]
             if not results:
-                raise _all_failed(report, report.attempts[first_attempt:], stage, chain, fmt)
+                raise _all_failed(report, report.attempts[first_attempt:], stage, chain, fmt,
+                                  getattr(current, "title", None))
             if measured:
                 outcome = _measure(job, results, chain, current, registry, Path(tmp), reference, report, progress)
             elif stage.pick == "fastest":
@@ -228,8 +229,10 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
         report.warnings.append(f"verification failed; the file was kept at {report.output}")
 
 
-def _all_failed(report: Report, attempts: list, stage: Stage, chain: list[Step], fmt: Format) -> ModelportError:
-    """The error for a stage none of whose steps produced a file (`attempts`: this stage's)."""
+def _all_failed(report: Report, attempts: list, stage: Stage, chain: list[Step], fmt: Format,
+                title: str | None = None) -> ModelportError:
+    """The error for a stage none of whose steps produced a file (`attempts`: this stage's); `title` names
+    the model when its format does not (a scikit-learn estimator's class)."""
     tried = [a for a in attempts if a.outcome != "skipped"]
     missing = next(((s, s.missing()) for s in chain if s.missing()), None)
     target = chain[0].target
@@ -251,7 +254,7 @@ def _all_failed(report: Report, attempts: list, stage: Stage, chain: list[Step],
         elif stage.kind == "quantize":
             message = f"every compression method failed: {reasons}"
         else:
-            message = f"every {noun} failed for {fmt} -> {target}: {reasons}"
+            message = f"every {noun} failed for {f'{title} ({fmt})' if title else fmt} -> {target}: {reasons}"
             hint = hint or ("other routes may work: see `modelport routes`" if len(chain) == 1
                             else "each route's reason is listed above; --route NAME forces one route")
         exc = ConversionFailed(message, hint=hint, attempts=tried)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelport.core.errors import UsageError, one_line
+from modelport.core.errors import UnsupportedError, UsageError, one_line
 from modelport.core.report import OutputResult, Verification
 from modelport.verify.compare import Tolerance, compare_output, match_outputs
 from modelport.verify.inputs import generate, load_npz, merge_specs
@@ -27,7 +27,16 @@ class InputPlan:
 
 
 class ReferenceFailed(UsageError):
-    """The reference model itself cannot run on the verification inputs (exit 2, not a route failure)."""
+    """The reference model itself cannot run on the user's --data (exit 2, not a route failure)."""
+
+
+class ReferenceBug(RuntimeError):
+    """modelport ran the reference model wrongly (an internal error, exit 70)."""
+
+
+class GeneratedInputsRejected(UnsupportedError):
+    """The model refuses every input modelport could generate for it: it cannot be verified without --data
+    (exit 3)."""
 
 
 class Reference:
@@ -71,9 +80,15 @@ class Reference:
                 outs = [self.model.run(c) for c in cases]
             except UsageError:
                 raise
+            except (AttributeError, NameError) as exc:  # modelport ran the model wrongly: a bug (exit 70)
+                raise ReferenceBug(f"running {self.model.path} as a reference: {one_line(exc)}") from exc
             except Exception as exc:
-                raise ReferenceFailed(f"{self.model.path}: the model fails on the verification inputs "
-                                      f"({one_line(exc)})", hint="check --input shapes/dtypes or --data") from exc
+                if self.plan.data:
+                    raise ReferenceFailed(f"{self.model.path}: the model fails on the inputs in {self.plan.data} "
+                                          f"({one_line(exc)})", hint="check the arrays in --data") from exc
+                raise GeneratedInputsRejected(
+                    f"{self.model.path}: the model rejects the inputs modelport generated for it "
+                    f"({one_line(exc)})", hint="pass --data with real rows (or --input to fix shapes/dtypes)") from exc
             self._cache[key] = (cases, outs)
         return self._cache[key]
 
@@ -114,11 +129,15 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
                    for n, v in ref_outs[0].items()]
         return Verification(False, results, seed=reference.plan.seed, warnings=list(reference.warnings),
                             error=reason)
+    sequences = [n for n, v in cand_outs[0].items() if not hasattr(v, "shape")]
+    if sequences:  # e.g. skl2onnx's per-target probabilities of a multi-output classifier
+        cand_outs = [{n: v for n, v in o.items() if n not in sequences} for o in cand_outs]
     ref_names = list(ref_outs[0])
     cand_names = list(cand_outs[0])
     pairs, how = match_outputs(ref_names, cand_names, {n: v.shape for n, v in ref_outs[0].items()},
                                {n: v.shape for n, v in cand_outs[0].items()})
-    warnings = []
+    warnings = [f"candidate outputs that are sequences, not tensors (not compared): {', '.join(sequences)}"] \
+        if sequences else []
     if how in ("position", "shape"):
         warnings.append(f"outputs matched by {how}: " + ", ".join(f"{a}->{b}" for a, b in pairs if a != b))
     results = []

@@ -33,6 +33,13 @@ def values(rng: np.random.Generator, shape: list[int], dtype: str, int_range: tu
     if rule is not None and rule.mask and shape:
         keep = rng.integers(1, width + 1, size=shape[:-1] + [1])  # each row: 1..width real tokens, then padding
         return (np.arange(width) < keep).astype(dtype)
+    if rule is not None and rule.examples is not None and len(shape) == 2:
+        rows = np.asarray(rule.examples)
+        if rows.ndim == 2 and rows.shape[1] == width:
+            return rows[rng.integers(0, len(rows), shape[0])].astype(dtype)
+    if rule is not None and rule.choices is not None and len(rule.choices) == width:
+        columns = [np.asarray(c)[rng.integers(0, len(c), shape[:-1])] for c in rule.choices]
+        return np.stack(columns, -1).astype(dtype)
     if not dtype.startswith("float"):
         low, high = rule.integers if rule is not None and rule.integers else int_range
         return rng.integers(low, high, size=shape).astype(dtype)

@@ -1,0 +1,85 @@
+"""Every scikit-learn estimator skl2onnx supports: fitted on a bundled data set, saved with skops, converted by
+modelport (`--rtol 1e-4`), then checked independently (onnxruntime directly against the estimator's own methods
+on the whole data set: labels 100%, numbers within 1e-4 of 1 + |value|; 1e-5 for float64 routes). Prints
+passed / supported / total, the route (precision) each took, and every failure with its reason.
+
+    python benchmarks/sklearn_sweep.py [--float32] [NAME ...]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import _common  # noqa: F401  (sets up paths and environment)
+
+
+def sweep(names: list[str], dtype) -> dict[str, tuple[str, str, float]]:
+    import skops.io as sio
+
+    import modelport
+    from modelport.core.errors import ModelportError
+    from modelport.pipeline import VerifyOptions
+    from tests import sklearn_zoo as zoo
+
+    folder = Path(tempfile.mkdtemp(prefix="modelport-sksweep-"))
+    results = {}
+    for name, case in zoo.catalogue().items():
+        if names and name not in names:
+            continue
+        started = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est, x, _ = zoo.fitted(case, dtype)
+            src, out = folder / f"{name}.skops", folder / f"{name}.onnx"
+            sio.dump(est, str(src))
+            report = modelport.convert(src, out, trust=True, check=VerifyOptions(rtol=1e-4))
+            route = report.route
+            if not report.ok:
+                outcome = f"verification failed: {report.verification.summary()}"
+            else:
+                tol = 1e-5 if route.endswith("float64") else 1e-4
+                problems = zoo.check(est, x, out, tol)
+                outcome = "ok" if not problems else "; ".join(problems)
+        except ModelportError as exc:
+            route, outcome = "-", f"exit {exc.exit_code}: {exc.message}"
+        except Exception as exc:  # noqa: BLE001  (a sweep reports everything)
+            route, outcome = "-", f"{type(exc).__name__}: {exc}"
+        results[name] = (route, outcome[:300], time.perf_counter() - started)
+    return results
+
+
+def main() -> None:
+    import numpy as np
+
+    from tests import sklearn_zoo as zoo
+
+    args = sys.argv[1:]
+    dtype = np.float32 if "--float32" in args else np.float64
+    names = [a for a in args if not a.startswith("--")]
+    results = sweep(names, dtype)
+    supported = zoo.supported()
+    from sklearn.utils import all_estimators
+
+    passed = [n for n, (_, outcome, _) in results.items() if outcome == "ok"]
+    print(f"training data {np.dtype(dtype).name}: {len(passed)} passed / {len(results)} run / "
+          f"{len(supported)} supported by skl2onnx / {len(all_estimators())} in all_estimators()")
+    print("routes:", dict(Counter(route for route, outcome, _ in results.values() if outcome == "ok")))
+    print("float64 route:", ", ".join(n for n, (route, o, _) in results.items() if route.endswith("float64")))
+    for name, (route, outcome, _) in sorted(results.items()):
+        if outcome != "ok":
+            print(f"  FAIL {name} [{route}] {outcome}")
+    for name, reason in zoo.SKIPS.items():
+        print(f"  skip {name}: {reason}")
+    slow = sorted(results.items(), key=lambda kv: -kv[1][2])[:5]
+    print("slowest:", ", ".join(f"{n} {t:.1f}s" for n, (_, _, t) in slow),
+          f"| total {sum(t for _, _, t in results.values()):.0f} s")
+
+
+if __name__ == "__main__":
+    main()
