@@ -46,6 +46,20 @@ def _tree_splits(tree, features: np.ndarray | None) -> tuple[np.ndarray, np.ndar
     return (t.feature[split] if features is None else np.asarray(features)[t.feature[split]]), t.threshold[split]
 
 
+def _lightgbm_splits(dump: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(feature, threshold) of every numerical split in a LightGBM model's JSON dump."""
+    feature, threshold = [], []
+    stack = [tree["tree_structure"] for tree in dump.get("tree_info", [])]
+    while stack:
+        node = stack.pop()
+        if "split_feature" in node:
+            if node.get("decision_type", "<=") in ("<=", "<", ">", ">="):
+                feature.append(int(node["split_feature"]))
+                threshold.append(float(node["threshold"]))
+            stack.extend(node[k] for k in ("left_child", "right_child") if k in node)
+    return np.asarray(feature, np.int64), np.asarray(threshold, np.float64)
+
+
 def thresholds(est, n: int) -> list[np.ndarray] | None:
     """Split thresholds per input feature of a tree model (forests, boosting, bagging, voting over trees),
     each feature's sorted and without repeats."""
@@ -55,6 +69,8 @@ def thresholds(est, n: int) -> list[np.ndarray] | None:
         node, features = stack.pop()
         if hasattr(node, "tree_"):
             splits.append(_tree_splits(node, features))
+        elif type(node).__module__.startswith("lightgbm") and hasattr(node, "booster_"):
+            splits.append(_lightgbm_splits(node.booster_.dump_model()))
         elif hasattr(node, "_predictors"):  # HistGradientBoosting: its own tree nodes, thresholds in raw units
             for predictors in node._predictors:
                 for predictor in predictors:

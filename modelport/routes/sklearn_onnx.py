@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from modelport.core.errors import UnsupportedError
 from modelport.core.formats import Format
 from modelport.core.registry import Step, StepOptions
 from modelport.loaders.sklearn import walk
@@ -84,8 +85,10 @@ def convert(source, out: Path, options: StepOptions, precision: str) -> dict:
     import skl2onnx
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType, StringTensorType
+    from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
 
     from modelport.core.logs import quiet
+    from modelport.routes.sklearn_third_party import register
     from modelport.routes.sklearn_threshold import apply_threshold
 
     floats = DoubleTensorType if precision == "float64" else FloatTensorType
@@ -96,9 +99,16 @@ def convert(source, out: Path, options: StepOptions, precision: str) -> dict:
         dims = [d if isinstance(d, int) else None for d in spec.shape]
         initial.append((spec.name, types.get(spec.dtype, floats)(dims)))
     opset = {"": options.opset or DEFAULT_OPSET, "ai.onnx.ml": 3}
-    with quiet("skl2onnx"):
-        proto = convert_sklearn(est, initial_types=initial, options=converter_options(est) or None,
-                                target_opset=opset)
+    register(est)
+    try:
+        with quiet("skl2onnx"):
+            proto = convert_sklearn(est, initial_types=initial, options=converter_options(est) or None,
+                                    target_opset=opset)
+    except (MissingConverter, MissingShapeCalculator) as exc:
+        unknown = next((n for n in walk(est) if type(n).__name__ in str(exc)), est)
+        kind = type(unknown)
+        raise UnsupportedError(f"skl2onnx has no converter for {kind.__module__}.{kind.__name__}",
+                               hint="see skl2onnx's 'register your own converter' guide") from exc
     facts = {"converter": f"skl2onnx {skl2onnx.__version__}", "precision": precision}
     note = apply_threshold(proto, est)
     if note:

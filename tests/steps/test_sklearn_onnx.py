@@ -209,3 +209,36 @@ def test_dataframe_pipeline_gets_one_input_per_column(tmp_path, cli):
     onnx.save(model, str(bad))
     code, _, err = cli("verify", src, bad)
     assert code == 1, err
+
+
+def test_lightgbm_converts_through_onnxmltools_and_a_moved_threshold_fails(tmp_path, cli):
+    """A third-party estimator: LightGBM's converter from onnxmltools is registered with skl2onnx; inputs are
+    generated around its split thresholds, so a copy with thresholds moved on the large-scale features fails."""
+    pytest.importorskip("lightgbm")
+    pytest.importorskip("onnxmltools")
+    import onnx
+    from lightgbm import LGBMClassifier
+    from onnx import helper
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    est = LGBMClassifier(n_estimators=50, verbose=-1, random_state=0)
+    src = _fit_save(est, x, y, tmp_path / "lgbm.skops")
+    out, bad = tmp_path / "lgbm.onnx", tmp_path / "bad.onnx"
+    code, stdout, err = cli("convert", src, "-o", out, "--trust", "--json", "-")
+    assert code == 0 and "split thresholds" in stdout, err
+    got = ort_run(out, {"X": x.astype(np.float32)})
+    np.testing.assert_array_equal(got["label"], est.predict(x))
+    np.testing.assert_allclose(got["probabilities"], est.predict_proba(x), atol=1e-5)
+
+    model = onnx.load(str(out))
+    tree = next(n for n in model.graph.node if n.op_type.startswith("TreeEnsemble"))
+    features = next(a for a in tree.attribute if a.name == "nodes_featureids").ints
+    values = next(a for a in tree.attribute if a.name == "nodes_values")
+    big = set(np.argsort(x.max(0))[-3:].tolist())  # the three largest-scale features
+    moved = [v * 0.7 if f in big else v for f, v in zip(features, values.floats)]
+    values.CopyFrom(helper.make_attribute("nodes_values", moved))
+    onnx.save(model, str(bad))
+    assert (ort_run(bad, {"X": x.astype(np.float32)})["label"] != est.predict(x)).mean() >= 0.01
+    code, _, err = cli("verify", src, bad, "--trust")
+    assert code == 1, err
