@@ -229,30 +229,13 @@ def tflite_tap_values(lm, feed: dict, keys: list[str]) -> dict:
     tensor memory otherwise: this is the one way to read an intermediate value). Peak memory is one run's
     activations, freed when the call ends. Quantized values are returned in real units."""
     from modelport.core.logs import native_stderr_silenced
-    from modelport.loaders.tflite import interpreter_class, quantize
+    from modelport.loaders.tflite import dequantize, interpreter_class, invoke
 
     cls, _ = interpreter_class()
     with native_stderr_silenced():
         interp = cls(model_path=str(lm.path), experimental_preserve_all_tensors=True)
-    details = interp.get_input_details()
-    arrays = cast_feed(feed, lm.inputs)
-    for d, a in zip(details, arrays):
-        if list(d["shape"]) != list(a.shape):
-            interp.resize_tensor_input(d["index"], list(a.shape))
-    interp.allocate_tensors()
-    for d, a in zip(interp.get_input_details(), arrays):
-        interp.set_tensor(d["index"], quantize(a, d))
-    with native_stderr_silenced():
-        interp.invoke()
+        invoke(interp, cast_feed(feed, lm.inputs))
     info = {str(d["index"]): d for d in interp.get_tensor_details()}
-    values = {}
-    for key in keys:
-        d = info.get(key)
-        if d is None:
-            continue
-        value = interp.get_tensor(d["index"])
-        scale, zero = d.get("quantization", (0.0, 0))
-        if value.dtype.kind in "iu" and scale:
-            value = (value.astype(np.float32) - zero) * np.float32(scale)
-        values[key] = np.array(value)
+    values = {key: np.array(dequantize(interp.get_tensor(info[key]["index"]), info[key])) for key in keys
+              if key in info}
     return values

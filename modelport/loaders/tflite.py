@@ -54,6 +54,25 @@ def quantize(array, detail: dict):
     return np.clip(np.round(array / quant[0] + quant[1]), info.min, info.max).astype(detail["dtype"])
 
 
+def dequantize(value, detail: dict):
+    """A quantized tensor's values in real units (unchanged for a float tensor)."""
+    import numpy as np
+
+    quant = _quant(detail)
+    return (value.astype(np.float32) - quant[1]) * np.float32(quant[0]) if quant else value
+
+
+def invoke(interp, arrays) -> None:
+    """One run without a signature runner: inputs resized to the arrays, quantized where the model is, set."""
+    for d, a in zip(interp.get_input_details(), arrays):
+        if list(d["shape"]) != list(a.shape):
+            interp.resize_tensor_input(d["index"], list(a.shape))
+    interp.allocate_tensors()
+    for d, a in zip(interp.get_input_details(), arrays):
+        interp.set_tensor(d["index"], quantize(a, d))
+    interp.invoke()
+
+
 def _spec(name: str, detail: dict) -> TensorSpec:
     """Quantized inputs are presented as float32: the runner quantizes real values itself."""
     import numpy as np
@@ -85,7 +104,7 @@ class TfliteModel(Model):
             self.inputs = [_spec(n, d) for n, d in sorted(ins.items(), key=lambda kv: kv[1]["index"])]
             self.outputs = [n for n, _ in sorted(outs.items(), key=lambda kv: kv[1]["index"])]
             self.in_details = ins
-            self.out_quant = {n: _quant(d) for n, d in outs.items()}
+            self.out_details = outs
             self.output_shapes = {n: list(d["shape"]) for n, d in outs.items()}
         else:
             self.runner = None
@@ -101,8 +120,6 @@ class TfliteModel(Model):
         return tflite_tap_values(self, feed, keys)
 
     def run(self, feed):
-        import numpy as np
-
         arrays = cast_feed(feed, self.inputs)
         if self.runner is not None:
             named = {s.name: quantize(a, self.in_details[s.name]) for s, a in zip(self.inputs, arrays)}
@@ -112,18 +129,7 @@ class TfliteModel(Model):
                 self._warm = True
             else:
                 out = self.runner(**named)
-            result = {}
-            for n in self.outputs:
-                quant = self.out_quant[n]
-                result[n] = (out[n].astype(np.float32) - quant[1]) * quant[0] if quant else out[n]
-            return result
+            return {n: dequantize(out[n], self.out_details[n]) for n in self.outputs}
         interp = self.interpreter
-        details = interp.get_input_details()
-        for d, a in zip(details, arrays):
-            if list(d["shape"]) != list(a.shape):
-                interp.resize_tensor_input(d["index"], list(a.shape))
-        interp.allocate_tensors()
-        for d, a in zip(interp.get_input_details(), arrays):
-            interp.set_tensor(d["index"], a)
-        interp.invoke()
+        invoke(interp, arrays)
         return {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
