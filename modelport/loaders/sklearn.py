@@ -125,19 +125,11 @@ def fitted_dtype(estimator):
     return np.dtype(np.float64)
 
 
-def _column_specs(estimator):
-    if getattr(estimator, "feature_names_in_", None) is None:
-        return None
-    from modelport.loaders.sklearn_columns import column_specs
-
-    return column_specs(estimator, "float64" if fitted_dtype(estimator) == "float64" else "float32")
-
-
-def _input_dtype(estimator) -> str:
+def _input_dtype(estimator, floats: str) -> str:
     """int64 for an encoder (first step) fitted on integer categories (skl2onnx takes int64 or string ones);
-    else the float dtype it was fitted in. Generated rows are then float64 for a float64 model: the reference
-    sees them whole, as real rows, and a float32 candidate sees them rounded (where float32 routes lose ties
-    between neighbours or rows at a threshold)."""
+    else `floats`, the float dtype it was fitted in. Generated rows are then float64 for a float64 model: the
+    reference sees them whole, as real rows, and a float32 candidate sees them rounded (where float32 routes
+    lose ties between neighbours or rows at a threshold)."""
     import numpy as np
 
     steps = getattr(estimator, "steps", None)
@@ -145,7 +137,7 @@ def _input_dtype(estimator) -> str:
     categories = getattr(first, "categories_", None)
     if categories is not None and len(categories) and all(np.asarray(c).dtype.kind in "iu" for c in categories):
         return "int64"
-    return "float64" if fitted_dtype(estimator) == np.float64 else "float32"
+    return floats
 
 
 def _dense(value):
@@ -158,14 +150,21 @@ class SklearnModel(Model):
     def __init__(self, path, fmt: Format, estimator, input_specs: list[TensorSpec], version: str) -> None:
         self.path, self.format, self.estimator = path, fmt, estimator
         self.framework_version = f"scikit-learn {version}"
+        self.dtype = fitted_dtype(estimator)
+        floats = "float64" if self.dtype.name == "float64" else "float32"
         n = getattr(estimator, "n_features_in_", None)
         self.columns = False  # one input per DataFrame column (see sklearn_columns)
+        specs = None
+        if not input_specs and getattr(estimator, "feature_names_in_", None) is not None:
+            from modelport.loaders.sklearn_columns import column_specs
+
+            specs = column_specs(estimator, floats)
         if input_specs:
             self.inputs = list(input_specs)
-        elif (specs := _column_specs(estimator)) is not None:
+        elif specs is not None:
             self.inputs, self.columns = specs, True
         elif n is not None:
-            self.inputs = [TensorSpec("X", ("batch", int(n)), _input_dtype(estimator))]
+            self.inputs = [TensorSpec("X", ("batch", int(n)), _input_dtype(estimator, floats))]
         else:
             raise UsageError(f"{path}: the estimator does not record its feature count (not fitted?)",
                              hint="pass --input X:1,N")
@@ -178,7 +177,6 @@ class SklearnModel(Model):
             self.outputs = ["label", "probabilities"] if hasattr(estimator, "decision_function") else ["label"]
         if self.kind == "classifier" and type(estimator).__name__ in _SEQUENCE_PROBABILITIES:
             self.outputs = ["label"]  # probabilities come as a sequence of tensors, one per target: not compared
-        self.dtype = fitted_dtype(estimator)
 
     @property
     def title(self) -> str:
