@@ -19,11 +19,7 @@ import _common  # noqa: F401  (sets up paths and environment)
 
 
 def sweep(names: list[str], dtype) -> dict[str, tuple[str, str, float]]:
-    import skops.io as sio
-
-    import modelport
     from modelport.core.errors import ModelportError
-    from modelport.pipeline import VerifyOptions
     from tests import sklearn_zoo as zoo
 
     folder = Path(tempfile.mkdtemp(prefix="modelport-sksweep-"))
@@ -35,16 +31,11 @@ def sweep(names: list[str], dtype) -> dict[str, tuple[str, str, float]]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                est, x, _ = zoo.fitted(case, dtype)
-            src, out = folder / f"{name}.skops", folder / f"{name}.onnx"
-            sio.dump(est, str(src))
-            report = modelport.convert(src, out, trust=True, check=VerifyOptions(rtol=1e-4))
+                report, problems = zoo.convert_and_check(case, dtype, folder)
             route = report.route
-            if not report.ok:
+            if problems is None:
                 outcome = f"verification failed: {report.verification.summary()}"
             else:
-                tol = 1e-5 if route.endswith("float64") else 1e-4
-                problems = zoo.check(est, x, out, tol)
                 outcome = "ok" if not problems else "; ".join(problems)
         except ModelportError as exc:
             route, outcome = "-", f"exit {exc.exit_code}: {exc.message}"

@@ -192,6 +192,24 @@ def fitted(case: Case, dtype=np.float64):
     return est, x, y
 
 
+def convert_and_check(case: Case, dtype, folder):
+    """Fit the case, save it with skops, convert it with modelport held to --rtol 1e-4, then check the file
+    independently (`check`, 1e-5 on the float64 route). Returns (report, problems); problems is None when
+    modelport's own verification failed. Raises what `modelport.convert` raises."""
+    import skops.io as sio
+
+    import modelport
+    from modelport.pipeline import VerifyOptions
+
+    est, x, _ = fitted(case, dtype)
+    src, out = folder / f"{case.name}.skops", folder / f"{case.name}.onnx"
+    sio.dump(est, str(src))
+    report = modelport.convert(src, out, trust=True, check=VerifyOptions(rtol=1e-4))
+    if not report.ok:
+        return report, None
+    return report, check(est, x, out, 1e-5 if report.route.endswith("float64") else 1e-4)
+
+
 def _wants_y(est) -> bool:
     from sklearn.base import is_classifier, is_regressor
 

@@ -38,31 +38,20 @@ def _names() -> list[str]:
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", _names())
 def test_estimator_converts_faithfully(tmp_path, name, dtype):
-    import warnings
-
-    import skops.io as sio
-
-    import modelport
     from modelport.core.errors import ConversionFailed
-    from modelport.pipeline import VerifyOptions
     from tests import sklearn_zoo
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est, x, _ = sklearn_zoo.fitted(sklearn_zoo.catalogue()[name], np.dtype(dtype))
-    src, out = tmp_path / "m.skops", tmp_path / "m.onnx"
-    sio.dump(est, str(src))
+    case = sklearn_zoo.catalogue()[name]
     if name in CONVERT_FAILS:
         with pytest.raises(ConversionFailed) as info:
-            modelport.convert(src, out, trust=True)
+            sklearn_zoo.convert_and_check(case, np.dtype(dtype), tmp_path)
         assert info.value.exit_code == 3 and name in info.value.message
         return
-    report = modelport.convert(src, out, trust=True, check=VerifyOptions(rtol=1e-4))
+    report, problems = sklearn_zoo.convert_and_check(case, np.dtype(dtype), tmp_path)
     if dtype == "float32" and FLOAT32_ONLY.get(name) == "verification fails":
         assert not report.ok
         return
     assert report.ok, report.verification.summary()
-    problems = sklearn_zoo.check(est, x, out, 1e-5 if report.route.endswith("float64") else 1e-4)
     if dtype == "float32" and name in FLOAT32_ONLY:
         assert problems, f"{name}: passes now; drop it from FLOAT32_ONLY"
         return
