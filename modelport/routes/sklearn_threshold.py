@@ -54,6 +54,7 @@ def apply_threshold(proto, est) -> str | None:
                                 "threshold_value"),
         numpy_helper.from_array(np.asarray([values[pos]]), "threshold_positive"),
         numpy_helper.from_array(np.asarray([values[1 - pos]]), "threshold_negative"),
+        numpy_helper.from_array(np.asarray([0], np.int64), "threshold_axis"),
     ])
     graph.node.extend([
         helper.make_node("Gather", [probs, "threshold_column"], ["threshold_score"], axis=1),
@@ -63,7 +64,6 @@ def apply_threshold(proto, est) -> str | None:
         helper.make_node("Flatten", ["threshold_label"], ["threshold_flat"], axis=0),
         helper.make_node("Squeeze", ["threshold_flat", "threshold_axis"], ["label"]),
     ])
-    graph.initializer.append(numpy_helper.from_array(np.asarray([0], np.int64), "threshold_axis"))
     return f"label recomputed with the decision threshold {threshold:.6g} skl2onnx drops"
 
 
