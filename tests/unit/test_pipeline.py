@@ -104,3 +104,27 @@ def test_stages_chain_and_verify_against_the_source(tmp_path):
     assert report.ok and [a.route for a in report.attempts] == ["to-onnx", "identity-pass"]
     assert set(report.step_facts) == {"to-onnx", "identity-pass"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.onnx"]
+
+
+@pytest.mark.parametrize("error,data,code", [
+    (ValueError("Negative values in data"), False, 3),  # the model refuses what modelport generated: --data
+    (ValueError("bad shape"), True, 2),                  # the model refuses the user's --data
+    (AttributeError("no decision_function"), False, None),  # modelport called it wrongly: internal (70)
+])
+def test_a_reference_that_cannot_run_says_whose_fault_it_is(tmp_path, error, data, code):
+    from modelport.core.errors import ModelportError
+    from modelport.verify.check import InputPlan, Reference, ReferenceBug
+
+    class Refuses(Doubler):
+        def run(self, feed):
+            raise error
+
+    path = None
+    if data:
+        path = tmp_path / "d.npz"
+        np.savez(path, x=np.ones((2, 3), np.float32))
+    reference = Reference(Refuses(), InputPlan(data=path))
+    with pytest.raises(ModelportError if code else ReferenceBug) as info:
+        reference.cases_for(Doubler())
+    if code:
+        assert info.value.exit_code == code and ("--data" in (info.value.hint or ""))
