@@ -14,14 +14,17 @@ Examples:\n
   modelport convert model.keras -o model.onnx --json report.json\n
   modelport convert model.keras -o model.tflite\n
   modelport convert clf.skops -o clf.onnx --atol 1e-5\n
-  modelport convert build.py:make_model -o m.onnx --input x:1,16 --trust
+  modelport convert build.py:make_model -o m.onnx --input x:1,16 --trust\n
+  modelport convert bert-dir/ -o bert-onnx/                # a save_pretrained folder\n
+  modelport convert llama-dir/ -o out/ --task text-generation-with-past
 """
 
 
-@command("convert", "output", "inputs", "data", "int_range", "tolerance", "trust", render=render_with_locate)
+@command("convert", "output", "inputs", "task", "data", "int_range", "tolerance", "trust", render=render_with_locate)
 def convert(
     opts,
-    source: str = typer.Argument(..., metavar="SRC", help="Model file, SavedModel folder, or file.py:callable."),
+    source: str = typer.Argument(..., metavar="SRC", help="Model file, SavedModel or Hugging Face folder, or "
+                                                                  "file.py:callable."),
     to: str = typer.Option(None, "--to", help="Target format (default: from OUT's extension: .onnx, .tflite)."),
     from_format: str = typer.Option(None, "--from", metavar="FORMAT", help="Source format (default: detected)."),
     opset: int = typer.Option(None, "--opset", help="ONNX opset (default: the route's own)."),
@@ -37,4 +40,4 @@ def convert(
     opts.session.check_json(source, opts.output)
     return run(source, opts.output, from_format=from_format, to=to, inputs=opts.input_specs(), opset=opset,
                static=static, route=route, verify=not no_verify, check=opts.verify_options(), force=opts.force,
-               trust=opts.trust, imports=opts.imports, locate=locate, progress=opts.session.progress)
+               trust=opts.trust, imports=opts.imports, locate=locate, task=opts.task, progress=opts.session.progress)

@@ -50,7 +50,7 @@ def render(report, session) -> None:
                       f"verification {prov.get('verification')}, {prov.get('created', '')}")
 
 
-@command("inspect", "inputs", "trust", render=render)
+@command("inspect", "inputs", "task", "trust", render=render)
 def inspect(
     opts,
     model: str = typer.Argument(..., metavar="MODEL", help="Any model modelport reads."),
@@ -61,4 +61,4 @@ def inspect(
 
     opts.session.check_json(model)
     return run(model, from_format=from_format, inputs=opts.input_specs(), trust=opts.trust, imports=opts.imports,
-               progress=opts.session.progress)
+               task=opts.task, progress=opts.session.progress)

@@ -18,6 +18,7 @@ from typing import Any
 import typer
 
 from modelport.core.errors import UsageError
+from modelport.loaders.hf_tasks import TASK_HELP
 
 JsonOpt = typer.Option(None, "--json", metavar="PATH|-", help="Write a machine-readable report (- for stdout).")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress or tables; errors only.")
@@ -42,6 +43,7 @@ FloorOpt = typer.Option(True, "--noise-floor/--no-noise-floor",
 SamplesOpt = typer.Option(16, "--samples", min=1, help="Rows of generated input.")
 SeedOpt = typer.Option(0, "--seed", help="Seed of the generated inputs.")
 IntRangeOpt = typer.Option("0,10", "--int-range", metavar="LO,HI", help="Range of generated integer inputs.")
+TaskOpt = typer.Option(None, "--task", metavar="TASK", help=TASK_HELP)
 DataOpt = typer.Option(None, "--data", metavar="FILE.npz", help="Real inputs: arrays named like the inputs.")
 
 GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
@@ -52,6 +54,7 @@ GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
     "tolerance": [("atol", float, AtolOpt), ("rtol", float, RtolOpt), ("tol", list[str], TolOpt),
                   ("noise_floor", bool, FloorOpt)],
     "trust": [("trust", bool, TrustOpt), ("imports", list[str], ImportOpt)],
+    "task": [("task", str, TaskOpt)],
     "report": [("json_path", str, JsonOpt), ("quiet", bool, QuietOpt), ("debug", bool, DebugOpt)],
 }
 
@@ -74,6 +77,7 @@ class Shared:
     noise_floor: bool = True
     trust: bool = False
     imports: list[str] = field(default_factory=list)
+    task: str | None = None
     json_path: str | None = None
     quiet: bool = False
     debug: bool = False

@@ -85,6 +85,8 @@ def render(report: Report, session: Session) -> None:
         verdict = ("verified" if report.verification and report.verification.passed
                    else "NOT verified" if report.verification is None else "verification FAILED")
         console.print(f"wrote {report.output} via {report.route} ({verdict})")
+        if report.details.get("copied"):
+            console.print(f"copied beside it: {', '.join(report.details['copied'])}")
     elif report.command == "verify" and report.verification is not None:
         console.print("[green]models match[/]" if report.ok else "[red]models differ[/]")
 

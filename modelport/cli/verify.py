@@ -17,7 +17,7 @@ Examples:\n
 """
 
 
-@command("verify", "inputs", "data", "int_range", "tolerance", "trust", render=render_with_locate)
+@command("verify", "inputs", "task", "data", "int_range", "tolerance", "trust", render=render_with_locate)
 def verify(
     opts,
     source: str = typer.Argument(..., metavar="SOURCE", help="Reference model."),
@@ -33,4 +33,4 @@ def verify(
     opts.session.check_json(source, candidate)
     return run(source, candidate, reference_format=from_format, candidate_format=candidate_format,
                inputs=opts.input_specs(), trust=opts.trust, imports=opts.imports, check=opts.verify_options(),
-               locate=locate, progress=opts.session.progress)
+               locate=locate, task=opts.task, progress=opts.session.progress)

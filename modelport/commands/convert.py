@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +35,7 @@ def convert(
     trust: bool = False,
     imports: Sequence[str] = (),
     locate: bool = False,
+    task: str | None = None,
     registry: Registry | None = None,
     progress: Callable[[str], None] = _noop,
 ) -> Report:
@@ -44,7 +46,12 @@ def convert(
     """
     registry = registry or load_registry()
     src_fmt = detect(source, from_format)
-    dst_fmt = target_format(output, to)
+    folder = output_folder(output)
+    if folder is not None:  # -o DIR/: model.onnx (or .tflite) inside, plus a Hugging Face folder's side files
+        dst_fmt = target_format(f"model.{to or 'onnx'}", to)
+        output = folder / f"model{'.tflite' if dst_fmt is Format.TFLITE else '.onnx'}"
+    else:
+        dst_fmt = target_format(output, to)
     if src_fmt is dst_fmt:
         raise UsageError(f"{source} is already {dst_fmt}", hint="use `modelport verify` or `optimize` instead")
     if src_fmt is Format.ONNX and dst_fmt is Format.TFLITE:
@@ -59,5 +66,37 @@ def convert(
                options=StepOptions(opset=opset, dynamic_batch=not static, imports=tuple(imports)))],
         source_format=src_fmt.value, inputs=[str(s) for s in inputs], static=static, trust=trust,
         imports=list(imports), force=force, verify=verify_options, locate=locate,
+        task=task,
     )
-    return run(job, registry=registry, progress=progress)
+    report = run(job, registry=registry, progress=progress)
+    if folder is not None and src_fmt is Format.TRANSFORMERS and report.output:
+        report.details["copied"] = copy_side_files(Path(source), folder)
+    return report
+
+
+def output_folder(output: str | Path) -> Path | None:
+    """The folder `-o` names (a trailing slash, or an existing folder), created when missing; None for a file."""
+    text = str(output)
+    if not (text.endswith(("/", os.sep)) or Path(text).is_dir()):
+        return None
+    folder = Path(text)
+    if not folder.parent.exists():
+        raise UsageError(f"{folder.parent}: output folder does not exist", hint="create it first")
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def copy_side_files(source: Path, folder: Path) -> list[str]:
+    """config.json, generation_config.json, tokenizer and preprocessor files beside the model, each written to
+    a temp name and renamed into place."""
+    import shutil
+
+    from modelport.loaders.hf_tasks import side_files
+
+    copied = []
+    for file in side_files(source):
+        partial = folder / f".{file.name}.partial"
+        shutil.copyfile(file, partial)
+        os.replace(partial, folder / file.name)
+        copied.append(file.name)
+    return copied

@@ -19,6 +19,7 @@ def inspect(
     inputs: Sequence[TensorSpec | str] = (),
     trust: bool = False,
     imports: Sequence[str] = (),
+    task: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
     """Describe a model file; report.details["model"] holds the facts (see docs/inspect.md)."""
@@ -27,5 +28,5 @@ def inspect(
     progress(f"reading {fmt} model")
     report = Report("inspect", ok=True)
     specs = with_batch(as_specs(inputs), True)
-    report.details["model"] = inspect_model(model, fmt, trust=trust, input_specs=specs)
+    report.details["model"] = inspect_model(model, fmt, trust=trust, input_specs=specs, task=task)
     return report

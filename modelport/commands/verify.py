@@ -24,6 +24,7 @@ def verify(
     imports: Sequence[str] = (),
     check: VerifyOptions | None = None,
     locate: bool = False,
+    task: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
     """Run both models on the same inputs and compare every output. report.ok is the verdict.
@@ -35,9 +36,9 @@ def verify(
     specs = with_batch(as_specs(inputs), True)
     import_user_code(imports, trust)
     progress(f"loading {ref_fmt} model")
-    ref_model = open_model(reference, ref_fmt, trust=trust, input_specs=specs)
+    ref_model = open_model(reference, ref_fmt, trust=trust, input_specs=specs, task=task)
     progress(f"loading {cand_fmt} model")
-    cand_model = open_model(candidate, cand_fmt, trust=trust, input_specs=specs)
+    cand_model = open_model(candidate, cand_fmt, trust=trust, input_specs=specs, task=task)
     report.source = ref_model.info() | {"framework": ref_model.framework_version}
     report.candidate = cand_model.info() | {"framework": cand_model.framework_version}
     progress("running both models")

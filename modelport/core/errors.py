@@ -52,11 +52,11 @@ class MissingDependency(ModelportError):
     exit_code = 5
     kind = "missing_dependency"
 
-    def __init__(self, package: str, extra: str, what: str | None = None) -> None:
+    def __init__(self, package: str, extra: str | None, what: str | None = None) -> None:
         need = f" to {what}" if what else ""
         super().__init__(
             f"{package} is not installed; it is needed{need}",
-            hint=f"pip install 'modelport[{extra}]'",
+            hint=f"pip install 'modelport[{extra}]'" if extra else f"pip install {package}",
         )
         self.package = package
         self.extra = extra

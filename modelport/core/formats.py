@@ -18,6 +18,7 @@ class Format(str, Enum):
     TORCHSCRIPT = "torchscript"
     TORCH_PY = "torch.py"
     TORCH_PICKLE = "torch.pickle"
+    TRANSFORMERS = "transformers"  # a Hugging Face save_pretrained folder (config.json + weights)
     KERAS = "keras"
     TF_SAVEDMODEL = "tf.savedmodel"
     SKLEARN_SKOPS = "sklearn.skops"
@@ -38,6 +39,7 @@ FRAMEWORK = {
     Format.TORCHSCRIPT: "torch",
     Format.TORCH_PY: "torch",
     Format.TORCH_PICKLE: "torch",
+    Format.TRANSFORMERS: "torch",
     Format.KERAS: "tensorflow",
     Format.TF_SAVEDMODEL: "tensorflow",
     Format.SKLEARN_SKOPS: "sklearn",
@@ -67,7 +69,8 @@ _EXTENSIONS = {
 
 KNOWN = (
     ".pt2 (torch.export), .pt/.ts (TorchScript), file.py:callable (factory, --trust), "
-    ".keras/.h5, SavedModel folder, .skops, .pkl/.joblib (--trust), .onnx, .tflite"
+    ".keras/.h5, SavedModel folder, Hugging Face save_pretrained folder (config.json), .skops, "
+    ".pkl/.joblib (--trust), .onnx, .tflite"
 )
 
 
@@ -100,8 +103,10 @@ def detect(source: str | Path, flag: str | Format | None = None) -> Format:
     if path.is_dir():
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             return Format.TF_SAVEDMODEL
+        if (path / "config.json").exists():
+            return Format.TRANSFORMERS
         raise UsageError(
-            f"{text}: folder holds no model (no saved_model.pb)",
+            f"{text}: folder holds no model (no saved_model.pb, no config.json)",
             hint=f"known formats: {KNOWN}",
         )
     if path.stat().st_size == 0:

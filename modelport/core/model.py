@@ -102,6 +102,8 @@ class InputRule:
     rows: int = 0  # generate at least this many rows (models cheap enough to probe widely)
     choices: list[list[float]] | None = None  # per feature, the values it takes (fitted categories)
     examples: Any = None  # real rows the model keeps (neighbours' training set, support vectors): drawn from
+    sizes: tuple[int, int] | None = None  # its dynamic non-batch dims in the two generated cases (audio lengths,
+    # a KV cache's past length: 0 is the prefill step), instead of the generic 8 and 5
 
 
 @dataclass

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 _MODULES = {
     "torch": "modelport.loaders.torch",
+    "transformers": "modelport.loaders.hf",  # by format: a transformers folder is a torch-framework format
     "tensorflow": "modelport.loaders.keras",
     "sklearn": "modelport.loaders.sklearn",
     "onnx": "modelport.loaders.onnx",
@@ -33,14 +34,16 @@ def open_model(
     input_specs: list[TensorSpec] | None = None,
     purpose: str = "run",
     threads: int | None = None,
+    task: str | None = None,
 ) -> Model:
     """Load a model. purpose="inspect" loads what can be described without input shapes. `threads` caps the
-    runtime's intra-op threads (ONNX Runtime, TFLite, PyTorch) for steady latency figures."""
+    runtime's intra-op threads (ONNX Runtime, TFLite, PyTorch) for steady latency figures. `task`: what a
+    Hugging Face folder is exported for (default: from its config's architectures)."""
     from modelport.core.errors import UnsafeError, UnsupportedError
 
     if fmt in UNSAFE and not trust:
         raise UnsafeError(*_unsafe_message(path, fmt))
-    module = _MODULES.get(fmt.framework)
+    module = _MODULES.get(fmt.value) or _MODULES.get(fmt.framework)
     if module is None:
         raise UnsupportedError(f"modelport cannot run {fmt} models yet", hint="convert from the source model")
     if threads and fmt.framework == "torch":
@@ -49,6 +52,8 @@ def open_model(
         torch.set_num_threads(threads)
     if fmt in (Format.ONNX, Format.TFLITE):
         return importlib.import_module(module).load(path, fmt, threads=threads)
+    if fmt is Format.TRANSFORMERS:
+        return importlib.import_module(module).load(path, trust=trust, task=task, purpose=purpose)
     return importlib.import_module(module).load(path, fmt, trust=trust, input_specs=input_specs or [],
                                                 purpose=purpose)
 

@@ -13,7 +13,8 @@ from modelport.core.formats import Format
 from modelport.core.io import size_of_path
 
 
-def inspect_model(path: str | Path, fmt: Format, *, trust: bool = False, input_specs=None) -> dict[str, Any]:
+def inspect_model(path: str | Path, fmt: Format, *, trust: bool = False, input_specs=None, task: str | None = None
+                  ) -> dict[str, Any]:
     """Facts about a model file for `modelport inspect` (see docs/inspect.md)."""
     info: dict[str, Any] = {"path": str(path), "format": fmt.value, "size_bytes": size_of_path(path)}
     if fmt is Format.ONNX:
@@ -23,7 +24,7 @@ def inspect_model(path: str | Path, fmt: Format, *, trust: bool = False, input_s
     else:
         from modelport.loaders import open_model
 
-        model = open_model(path, fmt, trust=trust, input_specs=input_specs, purpose="inspect")
+        model = open_model(path, fmt, trust=trust, input_specs=input_specs, purpose="inspect", task=task)
         info.update({
             "framework": model.framework_version,
             "inputs": [s.to_dict() for s in model.inputs],

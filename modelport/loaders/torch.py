@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UsageError, one_line, require
+from modelport.core.errors import MissingDependency, ModelportError, UnsafeError, UsageError, one_line, require
 from modelport.core.formats import Format
+from modelport.core.logs import quiet
 from modelport.core.model import Model, cast_feed
 from modelport.loaders.base import require_specs
 from modelport.loaders.input_rules import torch_rules
@@ -31,10 +33,13 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpo
     torch = _torch()
     if fmt is Format.TORCH_EXPORT:
         try:
-            program = _load_program(torch, path)
+            program = _load_program(torch, path, trust)
+        except ModelportError:
+            raise
         except Exception as exc:
             raise UsageError(f"{path}: cannot read torch.export program ({one_line(exc)})",
-                             hint="re-save it with torch.export.save") from exc
+                             hint=f"is it a torch.export.save file from a torch this one ({torch.__version__}) "
+                                  "can read? A truncated or edited file cannot be read") from exc
         return TorchModel(path, fmt, program=program)
     if fmt is Format.TORCHSCRIPT:
         try:
@@ -60,16 +65,55 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpo
     raise UsageError(f"{fmt} is not a PyTorch format")
 
 
-def _load_program(torch, path):
-    """torch.export.load; a program whose outputs are transformers ModelOutputs needs transformers
-    imported first (it registers those classes), so retry once with it."""
+# packages whose output classes (transformers ModelOutputs, ...) a program may name: importing their module
+# registers the class with pytree, and they are already installed libraries, not code from the file
+PYTREE_PACKAGES = ("transformers", "diffusers", "timm", "sentence_transformers", "peft")
+_TYPE = re.compile(r'\\?"type\\?": ?\\?"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)')
+_LOAD_LOGGERS = ("torch", "torchao", "transformers")
+
+
+def _load_program(torch, path, trust: bool):
+    """torch.export.load. A program whose inputs or outputs are classes registered with pytree (transformers
+    ModelOutputs saved with return_dict=True) loads once the module defining them is imported: the archive names
+    them, so import those modules (allowed packages freely, anything else with --trust) and load again."""
     try:
-        return torch.export.load(str(path))
+        with quiet(*_LOAD_LOGGERS):  # torch logs the deserialisation traceback as warnings
+            return torch.export.load(str(path))
     except Exception as exc:
-        if "transformers" not in str(exc) or importlib.util.find_spec("transformers") is None:
+        modules = [m for m in _pytree_modules(path) if m not in sys.modules]
+        if not modules:
             raise
-        importlib.import_module("transformers")
+        first = exc
+    for module in modules:
+        package = module.split(".")[0]
+        if package not in PYTREE_PACKAGES and not trust:
+            raise UnsafeError(f"{path}: its inputs or outputs are classes from {module}, which must be imported "
+                              "to read it", hint=f"pass --trust (or --import {module} --trust) if you trust that "
+                                                 "code") from first
+        try:
+            with quiet(*_LOAD_LOGGERS):
+                importlib.import_module(module)
+        except ImportError as exc:
+            if importlib.util.find_spec(package) is None:
+                raise MissingDependency(package, "transformers" if package == "transformers" else None,
+                                        f"read {path} (its outputs are {package} classes)") from first
+            raise UsageError(f"{path}: importing {module} failed ({one_line(exc)})",
+                             hint=f"the program was saved with another {package} version") from first
+    with quiet(*_LOAD_LOGGERS):
         return torch.export.load(str(path))
+
+
+def _pytree_modules(path) -> list[str]:
+    """Modules defining the non-builtin classes a .pt2's input/output specs name (read from its JSON)."""
+    import zipfile
+
+    names: set[str] = set()
+    with zipfile.ZipFile(path) as archive:
+        for entry in archive.namelist():
+            if entry.endswith(".json") and "/models/" in f"/{entry}":
+                text = archive.read(entry).decode("utf-8", "replace")
+                names.update(_TYPE.findall(text))
+    return sorted({n.rpartition(".")[0] for n in names if n.split(".")[0] not in ("builtins", "collections", "torch")})
 
 
 

@@ -108,6 +108,7 @@ class Job:
     verify: VerifyOptions = field(default_factory=VerifyOptions)
     measure: Measure | None = None
     locate: bool = False  # when the kept result does not verify, find the first layer whose error jumps
+    task: str | None = None  # what a Hugging Face folder is loaded for (default: from its config)
 
     def input_specs(self) -> list[TensorSpec]:
         return [parse_input_spec(text) for text in self.inputs]

@@ -100,7 +100,8 @@ def _load(job: Job, fmt: Format, report: Report, progress) -> Model:
 
     progress(f"loading {fmt} model")
     import_user_code(job.imports, job.trust)
-    model = open_model(job.source, fmt, trust=job.trust, input_specs=with_batch(job.input_specs(), not job.static))
+    model = open_model(job.source, fmt, trust=job.trust, input_specs=with_batch(job.input_specs(), not job.static),
+                       task=job.task)
     if job.static:
         if fmt in (Format.TORCH_EXPORT, Format.TF_SAVEDMODEL):
             report.warnings.append(f"--static has no effect on {fmt}: its shapes are fixed by the file")

@@ -12,7 +12,7 @@ from modelport.core.formats import Format
 from modelport.core.logs import quiet
 from modelport.core.registry import Step, StepOptions
 
-TORCH_SOURCES = (Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PY, Format.TORCH_PICKLE)
+TORCH_SOURCES = (Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PY, Format.TORCH_PICKLE, Format.TRANSFORMERS)
 _LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript")
 
 
@@ -29,13 +29,16 @@ def dynamic_shapes(model, names, kwarg_names):
                 dims.setdefault(key, Dim(key.replace(".", "_").replace(" ", "_")))
                 axes[i] = dims[key]
         per_input.append(axes or None)
+    start = getattr(model, "varargs_from", None)
+    if start is not None:  # forward(a, b, *rest): the trailing inputs' shapes go in one nested tuple
+        per_input = per_input[:start] + [tuple(per_input[start:])]
     if kwarg_names:
         return dict(zip(names, per_input))
     return tuple(per_input)
 
 
 # torch.export cannot trace a ScriptModule: TorchScript files go straight to the TorchScript exporter.
-TRACEABLE = (Format.TORCH_EXPORT, Format.TORCH_PY, Format.TORCH_PICKLE)
+TRACEABLE = (Format.TORCH_EXPORT, Format.TORCH_PY, Format.TORCH_PICKLE, Format.TRANSFORMERS)
 
 
 class DynamoExport(Step, name="torch-dynamo", source=TRACEABLE, target=Format.ONNX, extra="torch",

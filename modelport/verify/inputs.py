@@ -2,7 +2,7 @@
 (`verify.synth`), or real arrays from an .npz file.
 
 Inputs are generated once and fed to both models. Dynamic batch dims are exercised at two sizes
-(N and 1); other dynamic dims at 8 and 5.
+(N and 1); other dynamic dims at 8 and 5, or at the sizes the input's rule gives.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def generate(
     for case, batch in enumerate(batch_sizes(specs, rows)):
         feed = {}
         for spec in specs:
+            rule = rules.get(spec.name)
+            sizes = rule.sizes if rule is not None and rule.sizes else OTHER_DYNAMIC_SIZES
             shape = []
             for i, d in enumerate(spec.shape):
                 if isinstance(d, int):
@@ -70,8 +72,8 @@ def generate(
                 elif i == 0:
                     shape.append(batch)
                 else:
-                    shape.append(OTHER_DYNAMIC_SIZES[case % 2])
-            feed[spec.name] = values(rng, shape, spec.dtype, int_range, rules.get(spec.name))
+                    shape.append(sizes[case % 2])
+            feed[spec.name] = values(rng, shape, spec.dtype, int_range, rule)
         cases.append(feed)
     only = specs[0] if len(specs) == 1 else None
     if only is not None and only.name in rules and only.shape and not isinstance(only.shape[0], int):

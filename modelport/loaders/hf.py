@@ -1,0 +1,210 @@
+"""Hugging Face `save_pretrained` folders (config.json + safetensors or pytorch_model.bin), loaded for a task.
+
+The folder becomes a `TorchModel` whose module takes the task's inputs by their Hugging Face names and returns
+the `ModelOutput` fields (`logits`, `last_hidden_state`, ...), so the PyTorch routes export it unchanged. A
+decoder loaded for `text-generation-with-past` is wrapped so that its KV cache is plain tensors:
+`past_key_values.{i}.key/.value` in, `present.{i}.key/.value` out, the names ONNX Runtime consumers use.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import UnsafeError, UsageError, one_line, require
+from modelport.core.formats import Format
+from modelport.core.logs import quiet
+from modelport.core.model import InputRule
+from modelport.loaders import hf_tasks
+from modelport.loaders.torch import EXAMPLE_BATCH, EXAMPLE_DIM, TorchModel, output_names
+
+EXAMPLE_PAST = 4  # traced past length: not 0 or 1 (torch.export specialises those), not the sequence length
+PAST_SIZES = (8, 0)  # verified past lengths: a decode step over a cache, and the prefill step (empty past)
+_LOGGERS = ("transformers", "torch", "torchao")
+
+
+def read_config(path: Path) -> dict:
+    try:
+        return json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}/config.json: cannot read ({one_line(exc)})", hint="re-save with save_pretrained") \
+            from exc
+
+
+def load(path, *, trust: bool, task: str | None, purpose: str = "run") -> HFModel:
+    path = Path(path)
+    config = read_config(path)
+    if config.get("auto_map") and not trust:
+        raise UnsafeError(f"{path}: the model's code lives in the folder (auto_map: trust_remote_code)",
+                          hint="pass --trust if you trust the Python files in this folder")
+    task = hf_tasks.check_task(task) if task else hf_tasks.task_from_config(config, path)
+    if task == "text2text-generation":
+        from modelport.core.errors import UnsupportedError
+
+        raise UnsupportedError("text2text-generation (encoder + decoder files) is not exported yet",
+                               hint="export the encoder alone with --task feature-extraction")
+    torch = require("torch", "torch", "read Hugging Face models")
+    with quiet(*_LOGGERS):  # importing transformers logs torchao's load failures and pytree deprecations
+        transformers = require("transformers", "transformers", "read Hugging Face models")
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    auto = getattr(transformers, hf_tasks.TASKS[task])
+    try:
+        with quiet(*_LOGGERS):
+            model = auto.from_pretrained(str(path), trust_remote_code=trust, dtype=torch.float32).eval()
+    except Exception as exc:
+        raise UsageError(f"{path}: transformers cannot load it for {task} ({one_line(exc)})",
+                         hint="check --task, or that the folder was written by save_pretrained") from exc
+    refined = hf_tasks.refine_task(task, getattr(model, "main_input_name", "input_ids"))
+    return HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
+                   transformers.__version__)
+
+
+class HFModel(TorchModel):
+    """A transformers model as a TorchModel: named inputs, ModelOutput fields as outputs."""
+
+    def __init__(self, path: Path, hf_model, task: str, architecture: str, version: str) -> None:
+        import torch
+
+        self.path, self.format, self.program = path, Format.TRANSFORMERS, None
+        self.task, self.architecture, self.transformers_version = task, architecture, version
+        self.framework_version = f"torch {torch.__version__}, transformers {version}"
+        self.hf_model = hf_model
+        config = hf_model.config
+        params = set(inspect.signature(hf_model.forward).parameters)
+        main = getattr(hf_model, "main_input_name", "input_ids")
+        if main == "pixel_values":
+            specs, self.rules = hf_tasks.image_specs(config)
+        elif main in ("input_values", "input_features"):
+            specs, self.rules = hf_tasks.audio_specs(config, main)
+        else:
+            specs, self.rules = hf_tasks.text_specs(config, params, task)
+        self.with_past = task == "text-generation-with-past"
+        self.varargs_from = None  # index of the first input the module takes as *args (the KV cache)
+        if self.with_past:
+            self._wrap_past(torch, specs, params)
+        else:
+            if hasattr(config, "use_cache"):
+                config.use_cache = False
+            self.module, self.inputs, self.kwarg_names = hf_model, specs, [s.name for s in specs]
+            args, kwargs = self.example_inputs()
+            with torch.no_grad(), quiet(*_LOGGERS):
+                self.outputs = output_names(self.module(*args, **kwargs))
+
+    def _wrap_past(self, torch, specs, params) -> None:
+        """Find the cache layout by running once with a cache, then wrap the model to take it as tensors."""
+        config = self.hf_model.config
+        positions = int(getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 0) or 512)
+        specs = [s if s.name != "attention_mask" else TensorSpec(s.name, ("batch", "total_sequence_length"), s.dtype)
+                 for s in specs]
+        if "attention_mask" in self.rules:
+            self.rules["attention_mask"].sizes = tuple(p + s for p, s in zip(PAST_SIZES, (8, 5)))
+        if "position_ids" in params:
+            specs.append(TensorSpec("position_ids", ("batch", "sequence_length"), "int64"))
+            self.rules["position_ids"] = InputRule(f"positions in [0, {positions})", integers=(0, positions))
+        self.module, self.inputs, self.kwarg_names = self.hf_model, specs, [s.name for s in specs]
+        args, kwargs = self.example_inputs(past=False)
+        with torch.no_grad(), quiet(*_LOGGERS):
+            out = self.hf_model(**kwargs, use_cache=True)
+        layers = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in returned_cache(out).layers]
+        past = hf_tasks.past_specs(layers)
+        for spec in past:
+            self.rules[spec.name] = InputRule("cached keys/values: N(0, 1)", mean=0.0, std=1.0,
+                                                       sizes=PAST_SIZES)
+        self.module = with_past(self.hf_model, [s.name for s in specs], len(layers))
+        self.varargs_from, self.kwarg_names = 0, []
+        self.inputs = specs + past
+        self.outputs = ["logits"] + hf_tasks.present_names(len(layers))
+
+    def example_inputs(self, past: bool = True) -> tuple[tuple, dict]:
+        """Traceable examples: token ids below vocab_size, full masks, positions after the past."""
+        import torch
+
+        gen = torch.Generator().manual_seed(0)
+        sizes = {"batch": EXAMPLE_BATCH, "sequence_length": EXAMPLE_DIM, "num_choices": 3,
+                 "past_sequence_length": EXAMPLE_PAST if past else 0,
+                 "total_sequence_length": EXAMPLE_DIM + (EXAMPLE_PAST if past else 0)}
+        tensors = {}
+        for spec in self.inputs:
+            rule = self.rules.get(spec.name)
+            own = rule.sizes[0] if rule is not None and rule.sizes and spec.name.startswith("input_") else None
+            shape = [d if isinstance(d, int) else (own or sizes[d]) if d == "sequence_length" else sizes[d]
+                     for d in spec.shape]
+            if spec.name == "position_ids":
+                start = sizes["past_sequence_length"]
+                tensors[spec.name] = torch.arange(start, start + shape[1]).expand(shape[0], -1).contiguous()
+            elif spec.name == "attention_mask":
+                tensors[spec.name] = torch.ones(shape, dtype=torch.int64)
+            elif rule is not None and rule.integers:
+                tensors[spec.name] = torch.randint(*rule.integers, shape, generator=gen)
+            elif spec.dtype.startswith("int"):
+                tensors[spec.name] = torch.zeros(shape, dtype=torch.int64)
+            else:
+                tensors[spec.name] = torch.randn(shape, generator=gen)
+        if self.varargs_from is not None:
+            return tuple(tensors.values()), {}
+        return (), tensors
+
+    def input_rules(self):
+        return dict(self.rules)
+
+    def run(self, feed):
+        with quiet(*_LOGGERS):  # transformers warns about deprecated arguments on every call
+            return super().run(feed)
+
+    def taps(self):
+        return []
+
+    def info(self):
+        return super().info() | {"task": self.task, "architecture": self.architecture,
+                                 "transformers": self.transformers_version}
+
+
+def cache_argument(model) -> str:
+    """transformers 5.2x names the forward's cache argument `cache`; earlier releases `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def returned_cache(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def _with_past_module():
+    import torch
+
+    class WithPast(torch.nn.Module):
+        """model(inputs..., *past) -> (logits, *present): the cache as flat tensors, two per layer."""
+
+        def __init__(self, model, names: list[str], layers: int) -> None:
+            super().__init__()
+            self.model, self.names, self.layers = model, list(names), layers
+
+        def forward(self, *tensors):
+            from transformers import DynamicCache
+
+            n = len(self.names)
+            inputs, past = dict(zip(self.names, tensors[:n])), tensors[n:]
+            cache = DynamicCache(config=self.model.config)
+            for i in range(self.layers):
+                cache.update(past[2 * i], past[2 * i + 1], i)
+            out = self.model(**inputs, **{cache_argument(self.model): cache}, use_cache=True)
+            present = []
+            for layer in returned_cache(out).layers:
+                present += [layer.keys, layer.values]
+            return (out.logits, *present)
+
+    return WithPast
+
+
+def with_past(model, names, layers):
+    """A WithPast module (its class is built on first use: torch is imported only when a model is loaded)."""
+    global _WITH_PAST
+    if _WITH_PAST is None:
+        _WITH_PAST = _with_past_module()
+    return _WITH_PAST(model, names, layers)
+
+
+_WITH_PAST = None

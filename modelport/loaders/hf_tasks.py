@@ -1,0 +1,152 @@
+"""Hugging Face tasks: which transformers class a folder is loaded as, and the inputs each task takes.
+
+Task names are Optimum's (`optimum-cli export onnx --task ...`), so scripts written for it carry over. Without
+`--task`, the task comes from `config.architectures` (the class that saved the folder), by the suffix of its name
+and the model's main input (a sequence classifier over `input_values` is an audio classifier).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport.core.artifact import TensorSpec
+from modelport.core.errors import UsageError
+from modelport.core.model import InputRule
+
+# task -> the transformers Auto class it loads
+TASKS = {
+    "feature-extraction": "AutoModel",
+    "text-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "fill-mask": "AutoModelForMaskedLM",
+    "multiple-choice": "AutoModelForMultipleChoice",
+    "image-classification": "AutoModelForImageClassification",
+    "object-detection": "AutoModelForObjectDetection",
+    "audio-classification": "AutoModelForAudioClassification",
+    "automatic-speech-recognition": "AutoModelForCTC",
+    "text-generation": "AutoModelForCausalLM",
+    "text-generation-with-past": "AutoModelForCausalLM",
+    "text2text-generation": "AutoModelForSeq2SeqLM",
+}
+
+# architecture name suffix -> task (first match wins: longer suffixes first)
+SUFFIXES = (
+    ("ForImageClassificationWithTeacher", "image-classification"),
+    ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "fill-mask"),
+    ("ForMultipleChoice", "multiple-choice"),
+    ("ForImageClassification", "image-classification"),
+    ("ForObjectDetection", "object-detection"),
+    ("ForAudioClassification", "audio-classification"),
+    ("ForCTC", "automatic-speech-recognition"),
+    ("ForCausalLM", "text-generation-with-past"),
+    ("LMHeadModel", "text-generation-with-past"),
+    ("ForConditionalGeneration", "text2text-generation"),
+    ("Model", "feature-extraction"),
+)
+
+# a sequence classifier reads whatever its main input is
+BY_MODALITY = {("text-classification", "input_values"): "audio-classification",
+               ("text-classification", "input_features"): "audio-classification",
+               ("text-classification", "pixel_values"): "image-classification"}
+
+TASK_HELP = ("Hugging Face task (default: from config.json's architectures): " + ", ".join(TASKS) + ".")
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise UsageError(f"unknown task '{task}'", hint=f"tasks: {', '.join(TASKS)}")
+    return task
+
+
+def task_from_config(config: dict[str, Any], path) -> str:
+    """The task for a folder's saved class (`architectures[0]`); feature-extraction when it names none."""
+    archs = config.get("architectures") or []
+    if not archs:
+        return "feature-extraction"
+    for suffix, task in SUFFIXES:
+        if archs[0].endswith(suffix):
+            return task
+    raise UsageError(f"{path}: cannot tell the task of a {archs[0]}", hint=f"pass --task, one of: {', '.join(TASKS)}")
+
+
+def refine_task(task: str, main_input: str) -> str:
+    return BY_MODALITY.get((task, main_input), task)
+
+
+def _get(config, *names, default=None):
+    for name in names:
+        value = getattr(config, name, None)
+        if value is not None:
+            return value
+    return default
+
+
+def text_specs(config, params: set[str], task: str) -> tuple[list[TensorSpec], dict[str, InputRule]]:
+    """input_ids (+ attention_mask, token_type_ids when the model takes them) with HF names and dynamic axes."""
+    axes = ("batch", "num_choices", "sequence_length") if task == "multiple-choice" else ("batch", "sequence_length")
+    vocab = int(_get(config, "vocab_size", default=2))
+    specs = [TensorSpec("input_ids", axes, "int64")]
+    rules = {"input_ids": InputRule(f"token ids in [0, {vocab}) (config.vocab_size)", integers=(0, vocab))}
+    if "attention_mask" in params:
+        specs.append(TensorSpec("attention_mask", axes, "int64"))
+        rules["attention_mask"] = InputRule("attention mask: ones, then padding zeros", mask=True)
+    types = int(_get(config, "type_vocab_size", default=0) or 0)
+    if "token_type_ids" in params and types > 1:
+        specs.append(TensorSpec("token_type_ids", axes, "int64"))
+        rules["token_type_ids"] = InputRule(f"token types in [0, {types}) (config.type_vocab_size)",
+                                            integers=(0, types))
+    return specs, rules
+
+
+def image_specs(config) -> tuple[list[TensorSpec], dict[str, InputRule]]:
+    size = _get(config, "image_size", default=224)
+    height, width = (size, size) if isinstance(size, int) else tuple(size)[:2]
+    channels = int(_get(config, "num_channels", default=3))
+    rule = InputRule("normalised pixels (an image processor's output): N(0, 1)", mean=0.0, std=1.0)
+    return [TensorSpec("pixel_values", ("batch", channels, int(height), int(width)), "float32")], {"pixel_values": rule}
+
+
+def audio_specs(config, main_input: str) -> tuple[list[TensorSpec], dict[str, InputRule]]:
+    if main_input == "input_features":  # log-mel frames (Whisper-style encoders take a fixed number of them)
+        mels = int(_get(config, "num_mel_bins", "feature_size", default=80))
+        frames = 2 * int(_get(config, "max_source_positions", default=1500))
+        rule = InputRule("log-mel features (a feature extractor's output): N(0, 1)", mean=0.0, std=1.0)
+        return [TensorSpec("input_features", ("batch", mels, frames), "float32")], {"input_features": rule}
+    strides = _get(config, "conv_stride", default=[5, 2, 2, 2, 2, 2, 2])
+    kernels = _get(config, "conv_kernel", default=[10, 3, 3, 3, 3, 2, 2])
+    hop = 1
+    for s in strides:
+        hop *= int(s)
+    shortest = sum(int(k) for k in kernels) * hop  # comfortably above the conv stack's receptive field
+    rule = InputRule("normalised audio samples (a feature extractor's output): N(0, 1)", mean=0.0, std=1.0,
+                     sizes=(shortest + 8 * hop, shortest + 3 * hop))
+    return [TensorSpec("input_values", ("batch", "sequence_length"), "float32")], {"input_values": rule}
+
+
+def past_specs(layers: list[tuple[int, int]], dtype: str = "float32") -> list[TensorSpec]:
+    """past_key_values.{i}.key / .value inputs, [batch, kv_heads, past_sequence_length, head_dim] each."""
+    return [TensorSpec(f"past_key_values.{i}.{kind}", ("batch", heads, "past_sequence_length", dim), dtype)
+            for i, (heads, dim) in enumerate(layers) for kind in ("key", "value")]
+
+
+def present_names(count: int) -> list[str]:
+    return [f"present.{i}.{kind}" for i in range(count) for kind in ("key", "value")]
+
+
+# what serving needs beside the model: configs, tokenizer and processor files (not weights, not code)
+SIDE_SUFFIXES = (".json", ".txt", ".model", ".jinja", ".tiktoken")
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def side_files(folder) -> list:
+    """Files of a save_pretrained folder a serving directory needs: config.json, generation_config.json,
+    tokenizer and preprocessor files."""
+    from pathlib import Path
+
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and p.suffix in SIDE_SUFFIXES and p.name not in WEIGHT_INDEXES
+                  and not p.name.startswith("."))

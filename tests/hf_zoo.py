@@ -1,0 +1,60 @@
+"""Tiny Hugging Face models built from configs (nothing downloaded), shared by the tests and the benchmarks.
+
+`build(name)` returns a randomly initialised transformers model (seeded); `save(name, folder)` writes it with
+save_pretrained. Each entry: (config class, model class, config overrides, the task modelport should detect).
+"""
+
+from __future__ import annotations
+
+TEXT = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+            max_position_embeddings=64)
+DECODER = dict(vocab_size=99, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=2, max_position_embeddings=128)
+
+ZOO = {
+    "bert": ("BertConfig", "BertForSequenceClassification", dict(TEXT, num_labels=3), "text-classification"),
+    "bert-base": ("BertConfig", "BertModel", TEXT, "feature-extraction"),
+    "roberta": ("RobertaConfig", "RobertaForTokenClassification", dict(TEXT, num_labels=5), "token-classification"),
+    "distilbert": ("DistilBertConfig", "DistilBertForQuestionAnswering",
+                   dict(vocab_size=99, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64),
+                   "question-answering"),
+    "bert-mlm": ("BertConfig", "BertForMaskedLM", TEXT, "fill-mask"),
+    "bert-choice": ("BertConfig", "BertForMultipleChoice", TEXT, "multiple-choice"),
+    "vit": ("ViTConfig", "ViTForImageClassification",
+            dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=37, num_labels=4), "image-classification"),
+    "swin": ("SwinConfig", "SwinForImageClassification",
+             dict(image_size=32, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=4,
+                  num_labels=4), "image-classification"),
+    "convnext": ("ConvNextConfig", "ConvNextForImageClassification",
+                 dict(image_size=32, num_stages=2, hidden_sizes=[8, 16], depths=[1, 1], num_labels=4),
+                 "image-classification"),
+    "whisper-encoder": ("WhisperConfig", "WhisperForAudioClassification",
+                        dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                             decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, num_mel_bins=16,
+                             max_source_positions=30, num_labels=3), "audio-classification"),
+    "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2ForCTC",
+                 dict(vocab_size=20, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                      conv_dim=(16, 16), conv_stride=(4, 2), conv_kernel=(8, 3), num_conv_pos_embeddings=8,
+                      num_conv_pos_embedding_groups=2), "automatic-speech-recognition"),
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+                                                   initializer_range=0.2), "text-generation-with-past"),
+    "llama": ("LlamaConfig", "LlamaForCausalLM", dict(DECODER, initializer_range=0.2), "text-generation-with-past"),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", dict(DECODER, initializer_range=0.2), "text-generation-with-past"),
+}
+
+
+def build(name: str, seed: int = 0):
+    import torch
+    import transformers
+
+    config_cls, model_cls, overrides, _ = ZOO[name]
+    torch.manual_seed(seed)
+    config = getattr(transformers, config_cls)(**overrides)
+    return getattr(transformers, model_cls)(config).eval()
+
+
+def save(name: str, folder, seed: int = 0):
+    model = build(name, seed)
+    model.save_pretrained(str(folder))
+    return model
