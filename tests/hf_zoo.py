@@ -7,7 +7,7 @@ save_pretrained. Each entry: (config class, model class, config overrides, the t
 from __future__ import annotations
 
 TEXT = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-            max_position_embeddings=64)
+            max_position_embeddings=64, initializer_range=0.2)  # 0.02 (the default) makes near-constant outputs
 DECODER = dict(vocab_size=99, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                num_key_value_heads=2, max_position_embeddings=128)
 
@@ -22,7 +22,7 @@ ZOO = {
     "bert-choice": ("BertConfig", "BertForMultipleChoice", TEXT, "multiple-choice"),
     "vit": ("ViTConfig", "ViTForImageClassification",
             dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                 intermediate_size=37, num_labels=4), "image-classification"),
+                 intermediate_size=37, num_labels=4, initializer_range=0.2), "image-classification"),
     "swin": ("SwinConfig", "SwinForImageClassification",
              dict(image_size=32, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=4,
                   num_labels=4), "image-classification"),

@@ -45,9 +45,9 @@ def load(path, *, trust: bool, task: str | None, purpose: str = "run") -> HFMode
 
         raise UnsupportedError("text2text-generation (encoder + decoder files) is not exported yet",
                                hint="export the encoder alone with --task feature-extraction")
-    torch = require("torch", "torch", "read Hugging Face models")
     with quiet(*_LOGGERS):  # importing transformers logs torchao's load failures and pytree deprecations
         transformers = require("transformers", "transformers", "read Hugging Face models")
+    torch = require("torch", "torch", "read Hugging Face models")
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     auto = getattr(transformers, hf_tasks.TASKS[task])
@@ -157,9 +157,14 @@ class HFModel(TorchModel):
     def taps(self):
         return []
 
+    def facts(self) -> dict:
+        return {"task": self.task, "architecture": self.architecture, "transformers": self.transformers_version}
+
     def info(self):
-        return super().info() | {"task": self.task, "architecture": self.architecture,
-                                 "transformers": self.transformers_version}
+        return super().info() | self.facts()
+
+    def inspect(self):
+        return self.facts() | super().inspect()
 
 
 def cache_argument(model) -> str:

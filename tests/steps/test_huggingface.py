@@ -1,0 +1,228 @@
+"""Hugging Face folders (save_pretrained) and .pt2 files returning ModelOutputs, on tiny models built from configs.
+
+Every expected number comes from transformers itself (the folder loaded with from_pretrained) or from a greedy
+loop run directly in ONNX Runtime, on inputs these tests draw themselves (other sizes than modelport's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs, run_cli
+from tests.hf_zoo import ZOO, save
+from tests.steps.roundtrip import onnx_io, ort_run, round_trip
+
+pytestmark = [pytest.mark.slow, needs("torch", "transformers")]
+
+ENCODERS = ["bert", "bert-base", "roberta", "distilbert", "bert-mlm", "bert-choice", "vit", "swin", "convnext",
+            "whisper-encoder", "wav2vec2"]
+DECODERS = ["gpt2", "llama", "qwen2"]
+
+
+@pytest.fixture(scope="session")
+def hf(tmp_path_factory):
+    """The save_pretrained folder of a zoo model, written once per session."""
+    root = tmp_path_factory.mktemp("hf")
+    made = {}
+
+    def get(name: str):
+        if name not in made:
+            made[name] = root / name
+            save(name, made[name])
+        return made[name]
+
+    return get
+
+
+def reference_model(name: str, folder):
+    import transformers
+
+    return getattr(transformers, ZOO[name][1]).from_pretrained(str(folder)).eval()
+
+
+def feed_for(path, rng, batch: int, length: int) -> dict[str, np.ndarray]:
+    """Inputs drawn from the ONNX file's own declared shapes: token ids below 99, padded masks, N(0, 1) floats."""
+    import onnxruntime as ort
+
+    feed = {}
+    for i in ort.InferenceSession(str(path)).get_inputs():
+        shape = [batch if d == "batch" else d if isinstance(d, int) else (3 if d == "num_choices" else length)
+                 for d in i.shape]
+        if i.name == "input_values":
+            shape[-1] = 40 * length
+        if i.name == "attention_mask":
+            value = np.ones(shape, np.int64)
+            value[..., 0, length // 2:] = 0 if len(shape) == 3 else value[..., 0, length // 2:]
+            if len(shape) == 2:
+                value[0, length // 2:] = 0
+        elif i.type == "tensor(int64)":
+            value = rng.integers(0, 2 if i.name == "token_type_ids" else 99, shape).astype(np.int64)
+        else:
+            value = rng.standard_normal(shape).astype(np.float32)
+        feed[i.name] = value
+    return feed
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_encoder_folder_converts_with_hf_names_and_dynamic_axes(hf, tmp_path, name):
+    import torch
+
+    folder = hf(name)
+    out = tmp_path / f"{name}.onnx"
+    report = round_trip(folder, out)
+    assert report.source["task"] == ZOO[name][3]
+    assert report.source["architecture"] == ZOO[name][1]
+    ins, outs = onnx_io(out)
+    model = reference_model(name, folder)
+    rng = np.random.default_rng(7)
+    for batch, length in ((3, 11), (1, 6)):  # two sizes of every dynamic axis, neither of them modelport's
+        feed = feed_for(out, rng, batch, length)
+        got = ort_run(out, feed)
+        with torch.no_grad():
+            expected = model(**{k: torch.from_numpy(v) for k, v in feed.items()})
+        assert set(outs) <= set(expected.keys())
+        for key in outs:
+            np.testing.assert_allclose(got[key], expected[key].numpy(), atol=2e-4, rtol=1e-3, err_msg=key)
+
+
+def test_folder_output_is_self_contained_and_inspect_names_the_task(hf, tmp_path, cli):
+    folder = hf("bert")
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\nhello\n")
+    (folder / "tokenizer_config.json").write_text('{"model_max_length": 64}')
+    code, stdout, _ = cli("convert", folder, "-o", f"{tmp_path / 'serve'}/", "-q")
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "serve").iterdir()) == [
+        "config.json", "model.onnx", "tokenizer_config.json", "vocab.txt"]
+    assert onnx_io(tmp_path / "serve" / "model.onnx")[0] == ["input_ids", "attention_mask", "token_type_ids"]
+    code, stdout, _ = cli("inspect", folder, "--json", "-")
+    assert code == 0 and '"task": "text-classification"' in stdout
+    code, _, err = cli("convert", folder, "-o", tmp_path / "x.onnx", "--task", "feature-extraction", "-q")
+    assert code == 0
+    assert onnx_io(tmp_path / "x.onnx")[1] == ["last_hidden_state", "pooler_output"]
+
+
+@pytest.mark.parametrize("name", ["bert", "vit", "llama"])
+def test_a_changed_weight_fails_verification(hf, tmp_path, cli, name):
+    """The faithful file passes against the folder; a copy with one weight in the middle of the network x1.05
+    fails."""
+    import torch
+
+    folder = hf(name)
+    good = tmp_path / "good.onnx"
+    round_trip(folder, good)
+    broken_dir = tmp_path / "broken"
+    model = reference_model(name, folder)
+    with torch.no_grad():
+        weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 2]
+        weights[len(weights) // 2].mul_(1.05)
+    model.save_pretrained(str(broken_dir))
+    broken = tmp_path / "broken.onnx"
+    code, _, _ = cli("convert", broken_dir, "-o", broken, "-q")
+    assert code == 0
+    assert cli("verify", folder, good, "-q")[0] == 0
+    code, _, err = cli("verify", folder, broken)
+    assert code == 1, err
+
+
+def greedy_onnx(path, prompt: np.ndarray, steps: int) -> list[int]:
+    """Greedy decoding in ONNX Runtime with the KV cache: prefill with an empty past, then one token a step."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path))
+    past = {i.name: np.zeros([1, i.shape[1], 0, i.shape[3]], np.float32)
+            for i in sess.get_inputs() if i.name.startswith("past_key_values.")}
+    names = [o.name for o in sess.get_outputs()]
+    ids, seen, tokens = prompt, 0, []
+    for _ in range(steps):
+        n = ids.shape[1]
+        feed = {"input_ids": ids, "attention_mask": np.ones((1, seen + n), np.int64), **past}
+        if "position_ids" in {i.name for i in sess.get_inputs()}:
+            feed["position_ids"] = np.arange(seen, seen + n, dtype=np.int64)[None]
+        out = dict(zip(names, sess.run(None, feed)))
+        token = int(out["logits"][0, -1].argmax())
+        tokens.append(token)
+        past = {k.replace("present.", "past_key_values."): v for k, v in out.items() if k.startswith("present.")}
+        seen, ids = seen + n, np.array([[token]], np.int64)
+    return tokens
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_decoder_with_cache_matches_generate_token_for_token(hf, tmp_path, cli, name):
+    import torch
+
+    folder = hf(name)
+    code, _, err = cli("convert", folder, "-o", f"{tmp_path}/", "-q")
+    assert code == 0, err
+    out = tmp_path / "model.onnx"
+    ins, outs = onnx_io(out)
+    layers = 2
+    assert ins[:2] == ["input_ids", "attention_mask"]
+    assert ins[-2 * layers:] == [f"past_key_values.{i}.{k}" for i in range(layers) for k in ("key", "value")]
+    assert outs == ["logits"] + [f"present.{i}.{k}" for i in range(layers) for k in ("key", "value")]
+    assert (tmp_path / "generation_config.json").exists()
+    model = reference_model(name, folder)
+    prompt = np.random.default_rng(3).integers(0, 99, (1, 6)).astype(np.int64)
+    with torch.no_grad():
+        expected = model.generate(torch.from_numpy(prompt), attention_mask=torch.ones(1, 6, dtype=torch.long),
+                                  do_sample=False, max_new_tokens=20, min_new_tokens=20, pad_token_id=0)
+    expected = expected[0, 6:].tolist()
+    assert len(set(expected)) > 3  # a model that repeats one token would prove little
+    assert greedy_onnx(out, prompt, 20) == expected
+
+
+def test_pt2_returning_a_model_output_loads_in_a_fresh_process(hf, tmp_path):
+    """return_dict=True programs name transformers classes: modelport imports their module, quietly."""
+    import torch
+
+    model = reference_model("bert", hf("bert"))
+    ids = torch.randint(0, 99, (2, 8))
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=64)
+    program = torch.export.export(model, (), kwargs={"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+                                  dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}})
+    torch.export.save(program, str(tmp_path / "bert.pt2"))
+    result = run_cli("convert", tmp_path / "bert.pt2", "-o", tmp_path / "bert.onnx", "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no torch deserialisation traceback, no torchao load failures
+    assert onnx_io(tmp_path / "bert.onnx")[1] == ["logits"]
+
+
+CUSTOM_OUTPUT = '''
+import dataclasses
+import torch
+import torch.utils._pytree as pytree
+
+@dataclasses.dataclass
+class Scores:
+    value: torch.Tensor
+
+pytree.register_dataclass(Scores, serialized_type_name="mp_custom_out.Scores")
+
+class Net(torch.nn.Module):
+    def forward(self, x):
+        return Scores(x * 2)
+'''
+
+
+def test_pt2_naming_a_class_outside_the_allow_list_needs_trust(tmp_path):
+    import importlib
+    import sys
+
+    import torch
+
+    (tmp_path / "mp_custom_out.py").write_text(CUSTOM_OUTPUT)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        net = importlib.import_module("mp_custom_out").Net()
+        program = torch.export.export(net, (torch.randn(2, 3),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        torch.export.save(program, str(tmp_path / "net.pt2"))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("mp_custom_out", None)
+    env = {"PYTHONPATH": str(tmp_path)}
+    refused = run_cli("convert", tmp_path / "net.pt2", "-o", tmp_path / "net.onnx", env=env)
+    assert refused.returncode == 4
+    assert "mp_custom_out" in refused.stderr and "--trust" in refused.stderr
+    assert not (tmp_path / "net.onnx").exists()
+    trusted = run_cli("convert", tmp_path / "net.pt2", "-o", tmp_path / "net.onnx", "--trust", "-q", env=env)
+    assert trusted.returncode == 0, trusted.stderr

@@ -1,0 +1,74 @@
+"""Hugging Face folders before any framework loads: detection, task mapping, refusals (fast)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from modelport.core.formats import Format, detect
+from modelport.loaders.hf_tasks import TASKS, refine_task, side_files, task_from_config
+
+
+def folder_with(tmp_path, config: dict):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+@pytest.mark.parametrize("arch, task", [
+    ("BertForSequenceClassification", "text-classification"),
+    ("RobertaForTokenClassification", "token-classification"),
+    ("DistilBertForQuestionAnswering", "question-answering"),
+    ("BertForMaskedLM", "fill-mask"),
+    ("BertForMultipleChoice", "multiple-choice"),
+    ("ViTForImageClassification", "image-classification"),
+    ("DeiTForImageClassificationWithTeacher", "image-classification"),
+    ("DetrForObjectDetection", "object-detection"),
+    ("WhisperForAudioClassification", "audio-classification"),
+    ("Wav2Vec2ForCTC", "automatic-speech-recognition"),
+    ("LlamaForCausalLM", "text-generation-with-past"),
+    ("GPT2LMHeadModel", "text-generation-with-past"),
+    ("T5ForConditionalGeneration", "text2text-generation"),
+    ("BertModel", "feature-extraction"),
+])
+def test_task_comes_from_the_saved_architecture(arch, task):
+    assert task_from_config({"architectures": [arch]}, "m") == task
+    assert task in TASKS
+
+
+def test_sequence_classifiers_of_audio_and_images_are_named_by_their_input():
+    assert refine_task("text-classification", "input_values") == "audio-classification"
+    assert refine_task("text-classification", "pixel_values") == "image-classification"
+    assert refine_task("text-classification", "input_ids") == "text-classification"
+
+
+def test_a_config_folder_is_a_transformers_source_and_side_files_skip_weights(tmp_path):
+    folder = folder_with(tmp_path, {"architectures": ["BertModel"]})
+    for name in ("model.safetensors", "model.safetensors.index.json", "vocab.txt", "tokenizer.json",
+                 "generation_config.json", "modeling_custom.py"):
+        (folder / name).write_text("x")
+    assert detect(folder) is Format.TRANSFORMERS
+    assert [p.name for p in side_files(folder)] == ["config.json", "generation_config.json", "tokenizer.json",
+                                                    "vocab.txt"]
+
+
+def test_remote_code_needs_trust_and_unknown_tasks_are_usage_errors(tmp_path, cli):
+    folder = folder_with(tmp_path, {"architectures": ["X"], "auto_map": {"AutoModel": "modeling_x.XModel"}})
+    code, _, err = cli("convert", folder, "-o", tmp_path / "x.onnx")
+    assert code == 4 and "--trust" in err
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    folder_with(plain, {"architectures": ["BertModel"]})
+    code, _, err = cli("convert", plain, "-o", tmp_path / "x.onnx", "--task", "summarise")
+    assert code == 2 and "text-generation-with-past" in err
+    code, _, err = cli("convert", folder_with(plain, {"architectures": ["Oddity"]}), "-o", tmp_path / "x.onnx")
+    assert code == 2 and "--task" in err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_without_transformers_the_folder_exits_5_with_the_install_line(tmp_path, cli, monkeypatch):
+    folder = folder_with(tmp_path, {"architectures": ["BertModel"]})
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers now fails as if not installed
+    code, _, err = cli("convert", folder, "-o", tmp_path / "x.onnx")
+    assert code == 5 and "pip install 'modelport[transformers]'" in err
