@@ -178,8 +178,9 @@ def test_pt2_returning_a_model_output_loads_in_a_fresh_process(hf, tmp_path):
     model = reference_model("bert", hf("bert"))
     ids = torch.randint(0, 99, (2, 8))
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=64)
+    axes = {0: batch, 1: seq}
     program = torch.export.export(model, (), kwargs={"input_ids": ids, "attention_mask": torch.ones_like(ids)},
-                                  dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}})
+                                  dynamic_shapes={"input_ids": axes, "attention_mask": axes})
     torch.export.save(program, str(tmp_path / "bert.pt2"))
     result = run_cli("convert", tmp_path / "bert.pt2", "-o", tmp_path / "bert.onnx", "-q")
     assert result.returncode == 0, result.stderr
