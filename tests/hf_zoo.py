@@ -58,3 +58,13 @@ def save(name: str, folder, seed: int = 0):
     model = build(name, seed)
     model.save_pretrained(str(folder))
     return model
+
+
+ZOO["t5"] = ("T5Config", "T5ForConditionalGeneration",
+             dict(vocab_size=99, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=2, num_heads=4,
+                  relative_attention_num_buckets=8, initializer_factor=5.0, decoder_start_token_id=0),
+             "text2text-generation")
+ZOO["bart"] = ("BartConfig", "BartForConditionalGeneration",
+               dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                    decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
+                    init_std=0.2), "text2text-generation")

@@ -82,6 +82,9 @@ def render(report: Report, session: Session) -> None:
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     if report.command == "convert" and report.output:
+        for part in report.details.get("parts", [])[:-1]:
+            console.print(f"wrote {part['output']} via {part['route']} "
+                          f"({'verified' if part['ok'] else part['verification'] or 'NOT verified'})")
         verdict = ("verified" if report.verification and report.verification.passed
                    else "NOT verified" if report.verification is None else "verification FAILED")
         console.print(f"wrote {report.output} via {report.route} ({verdict})")

@@ -47,6 +47,25 @@ def convert(
     registry = registry or load_registry()
     src_fmt = detect(source, from_format)
     folder = output_folder(output)
+    parts = hf_parts(source, task) if src_fmt is Format.TRANSFORMERS else {}
+    if parts:  # an encoder-decoder: one verified file per part, then the folder's side files
+        if folder is None:
+            names = ", ".join(f"{stem}.onnx" for stem in parts)
+            raise UsageError(f"{source}: {task or 'its task'} writes {names}: -o must name a folder",
+                             hint=f"-o {Path(str(output)).stem}/")
+        suffix = ".tflite" if to == "tflite" else ".onnx"
+        reports = [convert(source, folder / f"{stem}{suffix}", from_format=src_fmt, to=to, inputs=inputs, opset=opset,
+                           static=static, route=route, verify=verify, check=check, force=force, trust=trust,
+                           imports=imports, locate=locate, task=part, registry=registry, progress=progress)
+                   for stem, part in parts.items()]
+        report = reports[-1]
+        report.ok = all(r.ok for r in reports)
+        report.details["parts"] = [{"output": r.output, "route": r.route, "ok": r.ok,
+                                    "verification": r.verification.summary() if r.verification else None}
+                                   for r in reports]
+        report.warnings = [w for r in reports for w in r.warnings]
+        report.details["copied"] = copy_side_files(Path(source), folder)
+        return report
     if folder is not None:  # -o DIR/: model.onnx (or .tflite) inside, plus a Hugging Face folder's side files
         dst_fmt = target_format(f"model.{to or 'onnx'}", to)
         output = folder / f"model{'.tflite' if dst_fmt is Format.TFLITE else '.onnx'}"
@@ -72,6 +91,15 @@ def convert(
     if folder is not None and src_fmt is Format.TRANSFORMERS and report.output:
         report.details["copied"] = copy_side_files(Path(source), folder)
     return report
+
+
+def hf_parts(source, task: str | None) -> dict[str, str]:
+    """For a task written as several files (text2text-generation): file stem -> the task naming that part."""
+    from modelport.loaders.hf import read_config
+    from modelport.loaders.hf_tasks import PARTS, check_task, task_from_config
+
+    task = check_task(task) if task else task_from_config(read_config(Path(source)), source)
+    return {stem: f"{task}:{part}" for stem, part in PARTS.get(task, {}).items()}
 
 
 def output_folder(output: str | Path) -> Path | None:

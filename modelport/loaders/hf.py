@@ -17,7 +17,7 @@ from modelport.core.errors import UnsafeError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
 from modelport.core.model import InputRule
-from modelport.loaders import hf_tasks
+from modelport.loaders import hf_modules, hf_tasks
 from modelport.loaders.torch import EXAMPLE_BATCH, EXAMPLE_DIM, TorchModel, output_names
 
 EXAMPLE_PAST = 4  # traced past length: not 0 or 1 (torch.export specialises those), not the sequence length
@@ -40,17 +40,16 @@ def load(path, *, trust: bool, task: str | None, purpose: str = "run") -> HFMode
         raise UnsafeError(f"{path}: the model's code lives in the folder (auto_map: trust_remote_code)",
                           hint="pass --trust if you trust the Python files in this folder")
     task = hf_tasks.check_task(task) if task else hf_tasks.task_from_config(config, path)
-    if task == "text2text-generation":
-        from modelport.core.errors import UnsupportedError
-
-        raise UnsupportedError("text2text-generation (encoder + decoder files) is not exported yet",
-                               hint="export the encoder alone with --task feature-extraction")
+    base, _, part = task.partition(":")
+    if base in hf_tasks.PARTS and not part:
+        parts = " or ".join(f"--task {base}:{p}" for p in hf_tasks.PARTS[base].values())
+        raise UsageError(f"{path}: {base} is several models; name one", hint=f"{parts} (convert -o DIR/ writes all)")
     with quiet(*_LOGGERS):  # importing transformers logs torchao's load failures and pytree deprecations
         transformers = require("transformers", "transformers", "read Hugging Face models")
     torch = require("torch", "torch", "read Hugging Face models")
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    auto = getattr(transformers, hf_tasks.TASKS[task])
+    auto = getattr(transformers, hf_tasks.TASKS[base])
     try:
         with quiet(*_LOGGERS):
             model = auto.from_pretrained(str(path), trust_remote_code=trust, dtype=torch.float32).eval()
@@ -85,6 +84,8 @@ class HFModel(TorchModel):
         self.varargs_from = None  # index of the first input the module takes as *args (the KV cache)
         if self.with_past:
             self._wrap_past(torch, specs, params)
+        elif task.startswith("text2text-generation:"):
+            self._wrap_seq2seq(specs, task.partition(":")[2])
         else:
             if hasattr(config, "use_cache"):
                 config.use_cache = False
@@ -108,15 +109,35 @@ class HFModel(TorchModel):
         args, kwargs = self.example_inputs(past=False)
         with torch.no_grad(), quiet(*_LOGGERS):
             out = self.hf_model(**kwargs, use_cache=True)
-        layers = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in returned_cache(out).layers]
+        layers = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in hf_modules.returned_cache(out).layers]
         past = hf_tasks.past_specs(layers)
         for spec in past:
             self.rules[spec.name] = InputRule("cached keys/values: N(0, 1)", mean=0.0, std=1.0,
                                                        sizes=PAST_SIZES)
-        self.module = with_past(self.hf_model, [s.name for s in specs], len(layers))
+        self.module = hf_modules.classes()["with-past"](self.hf_model, [s.name for s in specs], len(layers))
         self.varargs_from, self.kwarg_names = 0, []
         self.inputs = specs + past
         self.outputs = ["logits"] + hf_tasks.present_names(len(layers))
+
+    def _wrap_seq2seq(self, specs, part: str) -> None:
+        """One half of an encoder-decoder: the encoder, or the decoder + LM head over the encoder's states."""
+        config = self.hf_model.config
+        if hasattr(config, "use_cache"):
+            config.use_cache = False
+        self.module = hf_modules.classes()[part](self.hf_model)
+        self.kwarg_names = []
+        text = [s for s in specs if s.name in ("input_ids", "attention_mask")]
+        if part == "encoder":
+            self.inputs, self.outputs = text, ["last_hidden_state"]
+            return
+        width = int(getattr(config, "d_model", 0) or config.hidden_size)
+        encoder = ("batch", "encoder_sequence_length")
+        self.inputs = [TensorSpec("input_ids", ("batch", "decoder_sequence_length"), "int64"),
+                       TensorSpec("encoder_attention_mask", encoder, "int64"),
+                       TensorSpec("encoder_hidden_states", (*encoder, width), "float32")]
+        self.rules["encoder_attention_mask"] = self.rules.pop("attention_mask")
+        self.rules["encoder_hidden_states"] = InputRule("encoder states: N(0, 1)", mean=0.0, std=1.0)
+        self.outputs = ["logits"]
 
     def example_inputs(self, past: bool = True) -> tuple[tuple, dict]:
         """Traceable examples: token ids below vocab_size, full masks, positions after the past."""
@@ -125,7 +146,8 @@ class HFModel(TorchModel):
         gen = torch.Generator().manual_seed(0)
         sizes = {"batch": EXAMPLE_BATCH, "sequence_length": EXAMPLE_DIM, "num_choices": 3,
                  "past_sequence_length": EXAMPLE_PAST if past else 0,
-                 "total_sequence_length": EXAMPLE_DIM + (EXAMPLE_PAST if past else 0)}
+                 "total_sequence_length": EXAMPLE_DIM + (EXAMPLE_PAST if past else 0),
+                 "decoder_sequence_length": EXAMPLE_DIM, "encoder_sequence_length": EXAMPLE_DIM - 2}
         tensors = {}
         for spec in self.inputs:
             rule = self.rules.get(spec.name)
@@ -135,7 +157,7 @@ class HFModel(TorchModel):
             if spec.name == "position_ids":
                 start = sizes["past_sequence_length"]
                 tensors[spec.name] = torch.arange(start, start + shape[1]).expand(shape[0], -1).contiguous()
-            elif spec.name == "attention_mask":
+            elif spec.name.endswith("attention_mask"):
                 tensors[spec.name] = torch.ones(shape, dtype=torch.int64)
             elif rule is not None and rule.integers:
                 tensors[spec.name] = torch.randint(*rule.integers, shape, generator=gen)
@@ -143,9 +165,9 @@ class HFModel(TorchModel):
                 tensors[spec.name] = torch.zeros(shape, dtype=torch.int64)
             else:
                 tensors[spec.name] = torch.randn(shape, generator=gen)
-        if self.varargs_from is not None:
-            return tuple(tensors.values()), {}
-        return (), tensors
+        if self.kwarg_names:
+            return (), tensors
+        return tuple(tensors.values()), {}
 
     def input_rules(self):
         return dict(self.rules)
@@ -165,51 +187,3 @@ class HFModel(TorchModel):
 
     def inspect(self):
         return self.facts() | super().inspect()
-
-
-def cache_argument(model) -> str:
-    """transformers 5.2x names the forward's cache argument `cache`; earlier releases `past_key_values`."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def returned_cache(out):
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values
-
-
-def _with_past_module():
-    import torch
-
-    class WithPast(torch.nn.Module):
-        """model(inputs..., *past) -> (logits, *present): the cache as flat tensors, two per layer."""
-
-        def __init__(self, model, names: list[str], layers: int) -> None:
-            super().__init__()
-            self.model, self.names, self.layers = model, list(names), layers
-
-        def forward(self, *tensors):
-            from transformers import DynamicCache
-
-            n = len(self.names)
-            inputs, past = dict(zip(self.names, tensors[:n])), tensors[n:]
-            cache = DynamicCache(config=self.model.config)
-            for i in range(self.layers):
-                cache.update(past[2 * i], past[2 * i + 1], i)
-            out = self.model(**inputs, **{cache_argument(self.model): cache}, use_cache=True)
-            present = []
-            for layer in returned_cache(out).layers:
-                present += [layer.keys, layer.values]
-            return (out.logits, *present)
-
-    return WithPast
-
-
-def with_past(model, names, layers):
-    """A WithPast module (its class is built on first use: torch is imported only when a model is loaded)."""
-    global _WITH_PAST
-    if _WITH_PAST is None:
-        _WITH_PAST = _with_past_module()
-    return _WITH_PAST(model, names, layers)
-
-
-_WITH_PAST = None

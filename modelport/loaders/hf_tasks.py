@@ -53,11 +53,17 @@ BY_MODALITY = {("text-classification", "input_values"): "audio-classification",
                ("text-classification", "input_features"): "audio-classification",
                ("text-classification", "pixel_values"): "image-classification"}
 
-TASK_HELP = ("Hugging Face task (default: from config.json's architectures): " + ", ".join(TASKS) + ".")
+# tasks written as several files: file stem -> part (`--task TASK:PART` loads one part)
+PARTS = {"text2text-generation": {"encoder_model": "encoder", "decoder_model": "decoder"}}
+
+TASK_HELP = ("Hugging Face task (default: from config.json's architectures): " + ", ".join(TASKS) +
+             ". text2text-generation writes encoder_model.onnx and decoder_model.onnx into -o DIR/; "
+             "text2text-generation:encoder (or :decoder) names one of them.")
 
 
 def check_task(task: str) -> str:
-    if task not in TASKS:
+    base, _, part = task.partition(":")
+    if base not in TASKS or (part and part not in PARTS.get(base, {}).values()):
         raise UsageError(f"unknown task '{task}'", hint=f"tasks: {', '.join(TASKS)}")
     return task
 

@@ -1,0 +1,70 @@
+"""nn.Modules around transformers models that take and return plain tensors in a fixed order, for export.
+
+Their classes are built on first use (torch is imported only when a Hugging Face model is loaded).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+
+def cache_argument(model) -> str:
+    """transformers 5.2x names the forward's cache argument `cache`; earlier releases `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def returned_cache(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+@functools.cache
+def classes() -> dict:
+    import torch
+
+    class WithPast(torch.nn.Module):
+        """model(inputs..., *past) -> (logits, *present): the cache as flat tensors, two per layer."""
+
+        def __init__(self, model, names: list[str], layers: int) -> None:
+            super().__init__()
+            self.model, self.names, self.layers = model, list(names), layers
+
+        def forward(self, *tensors):
+            from transformers import DynamicCache
+
+            n = len(self.names)
+            inputs, past = dict(zip(self.names, tensors[:n])), tensors[n:]
+            cache = DynamicCache(config=self.model.config)
+            for i in range(self.layers):
+                cache.update(past[2 * i], past[2 * i + 1], i)
+            out = self.model(**inputs, **{cache_argument(self.model): cache}, use_cache=True)
+            present = []
+            for layer in returned_cache(out).layers:
+                present += [layer.keys, layer.values]
+            return (out.logits, *present)
+
+    class Encoder(torch.nn.Module):
+        """An encoder-decoder's encoder: (input_ids, attention_mask) -> last_hidden_state."""
+
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.encoder = model.get_encoder()
+
+        def forward(self, input_ids, attention_mask):
+            return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    class Decoder(torch.nn.Module):
+        """An encoder-decoder's decoder and LM head over the whole prefix (no cache):
+        (input_ids, encoder_attention_mask, encoder_hidden_states) -> logits."""
+
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, encoder_attention_mask, encoder_hidden_states):
+            out = self.model(decoder_input_ids=input_ids, attention_mask=encoder_attention_mask,
+                             encoder_outputs=(encoder_hidden_states,), use_cache=False)
+            return out.logits
+
+    return {"with-past": WithPast, "encoder": Encoder, "decoder": Decoder}
