@@ -98,7 +98,13 @@ def hf_parts(source, task: str | None) -> dict[str, str]:
     from modelport.loaders.hf import read_config
     from modelport.loaders.hf_tasks import PARTS, check_task, task_from_config
 
-    task = check_task(task) if task else task_from_config(read_config(Path(source)), source)
+    if task:
+        task = check_task(task)
+    else:
+        try:
+            task = task_from_config(read_config(Path(source)), source)
+        except UsageError:  # the loader says why, after its own checks (remote code first)
+            return {}
     return {stem: f"{task}:{part}" for stem, part in PARTS.get(task, {}).items()}
 
 

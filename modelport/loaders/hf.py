@@ -109,7 +109,8 @@ class HFModel(TorchModel):
         args, kwargs = self.example_inputs(past=False)
         with torch.no_grad(), quiet(*_LOGGERS):
             out = self.hf_model(**kwargs, use_cache=True)
-        layers = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in hf_modules.returned_cache(out).layers]
+        cache = hf_modules.returned_cache(out)
+        layers = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in cache.layers]
         past = hf_tasks.past_specs(layers)
         for spec in past:
             self.rules[spec.name] = InputRule("cached keys/values: N(0, 1)", mean=0.0, std=1.0,
