@@ -53,7 +53,7 @@ def open_model(
     if fmt in (Format.ONNX, Format.TFLITE):
         return importlib.import_module(module).load(path, fmt, threads=threads)
     if fmt is Format.TRANSFORMERS:
-        return importlib.import_module(module).load(path, trust=trust, task=task, purpose=purpose)
+        return importlib.import_module(module).load(path, trust=trust, task=task, input_specs=input_specs or [])
     return importlib.import_module(module).load(path, fmt, trust=trust, input_specs=input_specs or [],
                                                 purpose=purpose)
 

@@ -33,7 +33,8 @@ def read_config(path: Path) -> dict:
             from exc
 
 
-def load(path, *, trust: bool, task: str | None, purpose: str = "run") -> HFModel:
+def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
+    """Load a save_pretrained folder for `task`; `input_specs` (--input) fix the sizes of the inputs they name."""
     path = Path(path)
     config = read_config(path)
     if config.get("auto_map") and not trust:
@@ -57,8 +58,11 @@ def load(path, *, trust: bool, task: str | None, purpose: str = "run") -> HFMode
         raise UsageError(f"{path}: transformers cannot load it for {task} ({one_line(exc)})",
                          hint="check --task, or that the folder was written by save_pretrained") from exc
     refined = hf_tasks.refine_task(task, getattr(model, "main_input_name", "input_ids"))
-    return HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
-                   transformers.__version__)
+    loaded = HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
+                     transformers.__version__)
+    if input_specs:
+        loaded.fix_shapes(input_specs)
+    return loaded
 
 
 class HFModel(TorchModel):
@@ -80,6 +84,8 @@ class HFModel(TorchModel):
             specs, self.rules = hf_tasks.audio_specs(config, main)
         else:
             specs, self.rules = hf_tasks.text_specs(config, params, task)
+        positions = int(getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 0) or 0)
+        self.dim_bounds = {"sequence_length": positions} if positions and main == "input_ids" else {}
         self.with_past = task == "text-generation-with-past"
         self.varargs_from = None  # index of the first input the module takes as *args (the KV cache)
         if self.with_past:
@@ -169,6 +175,21 @@ class HFModel(TorchModel):
         if self.kwarg_names:
             return (), tensors
         return tuple(tensors.values()), {}
+
+    def fix_shapes(self, specs) -> None:
+        """--input NAME:D1,D2: those sizes instead of the dynamic axes (a symbolic batch stays symbolic)."""
+        given = {s.name: s for s in specs}
+        unknown = sorted(set(given) - {s.name for s in self.inputs})
+        if unknown:
+            raise UsageError(f"--input {unknown[0]}: the model has no such input",
+                             hint=f"inputs: {', '.join(s.name for s in self.inputs)}")
+        fixed = []
+        for spec in self.inputs:
+            new = given.get(spec.name)
+            if new is not None and len(new.shape) != len(spec.shape):
+                raise UsageError(f"--input {spec.name}: {len(new.shape)} dims given, the input has {len(spec.shape)}")
+            fixed.append(spec if new is None else TensorSpec(spec.name, new.shape, spec.dtype))
+        self.inputs = fixed
 
     def input_rules(self):
         return dict(self.rules)

@@ -16,17 +16,19 @@ TORCH_SOURCES = (Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PY, Forma
 _LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript")
 
 
-def dynamic_shapes(model, names, kwarg_names):
+def dynamic_shapes(model, names, kwarg_names, only_batch: bool = False):
+    """torch.export dynamic_shapes for the model's symbolic dims (only_batch: axis 0 alone)."""
     from torch.export import Dim
 
     dims: dict[str, object] = {}
+    bounds = getattr(model, "dim_bounds", {})  # largest sizes the model allows (a text model's positions)
     per_input = []
     for spec in model.inputs:
         axes = {}
         for i, d in enumerate(spec.shape):
-            if not isinstance(d, int):
+            if not isinstance(d, int) and not (only_batch and i):
                 key = str(d) if d else f"{spec.name}_dim{i}"
-                dims.setdefault(key, Dim(key.replace(".", "_").replace(" ", "_")))
+                dims.setdefault(key, Dim(key.replace(".", "_").replace(" ", "_"), max=bounds.get(key)))
                 axes[i] = dims[key]
         per_input.append(axes or None)
     start = getattr(model, "varargs_from", None)

@@ -34,13 +34,29 @@ class LitertTorch(Step, name="torch-litert", source=TRACEABLE, target=Format.TFL
         litert_torch = _litert()
         args, kwargs = source.example_inputs()
         names = [s.name for s in source.inputs]
-        dynamic = None
+        tries = [None]
         if source.program is None and any(s.dynamic_dims for s in source.inputs):
-            dynamic = dynamic_shapes(source, names, source.kwarg_names)
-        with quiet(*_LOGGERS), torch.no_grad():
-            edge = litert_torch.convert(source.module, args, kwargs or None, dynamic_shapes=dynamic)
-            edge.export(str(out))
-        return {"converter": f"litert-torch {litert_torch.__version__}"}
+            tries = [dynamic_shapes(source, names, source.kwarg_names),
+                     dynamic_shapes(source, names, source.kwarg_names, only_batch=True), None]
+        facts = {"converter": f"litert-torch {litert_torch.__version__}"}
+        for i, dynamic in enumerate(tries):
+            if i and dynamic is None and source.inputs and not isinstance(source.inputs[0].shape[0], int):
+                args = tuple(a[:1] for a in args)  # fixed shapes: batch 1, what a TFLite runtime feeds
+                kwargs = {k: v[:1] for k, v in (kwargs or {}).items()}
+            try:
+                with quiet(*_LOGGERS), torch.no_grad():
+                    edge = litert_torch.convert(source.module, args, kwargs or None, dynamic_shapes=dynamic)
+                    edge.export(str(out))
+                break
+            except Exception:
+                if i == len(tries) - 1:
+                    raise
+        if i:  # litert-torch could not keep every dynamic axis (e.g. an arange over the sequence length)
+            shapes = ", ".join(f"{n} {list(a.shape)}" for n, a in zip(names, list(args) + list((kwargs or {}).values())))
+            kept = "the batch axis only" if i == 1 else "no dynamic axis"
+            facts["warnings"] = [f"litert-torch kept {kept}: the TFLite file takes {shapes}"
+                                 + (" with any batch" if i == 1 else "") + " (--input NAME:D1,D2 sets other sizes)"]
+        return facts
 
 
 class LitertTorchInt8(Step, name="torch-litert-int8", kind="quantize", method="int8", source=TRACEABLE,

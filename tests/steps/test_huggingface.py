@@ -262,3 +262,35 @@ def test_encoder_decoder_writes_two_files_that_generate_like_transformers(hf, tm
         tokens.append(int(logits[0, -1].argmax()))
     assert len(set(expected)) > 2  # a model that repeats one token would prove little
     assert tokens == expected
+
+
+@pytest.mark.parametrize("name", ["bert", "vit"])
+def test_encoder_to_tflite_through_litert_torch(hf, tmp_path, name):
+    """litert-torch keeps no dynamic axis on these: the file takes batch 1 at the traced (or --input) sizes, said
+    in a warning; the LiteRT interpreter's outputs match transformers."""
+    pytest.importorskip("litert_torch")
+    import torch
+
+    from tests.steps.roundtrip_tflite import tflite_run, tflite_signature
+
+    folder = hf(name)
+    out = tmp_path / f"{name}.tflite"
+    inputs = ["input_ids:1,16", "attention_mask:1,16", "token_type_ids:1,16"] if name == "bert" else []
+    report = round_trip(folder, out, inputs=inputs)
+    assert report.route == "torch-litert"
+    assert any("dynamic axis" in w for w in report.warnings)
+    signature = next(iter(tflite_signature(out).values()))
+    rng = np.random.default_rng(11)
+    if name == "bert":
+        mask = np.ones((1, 16), np.int64)
+        mask[0, 12:] = 0
+        feed = {"input_ids": rng.integers(0, 99, (1, 16)), "attention_mask": mask,
+                "token_type_ids": rng.integers(0, 2, (1, 16))}
+    else:
+        feed = {"pixel_values": rng.standard_normal((1, 3, 32, 32)).astype(np.float32)}
+    with torch.no_grad():
+        expected = reference_model(name, folder)(**{k: torch.from_numpy(v) for k, v in feed.items()}).logits.numpy()
+    tf_feed = {k: v.astype(np.int32) if v.dtype == np.int64 else v for k, v in feed.items()}
+    assert sorted(signature["inputs"]) == sorted(feed)
+    got = next(iter(tflite_run(out, tf_feed).values()))
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
