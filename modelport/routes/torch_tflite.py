@@ -52,7 +52,8 @@ class LitertTorch(Step, name="torch-litert", source=TRACEABLE, target=Format.TFL
                 if i == len(tries) - 1:
                     raise
         if i:  # litert-torch could not keep every dynamic axis (e.g. an arange over the sequence length)
-            shapes = ", ".join(f"{n} {list(a.shape)}" for n, a in zip(names, list(args) + list((kwargs or {}).values())))
+            tensors = list(args) + list((kwargs or {}).values())
+            shapes = ", ".join(f"{n} {list(a.shape)}" for n, a in zip(names, tensors))
             kept = "the batch axis only" if i == 1 else "no dynamic axis"
             facts["warnings"] = [f"litert-torch kept {kept}: the TFLite file takes {shapes}"
                                  + (" with any batch" if i == 1 else "") + " (--input NAME:D1,D2 sets other sizes)"]
