@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from modelport.cli.options import JsonOpt
+from modelport.loaders.hf_tasks import TASKS
 
 TITLES = {"convert": "Routes (`modelport convert`)", "optimize": "Passes (`modelport optimize`)",
           "quantize": "Compression methods (`modelport compress --method`)",
@@ -47,6 +48,9 @@ def markdown(registry) -> str:
         for r in mine:
             name = f"`{r['route']}`" + (f" (`{flag} {r['method']}`)" if flag else "")
             lines.append(f"| {r['source']} | {r['target']} | {name} | `{r['extra']}` | {r['description']} |")
+    lines += ["", "## Hugging Face tasks (`--task`, for `transformers` folders; see docs/huggingface.md)", "",
+              "| task | loaded as |", "| --- | --- |"]
+    lines += [f"| `{task}` | `{auto}` |" for task, auto in TASKS.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -69,7 +73,7 @@ def routes(
     broken = [{"name": b.name, "reason": b.reason} for b in registry.broken]
     if json_path:
         payload = json.dumps({"schema_version": SCHEMA_VERSION, "command": "routes", "ok": True, "routes": rows,
-                              "broken": broken}, indent=2)
+                              "broken": broken, "tasks": TASKS}, indent=2)
         if json_path == "-":
             sys.stdout.write(payload + "\n")
             return
@@ -97,3 +101,4 @@ def routes(
     console.print(table)
     for b in broken:
         console.print(f"[red]broken plugin[/] {b['name']}: {b['reason']}")
+    console.print(f"Hugging Face tasks (--task): {', '.join(TASKS)}")

@@ -49,6 +49,10 @@ class Model:
         """Run once and return the intermediate values named by `keys` (from `taps()`), nothing else kept."""
         raise NotImplementedError(f"{self.format} models do not expose intermediate values")
 
+    def source_facts(self) -> dict[str, Any]:
+        """What the written file's provenance should say about this source beyond its format (default: nothing)."""
+        return {}
+
     def inspect(self) -> dict[str, Any]:
         """Format-specific facts for `modelport inspect`: operators, parameters, versions."""
         return {}

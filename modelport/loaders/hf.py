@@ -201,11 +201,11 @@ class HFModel(TorchModel):
     def taps(self):
         return []
 
-    def facts(self) -> dict:
+    def source_facts(self) -> dict:
         return {"task": self.task, "architecture": self.architecture, "transformers": self.transformers_version}
 
     def info(self):
-        return super().info() | self.facts()
+        return super().info() | self.source_facts()
 
     def inspect(self):
-        return self.facts() | super().inspect()
+        return self.source_facts() | super().inspect()

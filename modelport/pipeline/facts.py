@@ -62,6 +62,7 @@ def build(source: str | Path, model: Model, done: list[tuple[Step, dict]], verif
     if digest and not facts:
         facts = {"source_sha256": digest, "source_format": fmt.value, "source_name": Path(str(source)).name,
                  "framework": model.framework_version, "inputs": [s.to_dict() for s in model.inputs]}
+        facts.update(model.source_facts())  # a Hugging Face folder's task, architecture, transformers version
     for step, step_facts in done:
         if step.kind == "convert":
             facts.update(route=step.name, converter=step_facts.get("converter", ""))

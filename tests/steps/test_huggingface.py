@@ -97,6 +97,11 @@ def test_folder_output_is_self_contained_and_inspect_names_the_task(hf, tmp_path
     assert onnx_io(tmp_path / "serve" / "model.onnx")[0] == ["input_ids", "attention_mask", "token_type_ids"]
     code, stdout, _ = cli("inspect", folder, "--json", "-")
     assert code == 0 and '"task": "text-classification"' in stdout
+    from modelport.core.provenance import read_onnx
+
+    facts = read_onnx(tmp_path / "serve" / "model.onnx")
+    assert (facts["task"], facts["architecture"]) == ("text-classification", "BertForSequenceClassification")
+    assert facts["transformers"] and facts["source_format"] == "transformers"
     code, _, err = cli("convert", folder, "-o", tmp_path / "x.onnx", "--task", "feature-extraction", "-q")
     assert code == 0
     assert onnx_io(tmp_path / "x.onnx")[1] == ["last_hidden_state", "pooler_output"]

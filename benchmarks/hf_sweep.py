@@ -1,0 +1,212 @@
+"""Sweep: every transformers architecture of the exported tasks, built from its default config made tiny,
+saved with save_pretrained, and converted by `modelport convert DIR` (verification included).
+
+    python benchmarks/hf_sweep.py [--groups decoders,encoders,...] [--budget SECONDS] [--json results.json]
+
+Groups (transformers' own auto mappings): decoders (causal LM, exported with the KV cache), text (sequence
+classification), seq2seq (encoder + decoder files), image (image classification), audio (audio classification),
+ctc (speech recognition). Each model is built and converted in a worker process, one at a time, with a time limit;
+a worker that crashes or hangs is replaced and the model recorded as failed. Prints pass / fail / reason per
+architecture and the pass rate per group. A config that cannot be made tiny (or whose model class cannot be built
+from a config) is "not buildable", counted apart: it says nothing about modelport.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common  # noqa: F401  (paths, quiet TF)
+
+GROUPS = {
+    "decoders": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
+    "text": "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+    "seq2seq": "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
+    "image": "MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
+    "audio": "MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES",
+    "ctc": "MODEL_FOR_CTC_MAPPING_NAMES",
+}
+LIMIT = 240  # seconds per model
+
+SMALL = {
+    **dict.fromkeys(("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
+                     "num_decoder_layers", "num_encoder_layers"), 2),
+    **dict.fromkeys(("hidden_size", "d_model", "n_embd", "dim", "word_embed_proj_dim"), 64),
+    **dict.fromkeys(("num_attention_heads", "n_head", "n_heads", "encoder_attention_heads",
+                     "decoder_attention_heads"), 4),
+    **dict.fromkeys(("intermediate_size", "d_ff", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "hidden_dim",
+                     "n_inner", "moe_intermediate_size", "shared_expert_intermediate_size"), 64),
+    "num_key_value_heads": 2, "head_dim": 16, "d_kv": 16, "num_experts": 4, "num_local_experts": 4,
+    "n_routed_experts": 4, "num_experts_per_tok": 2, "embedding_size": 64, "projection_dim": 64,
+}
+TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id", "sep_token_id",
+             "cls_token_id", "mask_token_id", "unk_token_id")
+
+
+def shrink(config, depth: int = 0):
+    """Make a default config tiny in place: fewer, narrower layers; vocab <= 1024; sub-configs too."""
+    for key, value in SMALL.items():
+        current = getattr(config, key, None)
+        if isinstance(current, int) and not isinstance(current, bool) and current > value:
+            try:
+                setattr(config, key, value)
+            except Exception:
+                pass
+    for key in ("depths", "num_heads", "hidden_sizes", "layers_block_type", "layer_types"):
+        current = getattr(config, key, None)
+        if isinstance(current, (list, tuple)) and current and all(isinstance(v, int) for v in current):
+            small = {"depths": 1, "num_heads": 2}.get(key)
+            if key == "hidden_sizes":
+                setattr(config, key, [16 * (i + 1) for i in range(len(current))])
+            elif small:
+                setattr(config, key, [small] * len(current))
+        elif isinstance(current, (list, tuple)) and key in ("layers_block_type", "layer_types") and current:
+            n = getattr(config, "num_hidden_layers", len(current))
+            setattr(config, key, list(current)[:n])
+    vocab = getattr(config, "vocab_size", None)
+    if isinstance(vocab, int) and vocab > 1024:
+        config.vocab_size = 1024
+        vocab = 1024
+    if isinstance(vocab, int):
+        for key in TOKEN_IDS:
+            value = getattr(config, key, None)
+            if isinstance(value, int) and value >= vocab:
+                setattr(config, key, vocab - 1)
+    if getattr(config, "image_size", None) and isinstance(config.image_size, int) and config.image_size > 64:
+        config.image_size = 64
+    if depth < 2:
+        for key, value in list(vars(config).items()):
+            if hasattr(value, "to_dict") and hasattr(value, "model_type"):
+                shrink(value, depth + 1)
+    return config
+
+
+def work() -> None:
+    """Worker: one JSON job per stdin line -> one JSON result per stdout line."""
+    import contextlib
+    import io
+
+    import torch
+    import transformers
+
+    from modelport.commands.convert import convert
+    from modelport.core.errors import ModelportError, one_line
+
+    transformers.logging.set_verbosity_error()
+    for line in sys.stdin:
+        job = json.loads(line)
+        result = {"model_type": job["model_type"], "cls": job["cls"], "group": job["group"]}
+        folder = Path(job["dir"]) / job["model_type"]
+        sink = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+                config = shrink(transformers.CONFIG_MAPPING[job["model_type"]]())
+                torch.manual_seed(0)
+                model = getattr(transformers, job["cls"])(config).eval()
+                model.save_pretrained(str(folder))
+                del model
+        except Exception as exc:
+            result.update(outcome="not buildable", reason=one_line(exc)[:200])
+            print(json.dumps(result), flush=True)
+            continue
+        start = time.perf_counter()
+        try:
+            out = f"{folder}-out/" if job["group"] == "seq2seq" else f"{folder}.onnx"
+            report = convert(folder, out, force=True)
+            result.update(outcome="pass" if report.ok else "fail", route=report.route,
+                          reason=None if report.ok else report.verification.summary())
+        except ModelportError as exc:
+            result.update(outcome="fail", reason=f"exit {exc.exit_code}: {one_line(exc)[:300]}")
+        except Exception as exc:
+            result.update(outcome="fail", reason=f"internal: {one_line(exc)[:300]}")
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        print(json.dumps(result), flush=True)
+
+
+class Worker:
+    def __init__(self) -> None:
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
+
+    def ask(self, job: dict, limit: float) -> dict | None:
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        if not self.sel.select(limit):
+            return None
+        line = self.proc.stdout.readline()
+        return json.loads(line) if line else None
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def jobs(groups: list[str], root: str) -> list[dict]:
+    from transformers.models.auto import modeling_auto
+
+    out = []
+    for group in groups:
+        for model_type, cls in getattr(modeling_auto, GROUPS[group]).items():
+            cls = cls[0] if isinstance(cls, (list, tuple)) else cls
+            out.append({"group": group, "model_type": model_type, "cls": cls, "dir": root})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", default=",".join(GROUPS))
+    parser.add_argument("--budget", type=float, default=4 * 3600, help="stop starting models after this long")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    results = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as root:
+        worker = Worker()
+        for job in jobs(args.groups.split(","), root):
+            if time.perf_counter() - started > args.budget:
+                results.append({**job, "outcome": "not run", "reason": "time budget"})
+                continue
+            answer = worker.ask(job, LIMIT)
+            if answer is None:
+                worker.kill()
+                worker = Worker()
+                answer = {**job, "outcome": "fail", "reason": f"crashed or over {LIMIT} s"}
+            answer.pop("dir", None)
+            results.append(answer)
+            print(f"{answer['group']:9s} {answer['model_type']:28s} {answer['outcome']:13s} "
+                  f"{answer.get('route') or ''} {answer.get('reason') or ''}"[:220], flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1))
+        worker.kill()
+    summarise(results)
+
+
+def summarise(results: list[dict]) -> None:
+    print("\ngroup      pass / converted-or-failed  (not buildable from a tiny default config; not run)")
+    for group in GROUPS:
+        rows = [r for r in results if r["group"] == group]
+        if not rows:
+            continue
+        tried = [r for r in rows if r["outcome"] in ("pass", "fail")]
+        passed = sum(r["outcome"] == "pass" for r in tried)
+        rate = f"{passed / len(tried):.0%}" if tried else "-"
+        print(f"{group:10s} {passed:3d} / {len(tried):3d} = {rate:>4s}   "
+              f"({sum(r['outcome'] == 'not buildable' for r in rows)} not buildable, "
+              f"{sum(r['outcome'] == 'not run' for r in rows)} not run)")
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        work()
+    else:
+        main()
