@@ -73,8 +73,8 @@ def conversion(folders: dict[str, Path], root: Path, runs: int) -> None:
             a = wall([modelport, "convert", str(folders[name]), "-o", str(root / f"{name}.onnx"), "-f", "-q", *extra])
             b = wall([sys.executable, "-c", PLAIN, str(folders[name]), str(root / f"{name}-plain.onnx"), cls])
             ours.append(a), plain.append(b), ratios.append(a / b)
-        print(f"   {name:10s} modelport {statistics.median(ours):6.1f} s   plain export {statistics.median(plain):6.1f} s"
-              f"   ratio {statistics.median(ratios):.2f}x (pairs: {', '.join(f'{r:.2f}' for r in ratios)})")
+        print(f"   {name:10s} modelport {statistics.median(ours):6.1f} s   "
+              f"plain export {statistics.median(plain):6.1f} s   ratio {statistics.median(ratios):.2f}x (pairs: {', '.join(f'{r:.2f}' for r in ratios)})")
 
 
 def median_ms(fn, runs: int = 30) -> float:
@@ -108,8 +108,8 @@ def latency(folders: dict[str, Path], root: Path) -> None:
         feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
         tensors = {k: torch.from_numpy(v) for k, v in feed.items()}
         with torch.no_grad():
-            eager = median_ms(lambda: model(**tensors), 10 if batch > 1 else 30)
-        ort_ms = median_ms(lambda: sess.run(None, feed), 10 if batch > 1 else 30)
+            eager = median_ms(lambda t=tensors: model(**t), 10 if batch > 1 else 30)
+        ort_ms = median_ms(lambda f=feed: sess.run(None, f), 10 if batch > 1 else 30)
         print(f"   batch {batch}: PyTorch eager {eager:7.1f} ms   ONNX Runtime {ort_ms:7.1f} ms   "
               f"ratio {ort_ms / eager:.2f}x")
 

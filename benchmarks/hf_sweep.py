@@ -82,7 +82,7 @@ def shrink(config, depth: int = 0):
     if getattr(config, "image_size", None) and isinstance(config.image_size, int) and config.image_size > 64:
         config.image_size = 64
     if depth < 2:
-        for key, value in list(vars(config).items()):
+        for value in list(vars(config).values()):
             if hasattr(value, "to_dict") and hasattr(value, "model_type"):
                 shrink(value, depth + 1)
     return config
