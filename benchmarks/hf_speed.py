@@ -75,7 +75,8 @@ def conversion(folders: dict[str, Path], root: Path, runs: int) -> None:
             ours.append(a), plain.append(b), ratios.append(a / b)
         pairs = ", ".join(f"{r:.2f}" for r in ratios)
         print(f"   {name:10s} modelport {statistics.median(ours):6.1f} s   "
-              f"plain export {statistics.median(plain):6.1f} s   ratio {statistics.median(ratios):.2f}x (pairs: {pairs})")
+              f"plain export {statistics.median(plain):6.1f} s   "
+              f"ratio {statistics.median(ratios):.2f}x (pairs: {pairs})")
 
 
 def median_ms(fn, runs: int = 30) -> float:
