@@ -70,6 +70,8 @@ def shrink(config, depth: int = 0):
         elif isinstance(current, (list, tuple)) and key in ("layers_block_type", "layer_types") and current:
             n = getattr(config, "num_hidden_layers", len(current))
             setattr(config, key, list(current)[:n])
+    if hasattr(config, "vocab_size") and config.vocab_size is None:  # CTC heads need one
+        config.vocab_size = 32
     vocab = getattr(config, "vocab_size", None)
     if isinstance(vocab, int) and vocab > 1024:
         config.vocab_size = 1024

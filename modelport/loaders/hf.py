@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UnsafeError, UsageError, one_line, require
+from modelport.core.errors import UnsafeError, UnsupportedError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
 from modelport.core.model import InputRule
@@ -58,17 +58,14 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
         raise UsageError(f"{path}: transformers cannot load it for {task} ({one_line(exc)})",
                          hint="check --task, or that the folder was written by save_pretrained") from exc
     refined = hf_tasks.refine_task(task, getattr(model, "main_input_name", "input_ids"))
-    loaded = HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
-                     transformers.__version__)
-    if input_specs:
-        loaded.fix_shapes(input_specs)
-    return loaded
+    return HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
+                   transformers.__version__, input_specs)
 
 
 class HFModel(TorchModel):
     """A transformers model as a TorchModel: named inputs, ModelOutput fields as outputs."""
 
-    def __init__(self, path: Path, hf_model, task: str, architecture: str, version: str) -> None:
+    def __init__(self, path: Path, hf_model, task: str, architecture: str, version: str, given=()) -> None:
         import torch
 
         self.path, self.format, self.program = path, Format.TRANSFORMERS, None
@@ -84,6 +81,7 @@ class HFModel(TorchModel):
             specs, self.rules = hf_tasks.audio_specs(config, main)
         else:
             specs, self.rules = hf_tasks.text_specs(config, params, task)
+        specs = with_sizes(specs, given)
         positions = int(getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 0) or 0)
         self.dim_bounds = {"sequence_length": positions} if positions and main == "input_ids" else {}
         self.with_past = task == "text-generation-with-past"
@@ -97,8 +95,11 @@ class HFModel(TorchModel):
                 config.use_cache = False
             self.module, self.inputs, self.kwarg_names = hf_model, specs, [s.name for s in specs]
             args, kwargs = self.example_inputs()
-            with torch.no_grad(), quiet(*_LOGGERS):
-                self.outputs = output_names(self.module(*args, **kwargs))
+            try:
+                with torch.no_grad(), quiet(*_LOGGERS):
+                    self.outputs = output_names(self.module(*args, **kwargs))
+            except Exception as exc:
+                raise example_failed(self, exc) from exc
 
     def _wrap_past(self, torch, specs, params) -> None:
         """Find the cache layout by running once with a cache, then wrap the model to take it as tensors."""
@@ -113,8 +114,11 @@ class HFModel(TorchModel):
             self.rules["position_ids"] = InputRule(f"positions in [0, {positions})", integers=(0, positions))
         self.module, self.inputs, self.kwarg_names = self.hf_model, specs, [s.name for s in specs]
         args, kwargs = self.example_inputs(past=False)
-        with torch.no_grad(), quiet(*_LOGGERS):
-            out = self.hf_model(**kwargs, use_cache=True)
+        try:
+            with torch.no_grad(), quiet(*_LOGGERS):
+                out = self.hf_model(**kwargs, use_cache=True)
+        except Exception as exc:
+            raise example_failed(self, exc) from exc
         cache = hf_modules.returned_cache(out)
         layers = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in cache.layers]
         past = hf_tasks.past_specs(layers)
@@ -176,21 +180,6 @@ class HFModel(TorchModel):
             return (), tensors
         return tuple(tensors.values()), {}
 
-    def fix_shapes(self, specs) -> None:
-        """--input NAME:D1,D2: those sizes instead of the dynamic axes (a symbolic batch stays symbolic)."""
-        given = {s.name: s for s in specs}
-        unknown = sorted(set(given) - {s.name for s in self.inputs})
-        if unknown:
-            raise UsageError(f"--input {unknown[0]}: the model has no such input",
-                             hint=f"inputs: {', '.join(s.name for s in self.inputs)}")
-        fixed = []
-        for spec in self.inputs:
-            new = given.get(spec.name)
-            if new is not None and len(new.shape) != len(spec.shape):
-                raise UsageError(f"--input {spec.name}: {len(new.shape)} dims given, the input has {len(spec.shape)}")
-            fixed.append(spec if new is None else TensorSpec(spec.name, new.shape, spec.dtype))
-        self.inputs = fixed
-
     def input_rules(self):
         return dict(self.rules)
 
@@ -209,3 +198,26 @@ class HFModel(TorchModel):
 
     def inspect(self):
         return self.source_facts() | super().inspect()
+
+
+def example_failed(model: HFModel, exc: Exception) -> UnsupportedError:
+    shapes = ", ".join(str(s) for s in model.inputs)
+    return UnsupportedError(f"{model.path}: {model.architecture} fails on the inputs its config describes "
+                            f"({shapes}): {one_line(exc)}",
+                            hint="pass --input NAME:D1,D2 with the shapes it takes, or another --task")
+
+
+def with_sizes(specs: list[TensorSpec], given) -> list[TensorSpec]:
+    """--input NAME:D1,D2: those sizes instead of the dynamic axes (a symbolic batch stays symbolic)."""
+    given = {s.name: s for s in given}
+    unknown = sorted(set(given) - {s.name for s in specs})
+    if unknown:
+        raise UsageError(f"--input {unknown[0]}: the model has no such input",
+                         hint=f"inputs: {', '.join(s.name for s in specs)}")
+    fixed = []
+    for spec in specs:
+        new = given.get(spec.name)
+        if new is not None and len(new.shape) != len(spec.shape):
+            raise UsageError(f"--input {spec.name}: {len(new.shape)} dims given, the input has {len(spec.shape)}")
+        fixed.append(spec if new is None else TensorSpec(spec.name, new.shape, spec.dtype))
+    return fixed
