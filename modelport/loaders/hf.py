@@ -89,7 +89,7 @@ class HFModel(TorchModel):
         if self.with_past:
             self._wrap_past(torch, specs, params)
         elif task.startswith("text2text-generation:"):
-            self._wrap_seq2seq(specs, task.partition(":")[2])
+            self._wrap_seq2seq(torch, specs, task.partition(":")[2])
         else:
             if hasattr(config, "use_cache"):
                 config.use_cache = False
@@ -130,12 +130,12 @@ class HFModel(TorchModel):
         self.inputs = specs + past
         self.outputs = ["logits"] + hf_tasks.present_names(len(layers))
 
-    def _wrap_seq2seq(self, specs, part: str) -> None:
+    def _wrap_seq2seq(self, torch, specs, part: str) -> None:
         """One half of an encoder-decoder: the encoder, or the decoder + LM head over the encoder's states."""
         config = self.hf_model.config
         if hasattr(config, "use_cache"):
             config.use_cache = False
-        self.module = hf_modules.classes()[part](self.hf_model)
+        self.module = hf_modules.classes()["encoder" if part == "encoder" else "decoder"](self.hf_model)
         self.kwarg_names = []
         text = [s for s in specs if s.name in ("input_ids", "attention_mask")]
         if part == "encoder":
@@ -148,7 +148,26 @@ class HFModel(TorchModel):
                        TensorSpec("encoder_hidden_states", (*encoder, width), "float32")]
         self.rules["encoder_attention_mask"] = self.rules.pop("attention_mask")
         self.rules["encoder_hidden_states"] = InputRule("encoder states: N(0, 1)", mean=0.0, std=1.0)
-        self.outputs = ["logits"]
+        first = hf_modules.classes()["decoder"](self.hf_model)
+        args, _ = self.example_inputs()
+        try:
+            with quiet(*_LOGGERS), torch.no_grad():
+                out = first(*args)
+        except Exception as exc:
+            raise example_failed(self, exc) from exc
+        layers = [(int(k.shape[1]), int(k.shape[3])) for k in out[1::4]]
+        names = [f"present.{i}.{side}.{kind}" for i in range(len(layers))
+                 for side in ("decoder", "encoder") for kind in ("key", "value")]
+        if part == "decoder":
+            self.outputs = ["logits", *names]
+            return
+        past = hf_tasks.seq2seq_past_specs(layers)
+        for spec in past:
+            self.rules[spec.name] = InputRule("cached keys/values: N(0, 1)", mean=0.0, std=1.0,
+                                              sizes=PAST_SIZES if ".decoder." in spec.name else None)
+        self.inputs = self.inputs[:2] + past
+        self.module, self.varargs_from = hf_modules.classes()["decoder-with-past"](self.hf_model, len(layers)), 2
+        self.outputs = ["logits", *(n for n in names if ".decoder." in n)]
 
     def example_inputs(self, past: bool = True) -> tuple[tuple, dict]:
         """Traceable examples: token ids below vocab_size, full masks, positions after the past."""
@@ -158,7 +177,8 @@ class HFModel(TorchModel):
         sizes = {"batch": EXAMPLE_BATCH, "sequence_length": EXAMPLE_DIM, "num_choices": 3,
                  "past_sequence_length": EXAMPLE_PAST if past else 0,
                  "total_sequence_length": EXAMPLE_DIM + (EXAMPLE_PAST if past else 0),
-                 "decoder_sequence_length": EXAMPLE_DIM, "encoder_sequence_length": EXAMPLE_DIM - 2}
+                 "decoder_sequence_length": EXAMPLE_DIM, "encoder_sequence_length": EXAMPLE_DIM - 2,
+                 "past_decoder_sequence_length": EXAMPLE_PAST}
         tensors = {}
         for spec in self.inputs:
             rule = self.rules.get(spec.name)

@@ -55,8 +55,9 @@ def classes() -> dict:
             return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     class Decoder(torch.nn.Module):
-        """An encoder-decoder's decoder and LM head over the whole prefix (no cache):
-        (input_ids, encoder_attention_mask, encoder_hidden_states) -> logits."""
+        """An encoder-decoder's decoder and LM head, first step: (input_ids, encoder_attention_mask,
+        encoder_hidden_states) -> (logits, then per layer the self-attention key/value and the cross-attention
+        key/value the next steps take as their past)."""
 
         def __init__(self, model) -> None:
             super().__init__()
@@ -64,7 +65,37 @@ def classes() -> dict:
 
         def forward(self, input_ids, encoder_attention_mask, encoder_hidden_states):
             out = self.model(decoder_input_ids=input_ids, attention_mask=encoder_attention_mask,
-                             encoder_outputs=(encoder_hidden_states,), use_cache=False)
-            return out.logits
+                             encoder_outputs=(encoder_hidden_states,), use_cache=True)
+            cache = returned_cache(out)
+            present = []
+            for own, cross in zip(cache.self_attention_cache.layers, cache.cross_attention_cache.layers):
+                present += [own.keys, own.values, cross.keys, cross.values]
+            return (out.logits, *present)
 
-    return {"with-past": WithPast, "encoder": Encoder, "decoder": Decoder}
+    class DecoderWithPast(torch.nn.Module):
+        """The next steps: (input_ids, encoder_attention_mask, *past) -> (logits, per layer the self-attention
+        key/value with the new tokens). The cross-attention keys/values come in as past and are used as they are
+        (the encoder's states are not needed again)."""
+
+        def __init__(self, model, layers: int) -> None:
+            super().__init__()
+            self.model, self.layers = model, layers
+
+        def forward(self, input_ids, encoder_attention_mask, *past):
+            from transformers import DynamicCache, EncoderDecoderCache
+
+            own, cross = DynamicCache(), DynamicCache()
+            for i in range(self.layers):
+                own.update(past[4 * i], past[4 * i + 1], i)
+                cross.update(past[4 * i + 2], past[4 * i + 3], i)
+            cache = EncoderDecoderCache(own, cross)
+            # stands in for the encoder's states, which cached cross-attention never reads (only their shape)
+            states = torch.zeros(*encoder_attention_mask.shape, self.model.config.d_model, dtype=past[2].dtype)
+            out = self.model(decoder_input_ids=input_ids, attention_mask=encoder_attention_mask,
+                             encoder_outputs=(states,), use_cache=True, **{cache_argument(self.model): cache})
+            present = []
+            for layer in returned_cache(out).self_attention_cache.layers:
+                present += [layer.keys, layer.values]
+            return (out.logits, *present)
+
+    return {"with-past": WithPast, "encoder": Encoder, "decoder": Decoder, "decoder-with-past": DecoderWithPast}

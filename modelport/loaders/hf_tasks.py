@@ -54,11 +54,12 @@ BY_MODALITY = {("text-classification", "input_values"): "audio-classification",
                ("text-classification", "pixel_values"): "image-classification"}
 
 # tasks written as several files: file stem -> part (`--task TASK:PART` loads one part)
-PARTS = {"text2text-generation": {"encoder_model": "encoder", "decoder_model": "decoder"}}
+PARTS = {"text2text-generation": {"encoder_model": "encoder", "decoder_model": "decoder",
+                                  "decoder_with_past_model": "decoder-with-past"}}
 
 TASK_HELP = ("Hugging Face task (default: from config.json's architectures): " + ", ".join(TASKS) +
-             ". text2text-generation writes encoder_model.onnx and decoder_model.onnx into -o DIR/; "
-             "text2text-generation:encoder (or :decoder) names one of them.")
+             ". text2text-generation writes encoder_model.onnx, decoder_model.onnx and decoder_with_past_model.onnx "
+             "into -o DIR/; text2text-generation:encoder (:decoder, :decoder-with-past) names one of them.")
 
 
 def check_task(task: str) -> str:
@@ -141,6 +142,17 @@ def past_specs(layers: list[tuple[int, int]], dtype: str = "float32") -> list[Te
 
 def present_names(count: int) -> list[str]:
     return [f"present.{i}.{kind}" for i in range(count) for kind in ("key", "value")]
+
+
+def seq2seq_past_specs(layers: list[tuple[int, int]]) -> list[TensorSpec]:
+    """past_key_values.{i}.decoder.key/value (the decoder's own past) and .encoder.key/value (cross-attention,
+    as long as the encoder's sequence), four per layer."""
+    specs = []
+    for i, (heads, dim) in enumerate(layers):
+        for side, length in (("decoder", "past_decoder_sequence_length"), ("encoder", "encoder_sequence_length")):
+            specs += [TensorSpec(f"past_key_values.{i}.{side}.{kind}", ("batch", heads, length, dim), "float32")
+                      for kind in ("key", "value")]
+    return specs
 
 
 # what serving needs beside the model: configs, tokenizer and processor files (not weights, not code)

@@ -235,21 +235,27 @@ def test_pt2_naming_a_class_outside_the_allow_list_needs_trust(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["t5", "bart"])
-def test_encoder_decoder_writes_two_files_that_generate_like_transformers(hf, tmp_path, cli, name):
-    """text2text-generation: encoder_model.onnx once, then decoder_model.onnx over the growing prefix, greedy,
-    matches generate() for 20 tokens."""
+def test_encoder_decoder_files_generate_like_transformers_with_and_without_cache(hf, tmp_path, cli, name):
+    """text2text-generation: encoder_model.onnx once, then either decoder_model.onnx over the growing prefix, or
+    decoder_model.onnx for the first token and decoder_with_past_model.onnx with the cache after it: both greedy
+    loops match generate() for 20 tokens."""
     import onnxruntime as ort
     import torch
 
     folder = hf(name)
     code, _, err = cli("convert", folder, "-o", tmp_path / "flat.onnx")
-    assert code == 2 and "folder" in err  # two files need -o DIR/
+    assert code == 2 and "folder" in err  # three files need -o DIR/
     code, _, err = cli("convert", folder, "-o", f"{tmp_path / 'out'}/", "-q")
     assert code == 0, err
     out = tmp_path / "out"
     assert onnx_io(out / "encoder_model.onnx") == (["input_ids", "attention_mask"], ["last_hidden_state"])
+    presents = [f"present.{i}.{side}.{kind}" for i in range(2) for side in ("decoder", "encoder")
+                for kind in ("key", "value")]
     assert onnx_io(out / "decoder_model.onnx") == (
-        ["input_ids", "encoder_attention_mask", "encoder_hidden_states"], ["logits"])
+        ["input_ids", "encoder_attention_mask", "encoder_hidden_states"], ["logits", *presents])
+    assert onnx_io(out / "decoder_with_past_model.onnx") == (
+        ["input_ids", "encoder_attention_mask", *(p.replace("present.", "past_key_values.") for p in presents)],
+        ["logits", *(p for p in presents if ".decoder." in p)])
     model = reference_model(name, folder)
     prompt = np.random.default_rng(5).integers(3, 99, (1, 7)).astype(np.int64)
     mask = np.ones_like(prompt)
@@ -259,6 +265,8 @@ def test_encoder_decoder_writes_two_files_that_generate_like_transformers(hf, tm
                                   forced_eos_token_id=None)[0].tolist()
     encoder = ort.InferenceSession(str(out / "encoder_model.onnx"))
     decoder = ort.InferenceSession(str(out / "decoder_model.onnx"))
+    with_past = ort.InferenceSession(str(out / "decoder_with_past_model.onnx"))
+    names = [o.name for o in decoder.get_outputs()]
     states = encoder.run(None, {"input_ids": prompt, "attention_mask": mask})[0]
     tokens = [model.generation_config.decoder_start_token_id]
     while len(tokens) < len(expected):
@@ -267,6 +275,18 @@ def test_encoder_decoder_writes_two_files_that_generate_like_transformers(hf, tm
         tokens.append(int(logits[0, -1].argmax()))
     assert len(set(expected)) > 2  # a model that repeats one token would prove little
     assert tokens == expected
+    start = [model.generation_config.decoder_start_token_id]
+    first = dict(zip(names, decoder.run(None, {"input_ids": np.array([start], np.int64),
+                                               "encoder_attention_mask": mask, "encoder_hidden_states": states})))
+    cached = start + [int(first["logits"][0, -1].argmax())]
+    past = {k.replace("present.", "past_key_values."): v for k, v in first.items() if k.startswith("present.")}
+    step_names = [o.name for o in with_past.get_outputs()]
+    while len(cached) < len(expected):
+        step = dict(zip(step_names, with_past.run(None, {"input_ids": np.array([cached[-1:]], np.int64),
+                                                         "encoder_attention_mask": mask, **past})))
+        cached.append(int(step["logits"][0, -1].argmax()))
+        past.update({k.replace("present.", "past_key_values."): v for k, v in step.items() if k != "logits"})
+    assert cached == expected
 
 
 @pytest.mark.parametrize("name", ["bert", "vit"])
