@@ -95,6 +95,8 @@ def work() -> None:
     import contextlib
     import io
 
+    results = os.fdopen(os.dup(1), "w")  # answers go here; fd 1 (what libraries print, C code included) is dropped
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     import torch
     import transformers
 
@@ -116,7 +118,7 @@ def work() -> None:
                 del model
         except Exception as exc:
             result.update(outcome="not buildable", reason=one_line(exc)[:200])
-            print(json.dumps(result), flush=True)
+            print(json.dumps(result), file=results, flush=True)
             continue
         start = time.perf_counter()
         try:
@@ -129,7 +131,7 @@ def work() -> None:
         except Exception as exc:
             result.update(outcome="fail", reason=f"internal: {one_line(exc)[:300]}")
         result["seconds"] = round(time.perf_counter() - start, 1)
-        print(json.dumps(result), flush=True)
+        print(json.dumps(result), file=results, flush=True)
 
 
 class Worker:

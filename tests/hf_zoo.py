@@ -20,6 +20,8 @@ ZOO = {
                    "question-answering"),
     "bert-mlm": ("BertConfig", "BertForMaskedLM", TEXT, "fill-mask"),
     "bert-choice": ("BertConfig", "BertForMultipleChoice", TEXT, "multiple-choice"),
+    # a causal LM that returns no cache (not configured as a decoder): exported without one, and said so
+    "bert-lm": ("BertConfig", "BertLMHeadModel", TEXT, "text-generation"),
     "vit": ("ViTConfig", "ViTForImageClassification",
             dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                  intermediate_size=37, num_labels=4, initializer_range=0.2), "image-classification"),

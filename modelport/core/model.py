@@ -28,6 +28,7 @@ class Model:
     inputs: list[TensorSpec]
     outputs: list[str]
     framework_version: str = ""
+    notes: list[str] | tuple = ()  # what the report should say about how the model was read (warnings)
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError

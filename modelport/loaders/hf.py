@@ -72,6 +72,7 @@ class HFModel(TorchModel):
         self.task, self.architecture, self.transformers_version = task, architecture, version
         self.framework_version = f"torch {torch.__version__}, transformers {version}"
         self.hf_model = hf_model
+        self.notes: list[str] = []  # what the report should say about how the model was read
         config = hf_model.config
         params = set(inspect.signature(hf_model.forward).parameters)
         main = getattr(hf_model, "main_input_name", "input_ids")
@@ -91,15 +92,19 @@ class HFModel(TorchModel):
         elif task.startswith("text2text-generation:"):
             self._wrap_seq2seq(torch, specs, task.partition(":")[2])
         else:
-            if hasattr(config, "use_cache"):
-                config.use_cache = False
-            self.module, self.inputs, self.kwarg_names = hf_model, specs, [s.name for s in specs]
-            args, kwargs = self.example_inputs()
-            try:
-                with torch.no_grad(), quiet(*_LOGGERS):
-                    self.outputs = output_names(self.module(*args, **kwargs))
-            except Exception as exc:
-                raise example_failed(self, exc) from exc
+            self._plain(torch, specs)
+
+    def _plain(self, torch, specs) -> None:
+        """The model itself, called with keyword inputs; outputs named after its ModelOutput fields."""
+        if hasattr(self.hf_model.config, "use_cache"):
+            self.hf_model.config.use_cache = False
+        self.module, self.inputs, self.kwarg_names = self.hf_model, specs, [s.name for s in specs]
+        args, kwargs = self.example_inputs()
+        try:
+            with torch.no_grad(), quiet(*_LOGGERS):
+                self.outputs = output_names(self.module(*args, **kwargs))
+        except Exception as exc:
+            raise example_failed(self, exc) from exc
 
     def _wrap_past(self, torch, specs, params) -> None:
         """Find the cache layout by running once with a cache, then wrap the model to take it as tensors."""
@@ -120,6 +125,16 @@ class HFModel(TorchModel):
         except Exception as exc:
             raise example_failed(self, exc) from exc
         cache = hf_modules.returned_cache(out)
+        if not all(getattr(layer, "keys", None) is not None for layer in getattr(cache, "layers", None) or [None]):
+            kind = "no cache" if cache is None else f"a {type(cache).__name__} without per-layer keys/values"
+            self.notes.append(f"{self.architecture} returns {kind}: exported as text-generation (no KV cache)")
+            self.task, self.with_past = "text-generation", False
+            self.rules.pop("position_ids", None)
+            if "attention_mask" in self.rules:
+                self.rules["attention_mask"].sizes = None
+            self._plain(torch, [TensorSpec(s.name, ("batch", "sequence_length"), s.dtype)
+                                if s.name == "attention_mask" else s for s in specs if s.name != "position_ids"])
+            return
         layers = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in cache.layers]
         past = hf_tasks.past_specs(layers)
         for spec in past:

@@ -16,7 +16,7 @@ def cache_argument(model) -> str:
 
 def returned_cache(out):
     cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values
+    return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
 @functools.cache

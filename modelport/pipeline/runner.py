@@ -102,6 +102,7 @@ def _load(job: Job, fmt: Format, report: Report, progress) -> Model:
     import_user_code(job.imports, job.trust)
     model = open_model(job.source, fmt, trust=job.trust, input_specs=with_batch(job.input_specs(), not job.static),
                        task=job.task)
+    report.warnings.extend(model.notes)
     if job.static:
         if fmt in (Format.TORCH_EXPORT, Format.TF_SAVEDMODEL):
             report.warnings.append(f"--static has no effect on {fmt}: its shapes are fixed by the file")
