@@ -43,6 +43,10 @@ ZOO = {
                                                    initializer_range=0.2), "text-generation-with-past"),
     "llama": ("LlamaConfig", "LlamaForCausalLM", dict(DECODER, initializer_range=0.2), "text-generation-with-past"),
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", dict(DECODER, initializer_range=0.2), "text-generation-with-past"),
+    # mixture of experts: transformers' grouped-mm op has no ONNX lowering without its own export fixes
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM",
+                dict(DECODER, num_local_experts=4, num_experts_per_tok=2, initializer_range=0.2),
+                "text-generation-with-past"),
 }
 
 

@@ -6,6 +6,8 @@ loop run directly in ONNX Runtime, on inputs these tests draw themselves (other 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,7 @@ pytestmark = [pytest.mark.slow, needs("torch", "transformers")]
 
 ENCODERS = ["bert", "bert-base", "roberta", "distilbert", "bert-mlm", "bert-choice", "vit", "swin", "convnext",
             "whisper-encoder", "wav2vec2", "bert-lm"]
-DECODERS = ["gpt2", "llama", "qwen2"]
+DECODERS = ["gpt2", "llama", "qwen2", "mixtral"]
 
 
 @pytest.fixture(scope="session")
@@ -158,8 +160,10 @@ def test_decoder_with_cache_matches_generate_token_for_token(hf, tmp_path, cli, 
     import torch
 
     folder = hf(name)
-    code, _, err = cli("convert", folder, "-o", f"{tmp_path}/", "-q")
+    code, stdout, err = cli("convert", folder, "-o", f"{tmp_path}/", "--json", "-")
     assert code == 0, err
+    route = json.loads(stdout)["route"]
+    assert route == ("hf-dynamo-patched" if name == "mixtral" else "torch-dynamo")
     out = tmp_path / "model.onnx"
     ins, outs = onnx_io(out)
     layers = 2
