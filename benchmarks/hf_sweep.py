@@ -45,7 +45,59 @@ SMALL = {
                      "n_inner", "moe_intermediate_size", "shared_expert_intermediate_size"), 64),
     "num_key_value_heads": 2, "head_dim": 16, "d_kv": 16, "num_experts": 4, "num_local_experts": 4,
     "n_routed_experts": 4, "num_experts_per_tok": 2, "embedding_size": 64, "projection_dim": 64,
+    "rotary_dim": 8, "q_lora_rank": 16, "kv_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8,
+    "v_head_dim": 16, "n_group": 1, "topk_group": 1, "n_shared_experts": 1, "first_k_dense_replace": 1,
+    "moe_intermediate_size": 64, "num_mel_bins": 16, "max_source_positions": 30,
 }
+LAYER_LISTS = ("layer_types", "layers_block_type", "mlp_layer_types", "block_types", "attention_layers")
+TASK = {"decoders": "text-generation-with-past", "text": "text-classification", "seq2seq": "text2text-generation",
+        "image": "image-classification", "audio": "audio-classification", "ctc": "automatic-speech-recognition"}
+
+
+def small_values(values: dict) -> dict:
+    """Overrides that make a config dict tiny (sub-config dicts too), passed to the constructor so that what it
+    derives (layer types, head dims) is derived from the small values."""
+    out = {}
+    layers = None
+    for key, value in values.items():
+        if key in SMALL and isinstance(value, int) and not isinstance(value, bool) and value > SMALL[key]:
+            out[key] = SMALL[key]
+            if key in ("num_hidden_layers", "num_layers", "n_layer", "n_layers"):
+                layers = (value, SMALL[key])
+        elif isinstance(value, dict) and "model_type" in value:
+            out[key] = {**value, **small_values(value)}
+        elif key == "depths" and isinstance(value, list):
+            out[key] = [1] * len(value)
+        elif key == "hidden_sizes" and isinstance(value, list):
+            out[key] = [16 * (i + 1) for i in range(len(value))]
+        elif key == "num_heads" and isinstance(value, list):
+            out[key] = [2] * len(value)
+        elif key == "vocab_size" and isinstance(value, int) and value > 1024:
+            out[key] = 1024
+        elif key == "vocab_size" and value is None:
+            out[key] = 32
+        elif key == "image_size" and isinstance(value, int) and value > 64:
+            out[key] = 64
+    if layers:
+        for key in LAYER_LISTS:
+            if isinstance(values.get(key), list) and len(values[key]) == layers[0]:
+                out[key] = values[key][:layers[1]]
+    vocab = out.get("vocab_size", values.get("vocab_size"))
+    if isinstance(vocab, int):
+        for key in TOKEN_IDS:
+            if isinstance(values.get(key), int) and values[key] >= vocab:
+                out[key] = vocab - 1
+    return out
+
+
+def tiny_config(transformers, model_type: str):
+    """The default config of `model_type` made tiny through its constructor; failing that, in place."""
+    cls = transformers.CONFIG_MAPPING[model_type]
+    default = cls()
+    try:
+        return cls(**small_values(default.to_dict()))
+    except Exception:
+        return shrink(default)
 TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id", "sep_token_id",
              "cls_token_id", "mask_token_id", "unk_token_id")
 
@@ -111,7 +163,7 @@ def work() -> None:
         sink = io.StringIO()
         try:
             with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
-                config = shrink(transformers.CONFIG_MAPPING[job["model_type"]]())
+                config = tiny_config(transformers, job["model_type"])
                 torch.manual_seed(0)
                 model = getattr(transformers, job["cls"])(config).eval()
                 model.save_pretrained(str(folder))
@@ -123,13 +175,13 @@ def work() -> None:
         start = time.perf_counter()
         try:
             out = f"{folder}-out/" if job["group"] == "seq2seq" else f"{folder}.onnx"
-            report = convert(folder, out, force=True)
+            report = convert(folder, out, force=True, task=TASK[job["group"]])
             result.update(outcome="pass" if report.ok else "fail", route=report.route,
                           reason=None if report.ok else report.verification.summary())
         except ModelportError as exc:
-            result.update(outcome="fail", reason=f"exit {exc.exit_code}: {one_line(exc)[:300]}")
+            result.update(outcome="fail", reason=f"exit {exc.exit_code}: {one_line(exc)[:600]}")
         except Exception as exc:
-            result.update(outcome="fail", reason=f"internal: {one_line(exc)[:300]}")
+            result.update(outcome="fail", reason=f"internal: {one_line(exc)[:600]}")
         result["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps(result), file=results, flush=True)
 
@@ -171,12 +223,18 @@ def main() -> None:
     parser.add_argument("--groups", default=",".join(GROUPS))
     parser.add_argument("--budget", type=float, default=4 * 3600, help="stop starting models after this long")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--shard", default="0/1", help="K/N: run every N-th model from the K-th (N processes)")
+    parser.add_argument("--summarise", nargs="*", type=Path, help="only print the summary of these result files")
     args = parser.parse_args()
+    if args.summarise:
+        summarise([r for path in args.summarise for r in json.loads(path.read_text())])
+        return
+    shard, shards = (int(v) for v in args.shard.split("/"))
     results = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as root:
         worker = Worker()
-        for job in jobs(args.groups.split(","), root):
+        for job in jobs(args.groups.split(","), root)[shard::shards]:
             if time.perf_counter() - started > args.budget:
                 results.append({**job, "outcome": "not run", "reason": "time budget"})
                 continue

@@ -76,6 +76,8 @@ def task_from_config(config: dict[str, Any], path) -> str:
         return "feature-extraction"
     for suffix, task in SUFFIXES:
         if archs[0].endswith(suffix):
+            if task == "text2text-generation" and not config.get("is_encoder_decoder", False):
+                return "text-generation-with-past"  # a decoder-only ...ForConditionalGeneration (Gemma 3, LLaVA)
             return task
     raise UsageError(f"{path}: cannot tell the task of a {archs[0]}", hint=f"pass --task, one of: {', '.join(TASKS)}")
 

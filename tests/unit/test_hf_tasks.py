@@ -29,12 +29,18 @@ def folder_with(tmp_path, config: dict):
     ("Wav2Vec2ForCTC", "automatic-speech-recognition"),
     ("LlamaForCausalLM", "text-generation-with-past"),
     ("GPT2LMHeadModel", "text-generation-with-past"),
-    ("T5ForConditionalGeneration", "text2text-generation"),
+    ("T5ForConditionalGeneration", "text-generation-with-past"),  # is_encoder_decoder unset in this config
     ("BertModel", "feature-extraction"),
 ])
 def test_task_comes_from_the_saved_architecture(arch, task):
     assert task_from_config({"architectures": [arch]}, "m") == task
     assert task in TASKS
+
+
+def test_conditional_generation_is_text2text_only_for_encoder_decoders():
+    arch = {"architectures": ["Gemma3ForConditionalGeneration"]}
+    assert task_from_config(arch, "m") == "text-generation-with-past"
+    assert task_from_config({**arch, "is_encoder_decoder": True}, "m") == "text2text-generation"
 
 
 def test_sequence_classifiers_of_audio_and_images_are_named_by_their_input():
