@@ -41,7 +41,13 @@ def inputs_caption(v: Verification) -> str:
         return "-"
     if len(sources) == 1 and not next(iter(sources)).startswith("generated"):
         return next(iter(sources))
-    text = "; ".join(f"{name} {how}" if len(v.inputs_from) > 1 else how for name, how in v.inputs_from.items())
+    if len(v.inputs_from) == 1:
+        return next(iter(sources)) + " - pass --data FILE.npz to verify on your own data"
+    groups: dict[str, list[str]] = {}  # inputs fed by the same rule share one line (a KV cache's 2 per layer)
+    for name, how in v.inputs_from.items():
+        groups.setdefault(how, []).append(name)
+    text = "; ".join(f"{names[0]} {how}" if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)}) {how}"
+                     for how, names in groups.items())
     return text + " - pass --data FILE.npz to verify on your own data"
 
 

@@ -324,3 +324,22 @@ def test_encoder_to_tflite_through_litert_torch(hf, tmp_path, name):
     assert sorted(signature["inputs"]) == sorted(feed)
     got = next(iter(tflite_run(out, tf_feed).values()))
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["swin", "convnext"])
+def test_pt2_of_models_that_need_return_dict_converts(hf, tmp_path, name):
+    """Swin and ConvNeXt break with return_dict=False, so their programs return ModelOutputs: they convert, and
+    the file's outputs are the ModelOutput's fields."""
+    import torch
+
+    model = reference_model(name, hf(name))
+    pixels = torch.randn(2, 3, 32, 32)
+    program = torch.export.export(model, (pixels,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, str(tmp_path / f"{name}.pt2"))
+    out = tmp_path / f"{name}.onnx"
+    round_trip(tmp_path / f"{name}.pt2", out)
+    assert onnx_io(out)[1] == ["logits"]
+    x = np.random.default_rng(4).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(pixel_values=torch.from_numpy(x)).logits.numpy()
+    np.testing.assert_allclose(ort_run(out, {onnx_io(out)[0][0]: x})["logits"], expected, atol=1e-4, rtol=1e-3)
