@@ -144,14 +144,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None, help="build the models here and keep them")
+    parser.add_argument("--parts", default="conversion,latency,decode", help="which of the three to run")
     args = parser.parse_args()
+    parts = args.parts.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         folders = build(root)
-        conversion(folders, root, args.runs)
-        latency(folders, root)
-        decode(folders, root)
+        for part, run in (("conversion", lambda: conversion(folders, root, args.runs)),
+                          ("latency", lambda: latency(folders, root)), ("decode", lambda: decode(folders, root))):
+            if part in parts:
+                run()
 
 
 if __name__ == "__main__":
