@@ -343,3 +343,22 @@ def test_pt2_of_models_that_need_return_dict_converts(hf, tmp_path, name):
     with torch.no_grad():
         expected = model(pixel_values=torch.from_numpy(x)).logits.numpy()
     np.testing.assert_allclose(ort_run(out, {onnx_io(out)[0][0]: x})["logits"], expected, atol=1e-4, rtol=1e-3)
+
+
+def test_folder_with_pytorch_model_bin_converts(tmp_path):
+    """Older folders hold pytorch_model.bin (a pickle, read by transformers with weights_only=True): no --trust."""
+    import torch
+
+    from tests.hf_zoo import build
+
+    model = build("distilbert")
+    folder = tmp_path / "bin"
+    model.config.save_pretrained(str(folder))
+    torch.save(model.state_dict(), str(folder / "pytorch_model.bin"))
+    out = tmp_path / "qa.onnx"
+    round_trip(folder, out)
+    ids = np.random.default_rng(9).integers(0, 99, (2, 10)).astype(np.int64)
+    got = ort_run(out, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+    with torch.no_grad():
+        expected = model(input_ids=torch.from_numpy(ids), attention_mask=torch.ones(2, 10, dtype=torch.long))
+    np.testing.assert_allclose(got["start_logits"], expected.start_logits.numpy(), atol=1e-4, rtol=1e-3)
