@@ -77,11 +77,12 @@ class HFModel(TorchModel):
         params = set(inspect.signature(hf_model.forward).parameters)
         main = getattr(hf_model, "main_input_name", "input_ids")
         if main == "pixel_values":
-            specs, self.rules = hf_tasks.image_specs(config)
+            layouts = [hf_tasks.image_specs(config)]
         elif main in ("input_values", "input_features"):
-            specs, self.rules = hf_tasks.audio_specs(config, main)
+            layouts = hf_tasks.audio_specs(config, main)
         else:
-            specs, self.rules = hf_tasks.text_specs(config, params, task)
+            layouts = [hf_tasks.text_specs(config, params, task)]
+        specs, self.rules = layouts[0]
         specs = with_sizes(specs, given)
         positions = int(getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 0) or 0)
         self.dim_bounds = {"sequence_length": positions} if positions and main == "input_ids" else {}
@@ -92,7 +93,26 @@ class HFModel(TorchModel):
         elif task.startswith("text2text-generation:"):
             self._wrap_seq2seq(torch, specs, task.partition(":")[2])
         else:
-            self._plain(torch, specs)
+            if task == "text-classification" and getattr(config, "pad_token_id", 0) is None:
+                self._set_pad_token(config)
+            errors = []
+            for layout, rules in layouts:  # an audio input's other layouts, when the first fails
+                self.rules = rules
+                try:
+                    self._plain(torch, with_sizes(layout, given))
+                    break
+                except UnsupportedError as exc:
+                    errors.append(exc)
+            else:
+                raise errors[0]
+
+    def _set_pad_token(self, config) -> None:
+        """A decoder-based sequence classifier scores each row at its last non-padding token, and refuses
+        batches of several rows without a pad token id: use the end-of-sequence id, as tokenizers usually do."""
+        eos = getattr(config, "eos_token_id", None)
+        config.pad_token_id = (eos[0] if isinstance(eos, list) and eos else eos) if eos is not None else 0
+        self.notes.append(f"config.json sets no pad_token_id: {config.pad_token_id} (eos) is used, so that batches "
+                          "of several rows are scored at each row's last non-padding token")
 
     def _plain(self, torch, specs) -> None:
         """The model itself, called with keyword inputs; outputs named after its ModelOutput fields."""
@@ -156,7 +176,10 @@ class HFModel(TorchModel):
         if part == "encoder":
             self.inputs, self.outputs = text, ["last_hidden_state"]
             return
-        width = int(getattr(config, "d_model", 0) or config.hidden_size)
+        self.inputs = text
+        args, _ = self.example_inputs()
+        with quiet(*_LOGGERS), torch.no_grad():  # the encoder's width, whatever the config calls it
+            width = int(hf_modules.classes()["encoder"](self.hf_model)(*args).shape[-1])
         encoder = ("batch", "encoder_sequence_length")
         self.inputs = [TensorSpec("input_ids", ("batch", "decoder_sequence_length"), "int64"),
                        TensorSpec("encoder_attention_mask", encoder, "int64"),
@@ -181,7 +204,7 @@ class HFModel(TorchModel):
             self.rules[spec.name] = InputRule("cached keys/values: N(0, 1)", mean=0.0, std=1.0,
                                               sizes=PAST_SIZES if ".decoder." in spec.name else None)
         self.inputs = self.inputs[:2] + past
-        self.module, self.varargs_from = hf_modules.classes()["decoder-with-past"](self.hf_model, len(layers)), 2
+        self.module, self.varargs_from = hf_modules.classes()["decoder-with-past"](self.hf_model, len(layers), width), 2
         self.outputs = ["logits", *(n for n in names if ".decoder." in n)]
 
     def example_inputs(self, past: bool = True) -> tuple[tuple, dict]:

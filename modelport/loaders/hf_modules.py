@@ -77,9 +77,9 @@ def classes() -> dict:
         key/value with the new tokens). The cross-attention keys/values come in as past and are used as they are
         (the encoder's states are not needed again)."""
 
-        def __init__(self, model, layers: int) -> None:
+        def __init__(self, model, layers: int, width: int) -> None:
             super().__init__()
-            self.model, self.layers = model, layers
+            self.model, self.layers, self.width = model, layers, width
 
         def forward(self, input_ids, encoder_attention_mask, *past):
             from transformers import DynamicCache, EncoderDecoderCache
@@ -90,7 +90,7 @@ def classes() -> dict:
                 cross.update(past[4 * i + 2], past[4 * i + 3], i)
             cache = EncoderDecoderCache(own, cross)
             # stands in for the encoder's states, which cached cross-attention never reads (only their shape)
-            states = torch.zeros(*encoder_attention_mask.shape, self.model.config.d_model, dtype=past[2].dtype)
+            states = torch.zeros(*encoder_attention_mask.shape, self.width, dtype=past[2].dtype)
             out = self.model(decoder_input_ids=input_ids, attention_mask=encoder_attention_mask,
                              encoder_outputs=(states,), use_cache=True, **{cache_argument(self.model): cache})
             present = []

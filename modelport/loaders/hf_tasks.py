@@ -45,6 +45,7 @@ SUFFIXES = (
     ("ForCausalLM", "text-generation-with-past"),
     ("LMHeadModel", "text-generation-with-past"),
     ("ForConditionalGeneration", "text2text-generation"),
+    ("EncoderDecoderModel", "text2text-generation"),  # two saved models joined (bert2bert)
     ("Model", "feature-extraction"),
 )
 
@@ -76,7 +77,8 @@ def task_from_config(config: dict[str, Any], path) -> str:
         return "feature-extraction"
     for suffix, task in SUFFIXES:
         if archs[0].endswith(suffix):
-            if task == "text2text-generation" and not config.get("is_encoder_decoder", False):
+            joined = suffix != "ForConditionalGeneration"  # EncoderDecoderModel: an encoder-decoder by construction
+            if task == "text2text-generation" and not config.get("is_encoder_decoder", joined):
                 return "text-generation-with-past"  # a decoder-only ...ForConditionalGeneration (Gemma 3, LLaVA)
             return task
     raise UsageError(f"{path}: cannot tell the task of a {archs[0]}", hint=f"pass --task, one of: {', '.join(TASKS)}")
@@ -87,10 +89,12 @@ def refine_task(task: str, main_input: str) -> str:
 
 
 def _get(config, *names, default=None):
-    for name in names:
-        value = getattr(config, name, None)
-        if value is not None:
-            return value
+    """The first of `names` the config sets, looking into its vision / audio sub-config too (CLIP-style)."""
+    for holder in (config, getattr(config, "vision_config", None), getattr(config, "audio_config", None)):
+        for name in names:
+            value = getattr(holder, name, None) if holder is not None else None
+            if value is not None:
+                return value
     return default
 
 
@@ -119,12 +123,18 @@ def image_specs(config) -> tuple[list[TensorSpec], dict[str, InputRule]]:
     return [TensorSpec("pixel_values", ("batch", channels, int(height), int(width)), "float32")], {"pixel_values": rule}
 
 
-def audio_specs(config, main_input: str) -> tuple[list[TensorSpec], dict[str, InputRule]]:
-    if main_input == "input_features":  # log-mel frames (Whisper-style encoders take a fixed number of them)
-        mels = int(_get(config, "num_mel_bins", "feature_size", default=80))
-        frames = 2 * int(_get(config, "max_source_positions", default=1500))
-        rule = InputRule("log-mel features (a feature extractor's output): N(0, 1)", mean=0.0, std=1.0)
-        return [TensorSpec("input_features", ("batch", mels, frames), "float32")], {"input_features": rule}
+def audio_specs(config, main_input: str) -> list[tuple[list[TensorSpec], dict[str, InputRule]]]:
+    """The layouts an audio input may have, most likely first (the model's forward pass decides)."""
+    mels = int(_get(config, "num_mel_bins", "feature_size", default=80))
+    features = "log-mel features (a feature extractor's output): N(0, 1)"
+    if main_input == "input_features":  # log-mel frames: Whisper-style encoders take a fixed number of them
+        rule = InputRule(features, mean=0.0, std=1.0)
+        frames = _get(config, "max_source_positions")
+        first = [TensorSpec(main_input, ("batch", mels, 2 * int(frames)), "float32")] if frames else \
+            [TensorSpec(main_input, ("batch", mels, "sequence_length"), "float32")]
+        later = [TensorSpec(main_input, ("batch", "sequence_length", mels), "float32")]  # frames first
+        sized = InputRule(features, mean=0.0, std=1.0, sizes=(64, 40))
+        return [(first, {main_input: rule if frames else sized}), (later, {main_input: sized})]
     strides = _get(config, "conv_stride", default=[5, 2, 2, 2, 2, 2, 2])
     kernels = _get(config, "conv_kernel", default=[10, 3, 3, 3, 3, 2, 2])
     hop = 1
@@ -133,7 +143,13 @@ def audio_specs(config, main_input: str) -> tuple[list[TensorSpec], dict[str, In
     shortest = sum(int(k) for k in kernels) * hop  # comfortably above the conv stack's receptive field
     rule = InputRule("normalised audio samples (a feature extractor's output): N(0, 1)", mean=0.0, std=1.0,
                      sizes=(shortest + 8 * hop, shortest + 3 * hop))
-    return [TensorSpec("input_values", ("batch", "sequence_length"), "float32")], {"input_values": rule}
+    raw = ([TensorSpec("input_values", ("batch", "sequence_length"), "float32")], {"input_values": rule})
+    length = _get(config, "max_length")  # spectrogram transformers name their frames input_values
+    if not isinstance(length, int):
+        return [raw]
+    frames = ([TensorSpec("input_values", ("batch", length, mels), "float32")],
+              {"input_values": InputRule(features, mean=0.0, std=1.0)})
+    return [raw, frames]
 
 
 def past_specs(layers: list[tuple[int, int]], dtype: str = "float32") -> list[TensorSpec]:

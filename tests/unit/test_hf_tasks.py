@@ -31,6 +31,7 @@ def folder_with(tmp_path, config: dict):
     ("GPT2LMHeadModel", "text-generation-with-past"),
     ("T5ForConditionalGeneration", "text-generation-with-past"),  # is_encoder_decoder unset in this config
     ("BertModel", "feature-extraction"),
+    ("EncoderDecoderModel", "text2text-generation"),
 ])
 def test_task_comes_from_the_saved_architecture(arch, task):
     assert task_from_config({"architectures": [arch]}, "m") == task
