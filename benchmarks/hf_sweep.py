@@ -228,17 +228,21 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=4 * 3600, help="stop starting models after this long")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--shard", default="0/1", help="K/N: run every N-th model from the K-th (N processes)")
-    parser.add_argument("--summarise", nargs="*", type=Path, help="only print the summary of these result files")
+    parser.add_argument("--summarise", nargs="*", type=Path,
+                        help="only print the summary of these result files (a later file's row replaces an earlier's)")
+    parser.add_argument("--retry", nargs="*", type=Path, help="run only the models that failed in these result files")
     args = parser.parse_args()
     if args.summarise:
-        summarise([r for path in args.summarise for r in json.loads(path.read_text())])
+        summarise(merged(args.summarise))
         return
+    retry = {(r["group"], r["model_type"]) for r in merged(args.retry or []) if r["outcome"] == "fail"}
     shard, shards = (int(v) for v in args.shard.split("/"))
     results = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as root:
         worker = Worker()
-        for job in jobs(args.groups.split(","), root)[shard::shards]:
+        todo = [j for j in jobs(args.groups.split(","), root) if not retry or (j["group"], j["model_type"]) in retry]
+        for job in todo[shard::shards]:
             if time.perf_counter() - started > args.budget:
                 results.append({**job, "outcome": "not run", "reason": "time budget"})
                 continue
@@ -255,6 +259,14 @@ def main() -> None:
                 args.json.write_text(json.dumps(results, indent=1))
         worker.kill()
     summarise(results)
+
+
+def merged(paths: list[Path]) -> list[dict]:
+    rows: dict[tuple, dict] = {}
+    for path in paths:
+        for row in json.loads(path.read_text()):
+            rows[(row["group"], row["model_type"])] = row
+    return list(rows.values())
 
 
 def summarise(results: list[dict]) -> None:
