@@ -235,7 +235,8 @@ def main() -> None:
     if args.summarise:
         summarise(merged(args.summarise))
         return
-    retry = {(r["group"], r["model_type"]) for r in merged(args.retry or []) if r["outcome"] in ("fail", "not run")}
+    again = ("fail", "not run")
+    retry = {(r["group"], r["model_type"]) for r in merged(args.retry or []) if r["outcome"] in again}
     shard, shards = (int(v) for v in args.shard.split("/"))
     results = []
     started = time.perf_counter()
