@@ -230,7 +230,8 @@ def main() -> None:
     parser.add_argument("--shard", default="0/1", help="K/N: run every N-th model from the K-th (N processes)")
     parser.add_argument("--summarise", nargs="*", type=Path,
                         help="only print the summary of these result files (a later file's row replaces an earlier's)")
-    parser.add_argument("--retry", nargs="*", type=Path, help="run only the models that failed (or did not run) in these result files")
+    parser.add_argument("--retry", nargs="*", type=Path,
+                        help="run only the models that failed (or did not run) in these result files")
     args = parser.parse_args()
     if args.summarise:
         summarise(merged(args.summarise))
