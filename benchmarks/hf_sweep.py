@@ -231,19 +231,18 @@ def main() -> None:
     parser.add_argument("--summarise", nargs="*", type=Path,
                         help="only print the summary of these result files (a later file's row replaces an earlier's)")
     parser.add_argument("--retry", nargs="*", type=Path,
-                        help="run only the models that failed (or did not run) in these result files")
+                        help="run only the models that did not pass (or were not built) in these result files")
     args = parser.parse_args()
     if args.summarise:
         summarise(merged(args.summarise))
         return
-    again = ("fail", "not run")
-    retry = {(r["group"], r["model_type"]) for r in merged(args.retry or []) if r["outcome"] in again}
+    settled = {(r["group"], r["model_type"]) for r in merged(args.retry or []) if r["outcome"] in ("pass", "not buildable")}
     shard, shards = (int(v) for v in args.shard.split("/"))
     results = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as root:
         worker = Worker()
-        todo = [j for j in jobs(args.groups.split(","), root) if not retry or (j["group"], j["model_type"]) in retry]
+        todo = [j for j in jobs(args.groups.split(","), root) if (j["group"], j["model_type"]) not in settled]
         for job in todo[shard::shards]:
             if time.perf_counter() - started > args.budget:
                 results.append({**job, "outcome": "not run", "reason": "time budget"})
