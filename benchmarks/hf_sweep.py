@@ -236,7 +236,8 @@ def main() -> None:
     if args.summarise:
         summarise(merged(args.summarise))
         return
-    settled = {(r["group"], r["model_type"]) for r in merged(args.retry or []) if r["outcome"] in ("pass", "not buildable")}
+    settled = {(r["group"], r["model_type"]) for r in merged(args.retry or [])
+               if r["outcome"] in ("pass", "not buildable")}
     shard, shards = (int(v) for v in args.shard.split("/"))
     results = []
     started = time.perf_counter()
