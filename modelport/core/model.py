@@ -86,6 +86,10 @@ def cast_feed(feed: dict[str, np.ndarray], specs: list[TensorSpec]) -> list[np.n
     return arrays
 
 
+# sizes of a generated input's dynamic non-batch dims in the two verification cases (unless its rule says)
+GENERATED_SIZES = (8, 5)
+
+
 @dataclass
 class InputRule:
     """Where the real values of one input lie, as the loaded model itself says: a preprocessing layer's range,

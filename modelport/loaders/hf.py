@@ -16,7 +16,7 @@ from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UnsafeError, UnsupportedError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
-from modelport.core.model import InputRule
+from modelport.core.model import GENERATED_SIZES, InputRule
 from modelport.loaders import hf_modules, hf_tasks
 from modelport.loaders.torch import EXAMPLE_BATCH, EXAMPLE_DIM, TorchModel, output_names
 
@@ -84,11 +84,10 @@ class HFModel(TorchModel):
             layouts = [hf_tasks.text_specs(config, params, task)]
         specs, self.rules = layouts[0]
         specs = with_sizes(specs, given)
-        positions = int(getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 0) or 0)
-        self.dim_bounds = {"sequence_length": positions} if positions and main == "input_ids" else {}
-        self.with_past = task == "text-generation-with-past"
+        self.positions = int(getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 0) or 0)
+        self.dim_bounds = {"sequence_length": self.positions} if self.positions and main == "input_ids" else {}
         self.varargs_from = None  # index of the first input the module takes as *args (the KV cache)
-        if self.with_past:
+        if task == "text-generation-with-past":
             self._wrap_past(torch, specs, params)
         elif task.startswith("text2text-generation:"):
             self._wrap_seq2seq(torch, specs, task.partition(":")[2])
@@ -128,12 +127,11 @@ class HFModel(TorchModel):
 
     def _wrap_past(self, torch, specs, params) -> None:
         """Find the cache layout by running once with a cache, then wrap the model to take it as tensors."""
-        config = self.hf_model.config
-        positions = int(getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 0) or 512)
+        positions = self.positions or 512
         specs = [s if s.name != "attention_mask" else TensorSpec(s.name, ("batch", "total_sequence_length"), s.dtype)
                  for s in specs]
         if "attention_mask" in self.rules:
-            self.rules["attention_mask"].sizes = tuple(p + s for p, s in zip(PAST_SIZES, (8, 5)))
+            self.rules["attention_mask"].sizes = tuple(p + s for p, s in zip(PAST_SIZES, GENERATED_SIZES))
         if "position_ids" in params:
             specs.append(TensorSpec("position_ids", ("batch", "sequence_length"), "int64"))
             self.rules["position_ids"] = InputRule(f"positions in [0, {positions})", integers=(0, positions))
@@ -148,7 +146,7 @@ class HFModel(TorchModel):
         if not all(getattr(layer, "keys", None) is not None for layer in getattr(cache, "layers", None) or [None]):
             kind = "no cache" if cache is None else f"a {type(cache).__name__} without per-layer keys/values"
             self.notes.append(f"{self.architecture} returns {kind}: exported as text-generation (no KV cache)")
-            self.task, self.with_past = "text-generation", False
+            self.task = "text-generation"
             self.rules.pop("position_ids", None)
             if "attention_mask" in self.rules:
                 self.rules["attention_mask"].sizes = None
@@ -186,11 +184,10 @@ class HFModel(TorchModel):
                        TensorSpec("encoder_hidden_states", (*encoder, width), "float32")]
         self.rules["encoder_attention_mask"] = self.rules.pop("attention_mask")
         self.rules["encoder_hidden_states"] = InputRule("encoder states: N(0, 1)", mean=0.0, std=1.0)
-        first = hf_modules.classes()["decoder"](self.hf_model)
         args, _ = self.example_inputs()
         try:
             with quiet(*_LOGGERS), torch.no_grad():
-                out = first(*args)
+                out = self.module(*args)  # the first-step decoder: its presents give the cache layout
         except Exception as exc:
             raise example_failed(self, exc) from exc
         layers = [(int(k.shape[1]), int(k.shape[3])) for k in out[1::4]]

@@ -14,8 +14,9 @@ import numpy as np
 
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UsageError
+from modelport.core.model import GENERATED_SIZES
 
-OTHER_DYNAMIC_SIZES = (8, 5)
+OTHER_DYNAMIC_SIZES = GENERATED_SIZES
 
 
 class DataError(UsageError):
