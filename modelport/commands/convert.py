@@ -54,10 +54,17 @@ def convert(
             raise UsageError(f"{source}: {task or 'its task'} writes {names}: -o must name a folder",
                              hint=f"-o {Path(str(output)).stem}/")
         suffix = ".tflite" if to == "tflite" else ".onnx"
-        reports = [convert(source, folder / f"{stem}{suffix}", from_format=src_fmt, to=to, inputs=inputs, opset=opset,
-                           static=static, route=route, verify=verify, check=check, force=force, trust=trust,
-                           imports=imports, locate=locate, task=part, registry=registry, progress=progress)
-                   for stem, part in parts.items()]
+        reports = []
+        try:
+            for stem, part in parts.items():
+                reports.append(convert(source, folder / f"{stem}{suffix}", from_format=src_fmt, to=to, inputs=inputs,
+                                       opset=opset, static=static, route=route, verify=verify, check=check,
+                                       force=force, trust=trust, imports=imports, locate=locate, task=part,
+                                       registry=registry, progress=progress))
+        except BaseException:  # a part that cannot be made: the parts already written would be an unusable set
+            for written in reports:
+                Path(written.output).unlink(missing_ok=True)
+            raise
         report = reports[-1]
         report.ok = all(r.ok for r in reports)
         report.details["parts"] = [{"output": r.output, "route": r.route, "ok": r.ok,

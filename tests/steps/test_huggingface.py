@@ -363,3 +363,23 @@ def test_folder_with_pytorch_model_bin_converts(tmp_path):
     with torch.no_grad():
         expected = model(input_ids=torch.from_numpy(ids), attention_mask=torch.ones(2, 10, dtype=torch.long))
     np.testing.assert_allclose(got["start_logits"], expected.start_logits.numpy(), atol=1e-4, rtol=1e-3)
+
+
+def test_a_part_that_fails_leaves_no_part_behind(hf, tmp_path, monkeypatch):
+    """text2text-generation writes a set of files: when the decoder cannot be made, the encoder already written
+    is removed too (exit 3, an empty folder), rather than left as a set that cannot generate."""
+    import modelport.loaders.hf_modules as modules
+    from modelport.commands.convert import convert
+    from modelport.core.errors import ModelportError
+
+    decoder = modules.classes()["decoder"]
+
+    class Broken(decoder):
+        def forward(self, *tensors):
+            raise RuntimeError("no decoder")
+
+    monkeypatch.setitem(modules.classes(), "decoder", Broken)
+    with pytest.raises(ModelportError) as failed:
+        convert(hf("t5"), f"{tmp_path / 'out'}/")
+    assert failed.value.exit_code == 3 and "no decoder" in str(failed.value)
+    assert list((tmp_path / "out").iterdir()) == []
