@@ -83,6 +83,7 @@ def compress(
         raise UsageError("--max-mismatch is a share between 0 and 1")
     return run(model, opts.output, method=method, calibration=calibration, calibrate=calibrate, data=opts.data,
                tolerance=(opts.atol, opts.rtol, max_mismatch), per_output=check.per_output, samples=opts.samples,
-               seed=opts.seed, runs=runs, force=opts.force, trust=opts.trust, inputs=opts.input_specs(),
+               seed=opts.seed, runs=runs, force=opts.force,
+               external_data=opts.external_data, trust=opts.trust, inputs=opts.input_specs(),
                locate=locate, keep_float=keep_float, max_accuracy_drop=max_accuracy_drop,
                progress=opts.session.progress)

@@ -40,4 +40,5 @@ def convert(
     opts.session.check_json(source, opts.output)
     return run(source, opts.output, from_format=from_format, to=to, inputs=opts.input_specs(), opset=opset,
                static=static, route=route, verify=not no_verify, check=opts.verify_options(), force=opts.force,
+               external_data=opts.external_data,
                trust=opts.trust, imports=opts.imports, locate=locate, task=opts.task, progress=opts.session.progress)

@@ -94,5 +94,5 @@ def fuse(
     return run(models, opts.output, strategy=strategy, weights=_weights(weights), outputs=_index_pairs(outputs),
                softmax=softmax or (), renames=pairs(renames, "--rename-input", "input=x"), meta=meta,
                fit_meta=fit_meta, maps=pairs(maps, "--map", "variable=x"), data=data, inputs=opts.input_specs(),
-               trust=opts.trust, imports=opts.imports, force=opts.force, check=check,
+               trust=opts.trust, imports=opts.imports, force=opts.force, external_data=opts.external_data, check=check,
                progress=opts.session.progress)

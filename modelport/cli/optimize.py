@@ -43,4 +43,5 @@ def optimize(
 
     opts.session.check_json(model, opts.output)
     return run(model, opts.output, allow_growth=allow_growth, level=level, runs=runs, force=opts.force,
+               external_data=opts.external_data,
                check=opts.verify_options(), progress=opts.session.progress)

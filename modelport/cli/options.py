@@ -25,6 +25,8 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress or tables; err
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks and converter logs.")
 OutputOpt = typer.Option(..., "--output", "-o", metavar="OUT", help="Output file.")
 ForceOpt = typer.Option(False, "--force", "-f", help="Overwrite OUT if it exists.")
+ExternalOpt = typer.Option(False, "--external-data", help="ONNX: keep the weights in OUT.data beside OUT (always "
+                                                          "so above 1.8 GB, where a single file cannot hold them).")
 ImportOpt = typer.Option(
     None, "--import", metavar="FILE.py|MODULE",
     help="Import code that defines custom classes before loading (repeatable; needs --trust).",
@@ -47,7 +49,7 @@ TaskOpt = typer.Option(None, "--task", metavar="TASK", help=TASK_HELP)
 DataOpt = typer.Option(None, "--data", metavar="FILE.npz", help="Real inputs: arrays named like the inputs.")
 
 GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
-    "output": [("output", str, OutputOpt), ("force", bool, ForceOpt)],
+    "output": [("output", str, OutputOpt), ("force", bool, ForceOpt), ("external_data", bool, ExternalOpt)],
     "inputs": [("inputs", list[str], InputOpt)],
     "data": [("data", str, DataOpt), ("samples", int, SamplesOpt), ("seed", int, SeedOpt)],
     "int_range": [("int_range", str, IntRangeOpt)],
@@ -66,6 +68,7 @@ class Shared:
     session: Any = None
     output: str | None = None
     force: bool = False
+    external_data: bool = False
     inputs: list[str] = field(default_factory=list)
     data: str | None = None
     samples: int = 16

@@ -36,6 +36,7 @@ def compress(
     seed: int = 0,
     runs: int = 50,
     force: bool = False,
+    external_data: bool = False,
     trust: bool = False,
     inputs: Sequence[TensorSpec | str] = (),
     locate: bool = False,
@@ -99,6 +100,7 @@ def compress(
                      options=StepOptions(calibration=str(calibration) if calibration else None, calibrate=calibrate,
                                          seed=seed))],
               source_format=fmt.value, inputs=[str(s) for s in inputs], trust=trust, force=force,
+              external_data=external_data,
               verify=VerifyOptions(samples=samples, seed=seed, data=str(data) if data else None, atol=atol,
                                    rtol=rtol, max_mismatch=mismatch, per_output=dict(per_output or {})),
               measure=Measure(runs=runs, baseline=baseline))

@@ -32,6 +32,7 @@ def convert(
     verify: bool = True,
     check: VerifyOptions | None = None,
     force: bool = False,
+    external_data: bool = False,
     trust: bool = False,
     imports: Sequence[str] = (),
     locate: bool = False,
@@ -59,7 +60,8 @@ def convert(
             for stem, part in parts.items():
                 reports.append(convert(source, folder / f"{stem}{suffix}", from_format=src_fmt, to=to, inputs=inputs,
                                        opset=opset, static=static, route=route, verify=verify, check=check,
-                                       force=force, trust=trust, imports=imports, locate=locate, task=part,
+                                       force=force, external_data=external_data, trust=trust, imports=imports,
+                                       locate=locate, task=part,
                                        registry=registry, progress=progress))
         except BaseException:  # a part that cannot be made: the parts already written would be an unusable set
             for written in reports:
@@ -91,7 +93,7 @@ def convert(
         [Stage("convert", [s.name for s in chain], forced=bool(route),
                options=StepOptions(opset=opset, dynamic_batch=not static, imports=tuple(imports)))],
         source_format=src_fmt.value, inputs=[str(s) for s in inputs], static=static, trust=trust,
-        imports=list(imports), force=force, verify=verify_options, locate=locate,
+        imports=list(imports), force=force, external_data=external_data, verify=verify_options, locate=locate,
         task=task,
     )
     report = run(job, registry=registry, progress=progress)

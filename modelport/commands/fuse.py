@@ -3,19 +3,25 @@ step, verified by the pipeline against the ensemble computed from the members on
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from modelport.core.errors import UsageError
 from modelport.core.formats import Format, detect
-from modelport.core.io import sha256_of
+from modelport.core.io import WorkFolder, sha256_of
 from modelport.core.registry import Registry, load_registry
 from modelport.core.report import Report
 from modelport.fuse import graph
 from modelport.fuse.base import Context, Ensemble, FuseRequest
-from modelport.fuse.members import Member, Members, apply_renames, check_shared_inputs, choose_outputs
+from modelport.fuse.members import (
+    Member,
+    Members,
+    apply_renames,
+    check_shared_inputs,
+    choose_outputs,
+    settle_fixed_dims,
+)
 from modelport.pipeline import Job, Stage, VerifyOptions, run
 
 
@@ -27,7 +33,8 @@ def fuse(sources: Sequence[str], output: str | Path, *, strategy: str, weights: 
          outputs: dict[int, str] | None = None, softmax: Sequence[int] = (), renames: dict[str, str] | None = None,
          meta: str | None = None, fit_meta: str | Path | None = None, maps: dict[str, str] | None = None,
          data: str | Path | None = None, inputs=(), trust: bool = False, imports: Sequence[str] = (),
-         force: bool = False, check: VerifyOptions | None = None, registry: Registry | None = None,
+         force: bool = False, external_data: bool = False, check: VerifyOptions | None = None,
+         registry: Registry | None = None,
          progress: Callable[[str], None] = lambda _: None) -> Report:
     """Merge `sources` into one ONNX graph at `output` by `strategy`; see docs/fuse.md for the options."""
     request = FuseRequest(strategy, list(weights) if weights else None, dict(outputs or {}), tuple(softmax),
@@ -50,8 +57,7 @@ def fuse(sources: Sequence[str], output: str | Path, *, strategy: str, weights: 
     from modelport.loaders import import_user_code
 
     import_user_code(imports, request.trust)
-    with tempfile.TemporaryDirectory(prefix="modelport-fuse-") as tmp:
-        work = Path(tmp)
+    with WorkFolder(Path(str(output))) as work:  # beside the output: a killed run's is swept by the next
 
         def to_onnx(source, name: str, opset: int | None = None) -> Path:
             """A member or --meta file (a path) or a fitted meta-model (in memory) as a verified ONNX file."""
@@ -85,6 +91,7 @@ def fuse(sources: Sequence[str], output: str | Path, *, strategy: str, weights: 
         apply_renames(members, request.renames, lone_inputs=strategy.parallel)
         if strategy.parallel:
             check_shared_inputs(members)
+            warnings += settle_fixed_dims(members)
             choose_outputs(members, request.outputs, set(request.softmax))
         domains = graph.opsets([m.proto for m in members])
         for m in members:  # the reference runs each member as it was (renamed only), not opset-converted
@@ -97,6 +104,7 @@ def fuse(sources: Sequence[str], output: str | Path, *, strategy: str, weights: 
             {"source": Path(m.source).name, "sha256": m.sha256, "output": m.chosen} for m in members],
             **combination.facts}
         job = Job("fuse", "", str(output), [Stage("fuse", [strategy.name], forced=True)], force=force,
+                  external_data=external_data,
                   verify=replace(check or VerifyOptions(), data=None))
         progress("verifying the fused model against its members")
         report = run(job, registry=registry, model=Ensemble(members, combination), progress=progress)

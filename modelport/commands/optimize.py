@@ -22,6 +22,7 @@ def optimize(
     level: str | None = None,
     runs: int = 50,
     force: bool = False,
+    external_data: bool = False,
     check: VerifyOptions | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
@@ -34,7 +35,8 @@ def optimize(
         raise UsageError(f"unknown --level '{level}'", hint=f"levels: {', '.join(ORT_LEVELS)}")
     job = Job("optimize", str(model), str(output),
               [Stage("optimize", ["onnx-simplify"], options=StepOptions(allow_growth=allow_growth, level=level))],
-              source_format=fmt.value, force=force, verify=check or VerifyOptions(), measure=Measure(runs=runs))
+              source_format=fmt.value, force=force, external_data=external_data, verify=check or VerifyOptions(),
+              measure=Measure(runs=runs))
     report = run(job, progress=progress)
     facts = report.step_facts.get("onnx-simplify", {})
     report.details.update(steps=facts.get("steps", []), skipped=facts.get("skipped", []))

@@ -10,7 +10,9 @@ import zipfile
 from enum import Enum
 from pathlib import Path
 
+from modelport.core.archive import check_entries
 from modelport.core.errors import UsageError
+from modelport.core.io import is_work_path
 
 
 class Format(str, Enum):
@@ -50,6 +52,9 @@ FRAMEWORK = {
 
 # Formats that can only be read by running code from the file: they need --trust.
 UNSAFE = {Format.TORCH_PY, Format.TORCH_PICKLE, Format.SKLEARN_PICKLE}
+
+# Formats stored as zip archives: `core.archive.check_archive` vets them before a framework reads them.
+ZIP_FORMATS = {Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PICKLE, Format.KERAS, Format.SKLEARN_SKOPS}
 
 TARGET_EXTENSIONS = {".onnx": Format.ONNX, ".tflite": Format.TFLITE}
 
@@ -91,7 +96,8 @@ def is_factory_ref(source: str) -> bool:
 
 
 def detect(source: str | Path, flag: str | Format | None = None) -> Format:
-    """Detect the format of a model path. Raises UsageError (exit 2) when it cannot be read."""
+    """Detect the format of a model path. Raises UsageError (exit 2) when it cannot be read, UnsafeError (exit 4)
+    for a zip archive with an absolute or `..` entry name or a zip-bomb size total."""
     if flag:
         return flag if isinstance(flag, Format) else parse_format(flag)
     text = str(source)
@@ -100,6 +106,9 @@ def detect(source: str | Path, flag: str | Format | None = None) -> Format:
     path = Path(text)
     if not path.exists():
         raise UsageError(f"{text}: no such file or folder", hint="check the path")
+    if is_work_path(path):
+        raise UsageError(f"{text}: an unfinished modelport output (a run in progress, or killed)",
+                         hint="use the finished file beside its work folder; the next run for it removes the folder")
     if path.is_dir():
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             return Format.TF_SAVEDMODEL
@@ -145,9 +154,11 @@ def _by_magic(path: Path, head: bytes) -> Format | None:
         return None
     try:
         with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError):
+            entries = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
         return None
+    check_entries(path, entries, path.stat().st_size)  # an escaping or bomb archive: exit 4, before any framework
+    names = [e.filename for e in entries]
     tails = {n.split("/", 1)[-1] for n in names}
     if "schema.json" in names:
         return Format.SKLEARN_SKOPS

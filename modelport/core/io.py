@@ -1,10 +1,15 @@
-"""Atomic output: write to a temp file in the target folder, rename at the end, clean up on failure."""
+"""Atomic output: write in a locked work folder beside the target, rename at the end, clean up on failure."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import hashlib
 import os
 import shutil
+import stat
+import time
 import uuid
 from pathlib import Path
 
@@ -12,10 +17,11 @@ from modelport.core.errors import UsageError
 
 
 class PendingOutput:
-    """A temp path beside `final`; `commit()` renames it into place, `discard()` removes it.
+    """A work folder beside `final`; `commit()` moves the result (and its `.data` side file) into place.
 
-    Used as a context manager, anything not committed is removed on exit, so a failure never leaves a
-    half-written file behind.
+    The folder (a WorkFolder) holds the result under `final`'s own name, so a converter that writes external
+    weights names them `NAME.data` as the committed file will find them. Used as a context manager, anything
+    not committed is removed on exit.
     """
 
     def __init__(self, final: str | Path, force: bool = False, source: str | Path | None = None) -> None:
@@ -29,24 +35,155 @@ class PendingOutput:
         parent = self.final.parent
         if not parent.exists():
             raise UsageError(f"{parent}: output folder does not exist", hint="create it first")
-        # Keep the suffix: some converters decide the file type from it.
-        self.path = parent / f".{self.final.stem}.{uuid.uuid4().hex[:8]}.partial{self.final.suffix}"
+        self.force = force
+        self.folder = WorkFolder(self.final)
+        self.dir = self.folder.dir
+        self.path = self.dir / self.final.name
         self.committed = False
 
+    @property
+    def work(self) -> Path:
+        """Scratch space for intermediate files, removed with the output's folder."""
+        work = self.dir / "work"
+        work.mkdir(exist_ok=True)
+        return work
+
     def commit(self) -> Path:
-        os.replace(self.path, self.final)
+        """Move the result into place under a lock on the output's folder (concurrent writers take turns).
+
+        A self-contained file replaces the old one in one rename. A result with weights in `NAME.data` cannot:
+        the old file is removed first, then the data and the file are renamed in, so a kill at any moment
+        leaves the output absent or complete, never a file pointing at another run's weights."""
+        data, final_data = side_data(self.path), side_data(self.final)
+        with _locked(self.final.parent):
+            if self.final.exists() and not self.force:
+                raise UsageError(f"{self.final} already exists (written by another run meanwhile)",
+                                 hint="pass --force to overwrite it")
+            if data.exists():
+                os.chmod(data, stat.S_IMODE(os.stat(self.path).st_mode))  # converters write it owner-only
+                self.final.unlink(missing_ok=True)
+                os.replace(data, final_data)
+                os.replace(self.path, self.final)
+            else:
+                os.replace(self.path, self.final)
+                if self.final.suffix == ".onnx":
+                    final_data.unlink(missing_ok=True)  # the replaced file's weights
         self.committed = True
+        self.discard()
         return self.final
 
     def discard(self) -> None:
-        remove(self.path)
+        self.folder.remove()
 
     def __enter__(self) -> PendingOutput:
         return self
 
     def __exit__(self, *exc) -> None:
-        if not self.committed:
-            self.discard()
+        self.discard()
+
+
+WORK_SUFFIX = ".modelport"
+LOCK = ".lock"
+
+
+class WorkFolder:
+    """A hidden folder `.NAME.<id>.modelport` beside an output, locked (flock) while this run lives.
+
+    Creating one first removes the folders of killed runs for the same output (their lock is free), never a
+    live run's. Locked before it gets the name a sweep looks for, so no run can take it for a killed one's.
+    """
+
+    def __init__(self, final: Path) -> None:
+        if not final.parent.is_dir():
+            raise UsageError(f"{final.parent}: output folder does not exist", hint="create it first")
+        sweep_stale(final)
+        token = uuid.uuid4().hex[:8]
+        starting = final.parent / f".{final.name}.{token}.starting"
+        starting.mkdir()
+        # the lock is a file inside: the folder itself stays free for a commit lock of outputs written in it
+        self._lock = _lock(starting / LOCK, block=True)
+        self.dir = final.parent / f".{final.name}.{token}{WORK_SUFFIX}"
+        os.rename(starting, self.dir)
+        _HELD.add(self.dir.absolute())
+
+    def remove(self) -> None:
+        _HELD.discard(self.dir.absolute())
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def __enter__(self) -> Path:
+        return self.dir
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def side_data(path: Path) -> Path:
+    """Where an ONNX file's external weights live: `NAME.data` beside it (`model.onnx.data`)."""
+    return path.parent / f"{path.name}.data"
+
+
+def is_work_path(path: str | Path) -> bool:
+    """True for anything inside another run's work folder (not one this process holds): never an input."""
+    path = Path(path).absolute()
+    for folder in (path, *path.parents):
+        if folder.name.startswith(".") and folder.name.endswith(WORK_SUFFIX):
+            return folder not in _HELD
+    return False
+
+
+_HELD: set[Path] = set()  # this process's live work folders: their files are the pipeline's own intermediates
+
+
+def sweep_stale(final: Path) -> None:
+    """Remove the work folders of killed runs for `final` (their lock is free), and a data file whose model
+    never made it into place."""
+    name = glob.escape(final.name)
+    starting = [f for f in final.parent.glob(f".{name}.*.starting") if _age(f) > 60]  # not one being set up
+    for folder in [*final.parent.glob(f".{name}.*{WORK_SUFFIX}"), *starting]:
+        fd = _lock(folder / LOCK, block=False)
+        if fd is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(fd)
+    data = side_data(final)
+    if data.exists() and not final.exists():
+        with _locked(final.parent):
+            if not final.exists():
+                data.unlink(missing_ok=True)
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _lock(path: Path, block: bool) -> int | None:
+    """An exclusive flock on a folder or a lock file, created if missing (the kernel drops it when the process
+    dies); None if another open file holds it (and `block` is False)."""
+    try:
+        fd = os.open(path, os.O_RDONLY) if path.is_dir() else os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    fd = _lock(folder, block=True)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def remove(path: Path) -> None:
@@ -67,18 +204,20 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def size_of_path(path: str | Path) -> int:
-    """Bytes of a file, or of every file in a folder (SavedModel); 0 for a missing path."""
+    """Bytes of a file (with its `NAME.data` weights), or of every file in a folder (SavedModel); 0 for a
+    missing path."""
     path = Path(str(path))
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size if path.exists() else 0
+    return sum(p.stat().st_size for p in (path, side_data(path)) if p.is_file())
 
 
 def sha256_of(path: str | Path) -> str:
-    """sha256 of a file, or of a folder's files in sorted order (SavedModel)."""
+    """sha256 of a file (then its `NAME.data` weights), or of a folder's files in sorted order (SavedModel)."""
     path = Path(path)
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [
+        p for p in (path, side_data(path)) if p.is_file()]
     for file in files:
         if path.is_dir():
             digest.update(str(file.relative_to(path)).encode())

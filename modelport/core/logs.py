@@ -62,3 +62,11 @@ class native_stderr_silenced:
         if self.saved is not None:
             os.dup2(self.saved, 2)
             os.close(self.saved)
+
+
+def quiet_onnxruntime() -> None:
+    """Sessions onnxruntime makes itself (the quantizer's, the optimizer's) log C++ warnings such as
+    "Removing initializer ..." to fd 2 under its default logger: raise its level, unless --debug."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(2 if debugging() else 4)

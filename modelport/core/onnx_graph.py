@@ -77,3 +77,16 @@ def sort_topologically(graph: Any) -> None:
         copy.CopyFrom(node)
     del graph.node[:]
     graph.node.extend(copies)
+
+
+def repair_ir3(model, steps: list[str]) -> None:
+    """IR < 4 lists weights as graph inputs: drop them from the inputs and raise IR to 4."""
+    inits = {i.name for i in model.graph.initializer}
+    listed = [vi for vi in model.graph.input if vi.name in inits]
+    if model.ir_version < 4 or listed:
+        keep = [vi for vi in model.graph.input if vi.name not in inits]
+        del model.graph.input[:]
+        model.graph.input.extend(keep)
+        if model.ir_version < 4:
+            model.ir_version = 4
+        steps.append(f"IR-3 repair: {len(listed)} initializers removed from graph inputs")

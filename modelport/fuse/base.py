@@ -17,6 +17,7 @@ from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format
 from modelport.core.model import Model
+from modelport.core.onnx_files import save_onnx
 from modelport.core.registry import Step, StepOptions
 from modelport.fuse.members import Members
 
@@ -70,7 +71,7 @@ class Strategy(Step, kind="fuse", source=(Format.ONNX,), target=Format.ONNX, req
     def run(self, source: Ensemble, out: Path, options: StepOptions) -> dict:
         import onnx
 
-        onnx.save(source.combination.model, str(out))
+        save_onnx(source.combination.model, out)
         return {"converter": f"onnx {onnx.__version__} (modelport fuse)", "provenance": source.combination.facts}
 
 

@@ -39,9 +39,9 @@ def unify(proto: Any, target: int, warnings: list[str], label: str) -> Any:
 
 
 def save(proto: Any, path) -> None:
-    import onnx
+    from modelport.core.onnx_files import save_onnx
 
-    onnx.save(proto, str(path))
+    save_onnx(proto, path)
 
 
 def renamed_output(value_info: Any, name: str) -> Any:

@@ -87,13 +87,54 @@ def check_shared_inputs(members: list[Member]) -> None:
             for i in m.inputs:
                 r = by_name[i["name"]]
                 if i["dtype"] != r["dtype"] or len(i["shape"]) != len(r["shape"]) or any(
-                        a and b and a != b for a, b in zip(i["shape"], r["shape"])):
-                    ok = False
+                        a and b and a != b for a, b in list(zip(i["shape"], r["shape"]))[1:]):
+                    ok = False  # a fixed batch (axis 0) is settle_fixed_dims' to judge
         if not ok:
             raise UsageError(
                 f"members do not share their inputs: member 0 takes [{ref.signature()}], "
                 f"member {m.index} takes [{m.signature()}]",
                 hint="rename with --rename-input OLD=NEW, or convert the members with the same input names")
+
+
+def _fixed(d) -> bool:
+    return isinstance(d, int) and d > 0
+
+
+def settle_fixed_dims(members: list[Member]) -> list[str]:
+    """A batch one member fixes (a `.pt2` exported without dynamic_shapes) is the fused model's too: every
+    member gets that size, and a warning says which member fixed it. Two members fixing it to different sizes
+    cannot run together (exit 2, naming both)."""
+    warnings = []
+    for spec in members[0].inputs:
+        name = spec["name"]
+        shapes = [(m, next(i for i in m.inputs if i["name"] == name)["shape"]) for m in members]
+        for axis in range(min(1, len(spec["shape"]))):  # the batch: other axes must already agree
+            fixed = [(m, shape[axis]) for m, shape in shapes if _fixed(shape[axis])]
+            sizes = sorted({d for _, d in fixed})
+            if len(sizes) > 1:
+                (a, da), (b, db) = fixed[0], next((m, d) for m, d in fixed if d != fixed[0][1])
+                raise UsageError(f"members cannot run together: member {a.index} ({Path(a.source).name}) takes "
+                                 f"{name} with a fixed batch of {da}, member {b.index} "
+                                 f"({Path(b.source).name}) with {db}",
+                                 hint="re-export the members with a dynamic batch (torch.export: dynamic_shapes)")
+            if sizes and any(not _fixed(shape[axis]) for _, shape in shapes):
+                size = sizes[0]
+                for m, shape in shapes:
+                    if not _fixed(shape[axis]):
+                        shape[axis] = size
+                        _set_dim(m.proto, name, axis, size)
+                who = ", ".join(f"member {m.index} ({Path(m.source).name})" for m, _ in fixed)
+                warnings.append(f"{who} takes {name} with a fixed batch of {size}: the fused model takes that "
+                                "batch only (re-export with a dynamic batch to fuse at any batch)")
+    return warnings
+
+
+def _set_dim(proto: Any, name: str, axis: int, size: int) -> None:
+    for vi in proto.graph.input:
+        if vi.name == name:
+            dim = vi.type.tensor_type.shape.dim[axis]
+            dim.ClearField("dim_param")
+            dim.dim_value = size
 
 
 def choose_outputs(members: list[Member], chosen: dict[int, str], softmax: set[int]) -> None:

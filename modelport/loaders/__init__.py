@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelport.core.formats import UNSAFE, Format
+from modelport.core.archive import check_archive
+from modelport.core.formats import UNSAFE, ZIP_FORMATS, Format
 
 if TYPE_CHECKING:
     from modelport.core.artifact import TensorSpec
@@ -41,6 +42,8 @@ def open_model(
     Hugging Face folder is exported for (default: from its config's architectures)."""
     from modelport.core.errors import UnsafeError, UnsupportedError
 
+    if fmt in ZIP_FORMATS:
+        check_archive(path)  # also when --from skipped detection: exit 4 before a framework opens the zip
     if fmt in UNSAFE and not trust:
         raise UnsafeError(*_unsafe_message(path, fmt))
     module = _MODULES.get(fmt.value) or _MODULES.get(fmt.framework)

@@ -79,9 +79,7 @@ def _onnx(path) -> dict[str, Any]:
 
 
 def _tflite(path) -> dict[str, Any]:
-    import numpy as np
-
-    from modelport.core.provenance import read_tflite, tflite_tools
+    from modelport.core.errors import UsageError, one_line
     from modelport.loaders.tflite import TfliteModel
 
     model = TfliteModel(path)
@@ -92,6 +90,21 @@ def _tflite(path) -> dict[str, Any]:
         "outputs": [{"name": n, "shape": model.output_shapes.get(n) if model.runner else None}
                     for n in model.outputs],
     }
+    try:  # the interpreter accepted the file; a damaged table or metadata buffer can still break these reads
+        info.update(_tflite_tables(path))
+    except Exception as exc:
+        raise UsageError(f"{path}: not a valid TFLite file (corrupt or truncated?) ({one_line(exc)})",
+                         hint="re-save the model") from exc
+    return info
+
+
+def _tflite_tables(path) -> dict[str, Any]:
+    """Operators, parameters and modelport provenance, read from the flatbuffer itself."""
+    import numpy as np
+
+    from modelport.core.provenance import read_tflite, tflite_tools
+
+    info: dict[str, Any] = {}
     tools = tflite_tools()
     flat = None
     if tools is not None:

@@ -11,6 +11,7 @@ from modelport.core.errors import UnsafeError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.logs import native_stderr_silenced
 from modelport.core.model import Model, cast_feed
+from modelport.loaders.base import check_input_sizes
 from modelport.loaders.input_rules import keras_rules
 from modelport.loaders.taps import keras_tap_values, keras_taps
 from modelport.loaders.twins import keras_twin
@@ -74,6 +75,7 @@ class KerasModel(Model):
                                          for i, d in enumerate(t.shape)), str(t.dtype))
                 for t in model_inputs
             ]
+            check_input_sizes(path, self.inputs)
         elif input_specs:
             self.inputs = list(input_specs)
         else:

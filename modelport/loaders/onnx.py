@@ -6,6 +6,7 @@ from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
+from modelport.loaders.base import check_input_sizes
 from modelport.loaders.taps import onnx_tap_values, onnx_taps
 
 ORT_DTYPES = {
@@ -28,8 +29,9 @@ def load(path, fmt: Format, *, threads: int | None = None) -> OnnxModel:
 def session(path, threads: int | None = None):
     import onnxruntime as ort
 
-    from modelport.core.logs import debugging
+    from modelport.core.logs import debugging, quiet_onnxruntime
 
+    quiet_onnxruntime()
     opts = ort.SessionOptions()
     # a failing run also logs its error on stderr: the exception already says it
     opts.log_severity_level = 3 if debugging() else 4
@@ -55,6 +57,7 @@ class OnnxModel(Model):
                        ORT_DTYPES.get(i.type, i.type))
             for i in self.session.get_inputs()
         ]
+        check_input_sizes(path, self.inputs)
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def taps(self):

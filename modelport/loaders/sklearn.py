@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UnsafeError, UnsupportedError, UsageError, require
+from modelport.core.errors import UnsafeError, UnsupportedError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
 from modelport.loaders.sklearn_taps import sklearn_tap_values, sklearn_taps
@@ -25,7 +25,7 @@ def _load_skops(path, trust: bool):
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as exc:
-        raise UsageError(f"{path}: cannot read .skops file ({type(exc).__name__}: {exc})",
+        raise UsageError(f"{path}: cannot read .skops file ({one_line(exc)})",
                          hint="is the file complete?") from exc
     foreign = [t for t in untrusted if not t.startswith(SAFE_PREFIXES)]
     if foreign and not trust:
@@ -36,7 +36,8 @@ def _load_skops(path, trust: bool):
     try:
         return sio.load(str(path), trusted=untrusted)
     except Exception as exc:
-        raise UsageError(f"{path}: cannot load .skops file ({type(exc).__name__}: {exc})") from exc
+        raise UsageError(f"{path}: cannot load .skops file ({one_line(exc)})",
+                         hint="is the file complete? re-save the model") from exc
 
 
 def _load_pickle(path):
@@ -52,7 +53,7 @@ def _load_pickle(path):
         with open(path, "rb") as fh:
             return pickle.load(fh)
     except Exception as exc:
-        raise UsageError(f"{path}: cannot unpickle ({type(exc).__name__}: {exc})") from exc
+        raise UsageError(f"{path}: cannot unpickle ({one_line(exc)})", hint="is the file complete?") from exc
 
 
 def walk(estimator):

@@ -7,6 +7,7 @@ from modelport.core.errors import MissingDependency, UsageError, one_line
 from modelport.core.formats import Format
 from modelport.core.logs import native_stderr_silenced
 from modelport.core.model import Model, cast_feed
+from modelport.loaders.base import check_input_sizes
 from modelport.loaders.taps import tflite_tap_values, tflite_taps
 
 
@@ -88,12 +89,16 @@ class TfliteModel(Model):
     def __init__(self, path, threads: int | None = None) -> None:
         interpreter, self.framework_version = interpreter_class()
         self.path = path
-        try:
+        try:  # a damaged file can also fail past the constructor: reading signatures, allocating tensors
             with native_stderr_silenced():
                 self.interpreter = interpreter(model_path=str(path), num_threads=threads)
+                self._read_io()
         except Exception as exc:
             raise UsageError(f"{path}: cannot load TFLite model ({one_line(exc)})",
                              hint="is the file complete?") from exc
+        check_input_sizes(path, self.inputs)
+
+    def _read_io(self) -> None:
         signatures = self.interpreter.get_signature_list()
         self.signature = "serving_default" if "serving_default" in signatures else next(iter(signatures), None)
         if self.signature is not None:

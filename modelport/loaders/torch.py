@@ -14,7 +14,7 @@ from modelport.core.errors import MissingDependency, ModelportError, UnsafeError
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
 from modelport.core.model import Model, cast_feed
-from modelport.loaders.base import require_specs
+from modelport.loaders.base import check_input_sizes, require_specs
 from modelport.loaders.input_rules import torch_rules
 from modelport.loaders.taps import torch_tap_values, torch_taps
 from modelport.loaders.twins import torch_twin
@@ -185,6 +185,7 @@ class TorchModel(Model):
         self.kwarg_names: list[str] = []
         if program is not None:
             self.inputs, self.kwarg_names = _program_specs(program)
+            check_input_sizes(path, self.inputs)
             self.module = program.module()
             leaves = list(range(program.call_spec.out_spec.num_leaves))
             self.outputs = output_names(torch.utils._pytree.tree_unflatten(leaves, program.call_spec.out_spec))

@@ -17,6 +17,8 @@ from typing import Any
 
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
+from modelport.core.onnx_files import save_onnx
+from modelport.core.onnx_graph import repair_ir3
 from modelport.core.registry import Step, StepOptions
 
 MAX_GROWTH = 1.5
@@ -33,19 +35,6 @@ class OptimizeResult:
 
 def size_of(model) -> int:
     return model.ByteSize()
-
-
-def repair_ir3(model, steps: list[str]) -> None:
-    """IR < 4 lists weights as graph inputs: drop them from the inputs and raise IR to 4."""
-    inits = {i.name for i in model.graph.initializer}
-    listed = [vi for vi in model.graph.input if vi.name in inits]
-    if model.ir_version < 4 or listed:
-        keep = [vi for vi in model.graph.input if vi.name not in inits]
-        del model.graph.input[:]
-        model.graph.input.extend(keep)
-        if model.ir_version < 4:
-            model.ir_version = 4
-        steps.append(f"IR-3 repair: {len(listed)} initializers removed from graph inputs")
 
 
 def _slim(model, **kwargs):
@@ -104,13 +93,13 @@ def ort_offline(model, level: str):
               "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
     with tempfile.TemporaryDirectory(prefix="modelport-ort-") as tmp:
         src, dst = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
-        onnx.save(model, src)
+        save_onnx(model, src)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = levels[level]
         opts.optimized_model_filepath = dst
         opts.log_severity_level = 3
         ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
-        return onnx.load(dst)
+        return onnx.load(dst)  # with its weights, wherever ORT put them
 
 
 class Simplify(Step, name="onnx-simplify", kind="optimize", source=(Format.ONNX,), target=Format.ONNX,
@@ -129,6 +118,6 @@ class Simplify(Step, name="onnx-simplify", kind="optimize", source=(Format.ONNX,
         except Exception as exc:
             raise UsageError(f"{source.path}: cannot read ONNX model ({one_line(exc)})") from exc
         result = optimize(proto, allow_growth=options.allow_growth, level=options.level)
-        onnx.save(result.model, str(out))
+        save_onnx(result.model, out)
         return {"converter": f"onnxslim {onnxslim.__version__}", "steps": result.steps, "skipped": result.skipped,
                 "warnings": result.skipped + result.warnings}

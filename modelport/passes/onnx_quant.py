@@ -13,7 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 from modelport.core.formats import Format
-from modelport.core.logs import quiet
+from modelport.core.logs import quiet, quiet_onnxruntime
+from modelport.core.onnx_graph import repair_ir3
 from modelport.core.registry import Step, StepOptions
 
 CALIBRATION = ("minmax", "entropy", "percentile")
@@ -39,11 +40,29 @@ def preference(model) -> tuple[list[str], str]:
 def _pre_process(src: Path, tmp: str) -> str:
     """quant_pre_process first: exporters often compute LSTM/MatMul weights from constants (Concat,
     Transpose); folding them into initializers is what lets the quantizer see, and shrink, them."""
+    import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from modelport.core.onnx_files import save_onnx
+
+    quiet_onnxruntime()
+    proto = onnx.load(str(src))
+    repaired: list[str] = []
+    repair_ir3(proto, repaired)  # old model-zoo files list weights as inputs: the quantizer's new ones are not
+    if repaired:
+        src = Path(tmp) / "repaired.onnx"
+        save_onnx(proto, src)
+    del proto
     pre = str(Path(tmp) / "pre.onnx")
-    quant_pre_process(str(src), pre, skip_symbolic_shape=False)
+    quant_pre_process(str(src), pre, skip_symbolic_shape=False, save_as_external_data=_external(src),
+                      all_tensors_to_one_file=True, external_data_location="pre.onnx.data")
     return pre
+
+
+def _external(path: Path) -> bool:
+    from modelport.core.onnx_files import needs_external
+
+    return needs_external(path)
 
 
 def _version() -> str:
@@ -63,9 +82,10 @@ class DynamicInt8(_OnnxQuant, name="onnx-dynamic-int8", method="dynamic-int8", o
     def run(self, source, out: Path, options: StepOptions) -> dict:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        with tempfile.TemporaryDirectory(prefix="modelport-quant-") as tmp, quiet("onnxruntime", "root"):
-            quantize_dynamic(_pre_process(Path(source.path), tmp), str(out), weight_type=QuantType.QInt8,
-                             nodes_to_exclude=list(options.keep_float))
+        with tempfile.TemporaryDirectory(prefix=".quant-", dir=out.parent) as tmp, quiet("onnxruntime", "root"):
+            pre = _pre_process(Path(source.path), tmp)
+            quantize_dynamic(pre, str(out), weight_type=QuantType.QInt8, nodes_to_exclude=list(options.keep_float),
+                             use_external_data_format=_external(Path(pre)))
         return {"converter": _version(), "method": self.method}
 
 
@@ -100,8 +120,9 @@ class StaticInt8(_OnnxQuant, name="onnx-static-int8", method="static-int8", orde
                             "synthetic data; pass --calibration FILE.npz with real inputs")
         calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                      "percentile": CalibrationMethod.Percentile}[options.calibrate]
-        with tempfile.TemporaryDirectory(prefix="modelport-quant-") as tmp, quiet("onnxruntime", "root"):
-            quantize_static(_pre_process(Path(source.path), tmp), str(out), _Reader(feeds),
+        with tempfile.TemporaryDirectory(prefix=".quant-", dir=out.parent) as tmp, quiet("onnxruntime", "root"):
+            pre = _pre_process(Path(source.path), tmp)
+            quantize_static(pre, str(out), _Reader(feeds), use_external_data_format=_external(Path(pre)),
                             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8, per_channel=False, calibrate_method=calibrate,
                             nodes_to_exclude=list(options.keep_float))
@@ -115,10 +136,11 @@ class Fp16(_OnnxQuant, name="onnx-fp16", method="fp16", order=30, tolerance=(1e-
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
+        from modelport.core.onnx_files import save_onnx
         from modelport.core.onnx_graph import sort_topologically
 
         with quiet("onnxruntime", "root"):
             model = convert_float_to_float16(onnx.load(str(source.path)), keep_io_types=True)
         sort_topologically(model.graph)
-        onnx.save(model, str(out))
+        save_onnx(model, out)
         return {"converter": _version(), "method": self.method}

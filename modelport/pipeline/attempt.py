@@ -92,6 +92,14 @@ def run_step(step: Step, source: Model, out: Path, options: StepOptions, referen
                 facts=facts, verification=verification, proto=proto, model=candidate)
 
 
+def source_files(source: Model) -> set[Path]:
+    """The files a source model is read from: tidying a step's output never removes them."""
+    from modelport.core.io import side_data
+
+    path = getattr(source, "path", None)
+    return set() if path is None else {Path(str(path)), side_data(Path(str(path)))}
+
+
 def _verb(step: Step) -> str:
     return {"convert": "converting", "optimize": "optimizing", "quantize": "compressing"}.get(step.kind, "building")
 
@@ -107,9 +115,13 @@ def check_output(out: Path, target: Format, source: Model):
         return None
     import onnx
 
+    from modelport.core.onnx_files import locations, tidy
+
+    tidy(out, keep=source_files(source))
     proto = onnx.load(str(out), load_external_data=False)
+    by_path = out.stat().st_size > LARGE_ONNX or locations(proto)  # external weights: read beside the file
     try:
-        onnx.checker.check_model(str(out) if out.stat().st_size > LARGE_ONNX else proto)
+        onnx.checker.check_model(str(out) if by_path else proto)
     except Exception as exc:
         raise Rejected(f"onnx.checker rejected the graph: {one_line(exc)}") from exc
     inits = {i.name for i in proto.graph.initializer}

@@ -105,6 +105,7 @@ class Job:
     trust: bool = False
     imports: list[str] = field(default_factory=list)
     force: bool = False
+    external_data: bool = False  # ONNX output: weights in OUT.data even when a single file could hold them
     verify: VerifyOptions = field(default_factory=VerifyOptions)
     measure: Measure | None = None
     locate: bool = False  # when the kept result does not verify, find the first layer whose error jumps

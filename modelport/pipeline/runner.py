@@ -10,8 +10,6 @@ that ran but did not verify is kept and reported (exit 1).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +17,7 @@ from modelport.core.artifact import with_batch
 from modelport.core.errors import ConversionFailed, MissingDependency, ModelportError, UnsupportedError, one_line
 from modelport.core.formats import Format, detect
 from modelport.core.io import PendingOutput, remove
+from modelport.core.onnx_files import move
 from modelport.core.registry import NOUN, Registry, load_registry
 from modelport.core.report import Report
 from modelport.pipeline import facts as provenance
@@ -48,9 +47,8 @@ def run(job: Job, *, registry: Registry | None = None, model: Model | None = Non
     report = Report(job.command)
     fmt = model.format if model is not None else detect(job.source, job.source_format)
     digest = None if model is not None else provenance.source_digest(job.source, fmt)
-    with PendingOutput(job.output, force=job.force, source=job.source if model is None else None) as pending, \
-            tempfile.TemporaryDirectory(prefix=f".{pending.final.stem}.modelport-",
-                                        dir=str(pending.final.parent)) as tmp:
+    with PendingOutput(job.output, force=job.force, source=job.source if model is None else None) as pending:
+        tmp = pending.work
         if model is None:
             model = _load(job, fmt, report, progress)
         report.source = model.info() | {"sha256": digest, "framework": model.framework_version}
@@ -58,19 +56,19 @@ def run(job: Job, *, registry: Registry | None = None, model: Model | None = Non
         current, done, outcome = model, [], None
         for i, (stage, chain) in enumerate(zip(job.stages, chains)):
             last = i == len(job.stages) - 1
-            out = pending.path if last else Path(tmp) / f"stage{i}{SUFFIX.get(chain[0].target, '')}"
+            out = pending.path if last else tmp / f"stage{i}{SUFFIX.get(chain[0].target, '')}"
             measured = last and job.measure is not None
             first_attempt = len(report.attempts)
             if stage.pick == "fastest":
-                results = _run_all(stage, chain, current, Path(tmp), reference, job, report, progress)
+                results = _run_all(stage, chain, current, tmp, reference, job, report, progress)
             else:
-                results = [o for o in [_run_chain(stage, chain, current, out, Path(tmp), reference, job, report,
+                results = [o for o in [_run_chain(stage, chain, current, out, tmp, reference, job, report,
                                                   progress)] if o is not None]
             if not results:
                 raise _all_failed(report, report.attempts[first_attempt:], stage, chain, fmt,
                                   getattr(current, "title", None))
             if measured:
-                outcome = _measure(job, results, chain, current, registry, Path(tmp), reference, report, progress)
+                outcome = _measure(job, results, chain, current, registry, tmp, reference, report, progress)
             elif stage.pick == "fastest":
                 outcome = _fastest(results, chain, current, reference)
             else:
@@ -132,7 +130,7 @@ def _run_chain(stage: Stage, chain: list[Step], source: Model, out: Path, tmp: P
         if outcome.attempt.outcome == "mismatch" and kept is None:
             kept = outcome  # set aside under a name remove(out) does not match: a later route may verify
             kept.path = tmp / f"kept{out.suffix}"
-            os.replace(out, kept.path)
+            move(out, kept.path)
         remove(out)
     return kept
 
@@ -172,7 +170,7 @@ def _place(chosen: Outcome, results: list[Outcome], out: Path) -> None:
         if o is not chosen:
             remove(o.path)
     if chosen.path != out:
-        os.replace(chosen.path, out)
+        move(chosen.path, out)
         chosen.path = out
 
 
@@ -210,8 +208,14 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
     verification = outcome.verification
     facts = provenance.build(job.source, model, done, verification, digest)
     stored = "metadata_props"
+    proto = outcome.proto
+    if job.external_data and pending.path.suffix == ".onnx":
+        from modelport.core.onnx_files import externalize
+
+        externalize(pending.path)
+        proto = None  # the proto held the weights inline: provenance reads the new file
     try:
-        stored = provenance.write(pending.path, facts, outcome.proto)
+        stored = provenance.write(pending.path, facts, proto)
     except Exception as exc:  # a verified model is worth keeping without its provenance
         stored = "none"
         report.warnings.append(f"provenance not written ({one_line(exc)})")

@@ -19,6 +19,7 @@ from pathlib import Path
 from modelport.core.errors import UsageError
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
+from modelport.core.onnx_files import save_onnx
 from modelport.core.onnx_graph import rename_io
 from modelport.core.registry import Step, StepOptions
 
@@ -41,7 +42,6 @@ def signature(tf, specs):
 
 def finish(proto, out: Path, source, rename_outputs: bool = True) -> None:
     """Check the graph takes exactly the model's inputs, name I/O like the source, and save."""
-    import onnx
 
     inits = {i.name for i in proto.graph.initializer}
     got = [i.name for i in proto.graph.input if i.name not in inits]
@@ -53,7 +53,7 @@ def finish(proto, out: Path, source, rename_outputs: bool = True) -> None:
     want = [s.name for s in source.inputs]
     rename_io(proto, want if sorted(got) != sorted(want) else None,
               list(source.outputs) if rename_outputs else None)
-    onnx.save(proto, str(out))
+    save_onnx(proto, out)
 
 
 def _version(tf2onnx) -> str:

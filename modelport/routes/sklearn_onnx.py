@@ -18,6 +18,7 @@ from pathlib import Path
 
 from modelport.core.errors import UnsupportedError
 from modelport.core.formats import Format
+from modelport.core.onnx_files import save_onnx
 from modelport.core.registry import Step, StepOptions
 from modelport.loaders.sklearn import walk
 
@@ -81,7 +82,6 @@ def converter_options(est) -> dict:
 
 
 def convert(source, out: Path, options: StepOptions, precision: str) -> dict:
-    import onnx
     import skl2onnx
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType, StringTensorType
@@ -113,7 +113,7 @@ def convert(source, out: Path, options: StepOptions, precision: str) -> dict:
     note = apply_threshold(proto, est)
     if note:
         facts["fixed"] = note
-    onnx.save(proto, str(out))
+    save_onnx(proto, out)
     return facts
 
 

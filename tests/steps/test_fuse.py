@@ -144,3 +144,39 @@ def test_bad_data_files_exit_2(models, tmp_path, cli, iris_x):
     code, _, err = cli("fuse", sk, pt, "-o", tmp_path / "s.onnx", "--strategy", "stack", "--fit-meta", wide)
     assert code == 2 and "shape [150, 8]" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["short.npz", "wide.npz"]
+
+
+def _mlp_pt2(path, seed: int, batch: int | None):
+    """An iris-shaped MLP; batch=None: dynamic batch, else exported at that fixed batch (no dynamic_shapes)."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3),
+                                torch.nn.Softmax(dim=1)).eval()
+    example = (torch.randn(batch or 2, 4),)
+    shapes = None if batch else ({0: torch.export.Dim("batch", min=1, max=1024)},)
+    torch.export.save(torch.export.export(model, example, dynamic_shapes=shapes), str(path))
+    return path
+
+
+def test_a_member_with_a_fixed_batch_fuses_at_that_batch(tmp_path, cli):
+    import onnx
+
+    dynamic = _mlp_pt2(tmp_path / "dynamic.pt2", 0, None)
+    fixed = _mlp_pt2(tmp_path / "fixed.pt2", 1, 1)
+    out = tmp_path / "mean.onnx"
+    code, stdout, err = cli("fuse", dynamic, fixed, "-o", out, "--strategy", "mean", "--json", "-")
+    assert code == 0, err
+    warnings = " ".join(json.loads(stdout)["warnings"])
+    assert "member 1 (fixed.pt2)" in warnings and "fixed batch of 1" in warnings
+    graph_input = onnx.load(str(out)).graph.input[0]
+    assert graph_input.type.tensor_type.shape.dim[0].dim_value == 1
+    x = np.random.default_rng(3).normal(size=(1, 4)).astype(np.float32)
+    expected = (_torch(dynamic, x) + _torch(fixed, x)) / 2
+    got = next(v for v in _ort(out, x).values() if v.dtype == np.float32 and v.shape == (1, 3))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+    other = _mlp_pt2(tmp_path / "fixed2.pt2", 2, 2)
+    code, _, err = cli("fuse", fixed, other, "-o", tmp_path / "bad.onnx", "--strategy", "mean")
+    assert code == 2
+    assert "member 0 (fixed.pt2)" in err and "member 1 (fixed2.pt2)" in err and "fixed batch of 1" in err, err

@@ -1,0 +1,136 @@
+"""ONNX files whose weights live beside them: one naming rule (`NAME.onnx.data`), kept through every step.
+
+A protobuf message cannot exceed 2 GB, so a bigger model keeps its tensors in an external file that the
+graph names by a path relative to itself. Converters pick that name (torch's `NAME.data`, per-tensor files
+from the TorchScript exporter, the quantizer's own): `tidy` brings whatever a step wrote back to the one
+file `side_data(path)`, `move` renames a model together with its data, and `save_onnx` writes a proto the
+same way. onnx is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from modelport.core.io import side_data
+
+PROTO_LIMIT = 2 << 30
+EXTERNAL_ABOVE = 1800 << 20  # what a file may hold inline: headroom under the protobuf limit for the graph
+SIZE_THRESHOLD = 1024  # tensors smaller than this stay in the graph (shapes, scalars)
+
+
+def locations(proto: Any) -> set[str]:
+    """The external files a model's tensors refer to (empty: self-contained)."""
+    import onnx
+
+    found = set()
+    for tensor in _tensors(proto):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            entry = {e.key: e.value for e in tensor.external_data}
+            found.add(entry.get("location", ""))
+    return found
+
+
+def _tensors(proto: Any):
+    from onnx.external_data_helper import _get_all_tensors
+
+    return _get_all_tensors(proto)
+
+
+def weight_bytes(proto: Any) -> int:
+    """Bytes of tensor data held in the proto itself."""
+    total = 0
+    for tensor in _tensors(proto):
+        if tensor.HasField("raw_data"):
+            total += len(tensor.raw_data)
+        else:
+            total += 4 * (len(tensor.float_data) + len(tensor.int32_data)) + 8 * (
+                len(tensor.int64_data) + len(tensor.double_data) + len(tensor.uint64_data))
+    return total
+
+
+def needs_external(model: str | Path | Any) -> bool:
+    """Should this model be written with external data? Already so on disk, or too big to be inline."""
+    if isinstance(model, (str, Path)):
+        import onnx
+
+        path = Path(model)
+        if locations(onnx.load(str(path), load_external_data=False)):
+            return True
+        return path.stat().st_size > EXTERNAL_ABOVE
+    return weight_bytes(model) > EXTERNAL_ABOVE
+
+
+def save_onnx(proto: Any, path: str | Path, external: bool | None = None) -> None:
+    """Write a proto (weights loaded) to `path`; over EXTERNAL_ABOVE (or `external=True`) the tensors go to
+    `side_data(path)`. A stale data file from an earlier write is removed."""
+    import onnx
+
+    path = Path(path)
+    data = side_data(path)
+    data.unlink(missing_ok=True)
+    if external is None:
+        external = weight_bytes(proto) > EXTERNAL_ABOVE
+    if not external:
+        onnx.save_model(proto, str(path))
+        return
+    onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data.name, size_threshold=SIZE_THRESHOLD, convert_attribute=False)
+
+
+def tidy(path: str | Path, keep: set[Path] | frozenset = frozenset()) -> None:
+    """After a step wrote `path`: if its tensors live anywhere but `side_data(path)`, gather them there and
+    remove the files they came from (except `keep`, the step's source files)."""
+    import onnx
+
+    path = Path(path)
+    proto = onnx.load(str(path), load_external_data=False)
+    found = locations(proto)
+    if not found or found == {side_data(path).name}:
+        return
+    proto = onnx.load(str(path))  # with its weights: they move to the one data file
+    olds = {(path.parent / name).resolve() for name in found}
+    tmp = path.parent / f".tidy.{path.name}"
+    save_onnx(proto, tmp, external=True)
+    del proto
+    for old in olds:
+        if old not in {k.resolve() for k in keep} and old.parent == path.parent.resolve():
+            old.unlink(missing_ok=True)
+    move(tmp, path)
+
+
+def move(src: str | Path, dst: str | Path) -> None:
+    """Rename an ONNX file and its `side_data` file together; the graph's location entries follow."""
+    import onnx
+
+    src, dst = Path(src), Path(dst)
+    data = side_data(src)
+    if not data.exists():
+        os.replace(src, dst)
+        return
+    os.replace(data, side_data(dst))
+    if src.name == dst.name:
+        os.replace(src, dst)
+        return
+    proto = onnx.load(str(src), load_external_data=False)
+    for tensor in _tensors(proto):
+        for entry in tensor.external_data:
+            if entry.key == "location" and entry.value == data.name:
+                entry.value = side_data(dst).name
+    onnx.save_model(proto, str(dst))
+    src.unlink()
+
+
+def externalize(path: str | Path) -> None:
+    """Move a self-contained file's weights to `side_data(path)` (the user asked for external data)."""
+    import onnx
+
+    path = Path(path)
+    if locations(onnx.load(str(path), load_external_data=False)):
+        return
+    proto = onnx.load(str(path))
+    tmp = path.parent / f".ext.{path.name}"
+    save_onnx(proto, tmp, external=True)
+    del proto
+    move(tmp, path)
