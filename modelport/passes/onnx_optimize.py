@@ -45,24 +45,22 @@ def _slim(model, **kwargs):
 
 
 def optimize(model, *, allow_growth: bool = False, level: str | None = None) -> OptimizeResult:
-    import onnx
 
     from modelport.core.errors import require
 
     require("onnxslim", "optimize", "simplify ONNX graphs")
-    original = onnx.ModelProto()
-    original.CopyFrom(model)
+    original = size_of(model)  # a size, not a copy: a copy would hold the weights once more
     result = OptimizeResult(model)
     repair_ir3(model, result.steps)
-    budget = int(size_of(original) * MAX_GROWTH)
+    budget = int(original * MAX_GROWTH)
     slim = _slim(model)
     if size_of(slim) > budget and not allow_growth:
         grown = size_of(slim)
         # fold only tensors that fit in what growth the budget leaves, then none at all
-        limited = _slim(model, size_threshold=max(1024, budget - size_of(original)))
+        limited = _slim(model, size_threshold=max(1024, budget - original))
         if size_of(limited) > budget:
             limited = _slim(model, skip_optimizations=["constant_folding"])
-            result.skipped.append(f"constant folding skipped: it grew the model {size_of(original):,} -> "
+            result.skipped.append(f"constant folding skipped: it grew the model {original:,} -> "
                                   f"{grown:,} bytes (> {MAX_GROWTH}x; --allow-growth to keep it)")
         else:
             result.skipped.append(f"large constants not folded: full folding grew the model to {grown:,} bytes "

@@ -46,13 +46,14 @@ def _pre_process(src: Path, tmp: str) -> str:
     from modelport.core.onnx_files import save_onnx
 
     quiet_onnxruntime()
-    proto = onnx.load(str(src))
     repaired: list[str] = []
-    repair_ir3(proto, repaired)  # old model-zoo files list weights as inputs: the quantizer's new ones are not
-    if repaired:
+    repair_ir3(onnx.load(str(src), load_external_data=False), repaired)  # a dry run: no weights read
+    if repaired:  # old model-zoo files list weights as inputs: the quantizer's new ones are not
+        proto = onnx.load(str(src))
+        repair_ir3(proto, [])
         src = Path(tmp) / "repaired.onnx"
         save_onnx(proto, src)
-    del proto
+        del proto
     pre = str(Path(tmp) / "pre.onnx")
     quant_pre_process(str(src), pre, skip_symbolic_shape=False, save_as_external_data=_external(src),
                       all_tensors_to_one_file=True, external_data_location="pre.onnx.data")
