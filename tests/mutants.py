@@ -7,6 +7,7 @@ lazily (only `huge_dims` on ONNX needs `onnx`; building the originals needs torc
 
 from __future__ import annotations
 
+import copy
 import io
 import random
 import re
@@ -273,5 +274,5 @@ def _rewrite(zf: zipfile.ZipFile, changes: dict[str, bytes | None]) -> bytes:
         for info in zf.infolist():
             content = changes[info.filename] if info.filename in changes else zf.read(info.filename)
             if content is not None:
-                out.writestr(info, content)
+                out.writestr(copy.copy(info), content)  # writestr updates the ZipInfo it is given
     return buffer.getvalue()

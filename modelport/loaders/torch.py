@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import re
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import MissingDependency, ModelportError, UnsafeError, UsageError, one_line, require
 from modelport.core.formats import Format
-from modelport.core.logs import quiet
+from modelport.core.logs import debugging, quiet
 from modelport.core.model import Model, cast_feed
 from modelport.loaders.base import check_input_sizes, require_specs
 from modelport.loaders.input_rules import torch_rules
@@ -77,8 +78,7 @@ def _load_program(torch, path, trust: bool):
     ModelOutputs saved with return_dict=True) loads once the module defining them is imported: the archive names
     them, so import those modules (allowed packages freely, anything else with --trust) and load again."""
     try:
-        with quiet(*_LOAD_LOGGERS):  # torch logs the deserialisation traceback as warnings
-            return torch.export.load(str(path))
+        return _export_load(torch, path)
     except Exception as exc:
         modules = [m for m in _pytree_modules(path) if m not in sys.modules]
         if not modules:
@@ -99,8 +99,41 @@ def _load_program(torch, path, trust: bool):
                                         f"read {path} (its outputs are {package} classes)") from first
             raise UsageError(f"{path}: importing {module} failed ({one_line(exc)})",
                              hint=f"the program was saved with another {package} version") from first
-    with quiet(*_LOAD_LOGGERS):
-        return torch.export.load(str(path))
+    return _export_load(torch, path)
+
+
+class _LoggedErrors(logging.Handler):
+    """Collects the exceptions a logger reports with exc_info."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.errors.append(record.exc_info[1])
+
+
+def _export_load(torch, path):
+    """torch.export.load, quietly. An archive it cannot read makes torch log the real error as a warning and raise
+    "We ran into an error ... check the warnings above", warnings the user never sees: raise the logged error."""
+    log = logging.getLogger("torch.export")
+    handler, saved = _LoggedErrors(), (log.level, log.propagate, list(log.handlers))
+    if debugging():
+        log.addHandler(handler)
+    else:  # the warning reaches our handler only: not torch's own handler, not the root's
+        log.handlers, log.propagate = [handler], False
+        log.setLevel(logging.WARNING)
+    try:
+        with quiet(*_LOAD_LOGGERS):
+            return torch.export.load(str(path))
+    except RuntimeError as exc:
+        if handler.errors and "warnings above" in str(exc):
+            raise handler.errors[-1] from None
+        raise
+    finally:
+        log.setLevel(saved[0])
+        log.propagate, log.handlers = saved[1], saved[2]
 
 
 def _pytree_modules(path) -> list[str]:

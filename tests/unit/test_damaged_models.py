@@ -28,8 +28,9 @@ def relu_onnx(path, dims=("N", 4)):
     return path
 
 
-def relu_tflite(path, metadata: bytes | None = None, signature: bool = False):
-    """A one-RELU TFLite file written through the flatbuffer schema, with an optional `modelport` metadata buffer."""
+def relu_tflite(path, metadata: bytes | None = None, metadata_buffer: int = 3):
+    """A one-RELU TFLite file written through the flatbuffer schema, with an optional `modelport` metadata buffer
+    (`metadata_buffer`: the buffer index the metadata entry names)."""
     import numpy as np
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils as fbu
@@ -57,7 +58,7 @@ def relu_tflite(path, metadata: bytes | None = None, signature: bool = False):
     if metadata is not None:
         model.buffers[3].data = np.frombuffer(metadata, dtype=np.uint8)
         entry = schema.MetadataT()
-        entry.name, entry.buffer = "modelport", 3
+        entry.name, entry.buffer = "modelport", metadata_buffer
         model.metadata = [entry]
     fbu.write_model(model, str(path))
     return path
@@ -97,6 +98,15 @@ def test_tflite_with_damaged_provenance_is_exit_2(tmp_path, cli):
 
 
 @pytest.mark.skipif(not HAS_LITERT, reason="needs ai-edge-litert")
+def test_tflite_with_a_metadata_entry_past_the_buffers_is_exit_2(tmp_path, cli):
+    """The interpreter opens it; reading the tables for `inspect` raised IndexError (fuzz: a flipped bit)."""
+    bad = relu_tflite(tmp_path / "bad.tflite", b"{}", metadata_buffer=2**24 + 3)
+    code, _, err = cli("inspect", bad)
+    assert code == 2, err
+    assert err.startswith(f"modelport: error: {bad}: not a valid TFLite file (corrupt or truncated?) (IndexError")
+
+
+@pytest.mark.skipif(not HAS_LITERT, reason="needs ai-edge-litert")
 def test_tflite_failing_after_the_constructor_is_exit_2(tmp_path, cli):
     """A file the interpreter opens but cannot allocate (an impossible dim, no signature) is a load error."""
     path = relu_tflite(tmp_path / "m.tflite")
@@ -107,3 +117,26 @@ def test_tflite_failing_after_the_constructor_is_exit_2(tmp_path, cli):
     code, _, err = cli("inspect", path)
     assert code == 2, err
     assert err.startswith(f"modelport: error: {path}: ") and "internal" not in err
+
+
+# ---------------------------------------------------------------- torch.export: the error torch only logs
+@pytest.mark.slow
+def test_pt2_missing_a_weight_names_it_without_a_traceback(models, tmp_path):
+    """torch logs the real error, traceback included, as a warning and raises "check the warnings above": the
+    user gets the real error in one line, and the logged traceback stays off stderr."""
+    pytest.importorskip("torch")
+    import zipfile
+
+    from tests.conftest import run_cli
+
+    src = zipfile.ZipFile(models("cnn_pt2"))
+    path = tmp_path / "damaged.pt2"
+    with zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            if not info.filename.endswith("weights/weight_0"):
+                out.writestr(info.filename, src.read(info.filename))
+    proc = run_cli("inspect", path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "warnings above" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and "data/weights/weight_0" in lines[0]
