@@ -62,16 +62,17 @@ def _start(args: list) -> subprocess.Popen:
 def sources(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sources")
     pt2 = _mlp(folder / "mlp.pt2")
-    onnx_path = folder / "mlp.onnx"
+    onnx_path, other = folder / "mlp.onnx", folder / "other.onnx"
     assert run_cli("convert", pt2, "-o", onnx_path, "--external-data").returncode == 0
-    return {"pt2": pt2, "onnx": onnx_path}
+    assert run_cli("convert", pt2, "-o", other).returncode == 0
+    return {"pt2": pt2, "onnx": onnx_path, "other": other}
 
 
 COMMANDS = {
     "convert": lambda s, out: ["convert", s["pt2"], "-o", out, "--external-data"],
     "compress": lambda s, out: ["compress", s["onnx"], "-o", out, "--method", "fp16", "--runs", "5"],
     "optimize": lambda s, out: ["optimize", s["onnx"], "-o", out, "--runs", "5", "--external-data"],
-    "fuse": lambda s, out: ["fuse", s["onnx"], s["pt2"], "-o", out, "--strategy", "mean"],
+    "fuse": lambda s, out: ["fuse", s["onnx"], s["other"], "-o", out, "--strategy", "mean"],
 }
 
 
