@@ -32,14 +32,10 @@ class PendingOutput:
             raise UsageError(f"{final} already exists", hint="pass --force to overwrite it")
         if self.final.exists() and self.final.is_dir():
             raise UsageError(f"{final} is a folder", hint="choose a file path for -o")
-        parent = self.final.parent
-        if not parent.exists():
-            raise UsageError(f"{parent}: output folder does not exist", hint="create it first")
         self.force = force
-        self.folder = WorkFolder(self.final)
+        self.folder = WorkFolder(self.final)  # also: the output folder must exist (exit 2)
         self.dir = self.folder.dir
         self.path = self.dir / self.final.name
-        self.committed = False
 
     @property
     def work(self) -> Path:
@@ -68,7 +64,6 @@ class PendingOutput:
                 os.replace(self.path, self.final)
                 if self.final.suffix == ".onnx":
                     final_data.unlink(missing_ok=True)  # the replaced file's weights
-        self.committed = True
         self.discard()
         return self.final
 

@@ -79,16 +79,16 @@ def save_onnx(proto: Any, path: str | Path, external: bool | None = None) -> Non
                     location=data.name, size_threshold=SIZE_THRESHOLD, convert_attribute=False)
 
 
-def tidy(path: str | Path, keep: set[Path] | frozenset = frozenset()) -> None:
-    """After a step wrote `path`: if its tensors live anywhere but `side_data(path)`, gather them there and
-    remove the files they came from (except `keep`, the step's source files)."""
+def tidy(path: str | Path, proto: Any, keep: set[Path] | frozenset = frozenset()) -> Any:
+    """After a step wrote `path` (`proto`: it, read without external weights): if its tensors live anywhere but
+    `side_data(path)`, gather them there and remove the files they came from (except `keep`, the step's source
+    files). Returns the graph as now on disk (without weights)."""
     import onnx
 
     path = Path(path)
-    proto = onnx.load(str(path), load_external_data=False)
     found = locations(proto)
     if not found or found == {side_data(path).name}:
-        return
+        return proto
     proto = onnx.load(str(path))  # with its weights: they move to the one data file
     olds = {(path.parent / name).resolve() for name in found}
     tmp = path.parent / f".tidy.{path.name}"
@@ -98,6 +98,7 @@ def tidy(path: str | Path, keep: set[Path] | frozenset = frozenset()) -> None:
         if old not in {k.resolve() for k in keep} and old.parent == path.parent.resolve():
             old.unlink(missing_ok=True)
     move(tmp, path)
+    return onnx.load(str(path), load_external_data=False)
 
 
 def move(src: str | Path, dst: str | Path) -> None:

@@ -117,8 +117,7 @@ def check_output(out: Path, target: Format, source: Model):
 
     from modelport.core.onnx_files import locations, tidy
 
-    tidy(out, keep=source_files(source))
-    proto = onnx.load(str(out), load_external_data=False)
+    proto = tidy(out, onnx.load(str(out), load_external_data=False), keep=source_files(source))
     by_path = out.stat().st_size > LARGE_ONNX or locations(proto)  # external weights: read beside the file
     try:
         onnx.checker.check_model(str(out) if by_path else proto)
