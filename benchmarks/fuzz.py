@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -238,9 +239,17 @@ def main() -> int:
         start = time.perf_counter()
         records: list[dict] = []
 
-        def work(item: tuple[int, tuple[Case, str, list[str]]]) -> dict:
-            slot, (case, command, argv) = item
-            record = run_one(argv, root / "runs" / f"cwd{slot % max(args.workers, 1)}", args.timeout, root)
+        free = queue.SimpleQueue()  # one working folder per worker: a run never shares its cwd or TMPDIR
+        for n in range(max(args.workers, 1)):
+            free.put(root / "runs" / f"cwd{n}")
+
+        def work(item: tuple[Case, str, list[str]]) -> dict:
+            case, command, argv = item
+            cwd = free.get()
+            try:
+                record = run_one(argv, cwd, args.timeout, root)
+            finally:
+                free.put(cwd)
             record.update(case=case.name, format=case.fmt, mutation=case.mutation, command=command)
             record["problems"] = problems(record)
             if record["problems"]:
@@ -248,7 +257,7 @@ def main() -> int:
             return record
 
         with ThreadPoolExecutor(max_workers=max(args.workers, 1)) as pool:
-            for i, record in enumerate(pool.map(work, enumerate(jobs)), 1):
+            for i, record in enumerate(pool.map(work, jobs), 1):
                 records.append(record)
                 if record["problems"]:
                     print(f"  FAIL {record['command']} {record['case']}: {', '.join(record['problems'])}: "

@@ -42,6 +42,7 @@ def compress(
     locate: bool = False,
     keep_float: int | None = None,
     max_accuracy_drop: float | None = None,
+    record: dict[str, str] | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
     """Quantize a model; verify it against its input with method-appropriate tolerances (given values win) and
@@ -103,7 +104,7 @@ def compress(
               external_data=external_data,
               verify=VerifyOptions(samples=samples, seed=seed, data=str(data) if data else None, atol=atol,
                                    rtol=rtol, max_mismatch=mismatch, per_output=dict(per_output or {})),
-              measure=Measure(runs=runs, baseline=baseline))
+              measure=Measure(runs=runs, baseline=baseline), record=dict(record or {}))
     report = run(job, registry=registry, progress=progress)
     if layered and report.output:
         from modelport.commands.compress_layers import refine

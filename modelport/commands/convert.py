@@ -38,6 +38,7 @@ def convert(
     locate: bool = False,
     task: str | None = None,
     registry: Registry | None = None,
+    record: dict[str, str] | None = None,
     progress: Callable[[str], None] = _noop,
 ) -> Report:
     """Convert `source` to `output` through the first route whose result verifies.
@@ -61,8 +62,8 @@ def convert(
                 reports.append(convert(source, folder / f"{stem}{suffix}", from_format=src_fmt, to=to, inputs=inputs,
                                        opset=opset, static=static, route=route, verify=verify, check=check,
                                        force=force, external_data=external_data, trust=trust, imports=imports,
-                                       locate=locate, task=part,
-                                       registry=registry, progress=progress))
+                                       locate=locate, task=part, registry=registry, record=record,
+                                       progress=progress))
         except BaseException:  # a part that cannot be made: the parts already written would be an unusable set
             for written in reports:
                 Path(written.output).unlink(missing_ok=True)
@@ -94,7 +95,7 @@ def convert(
                options=StepOptions(opset=opset, dynamic_batch=not static, imports=tuple(imports)))],
         source_format=src_fmt.value, inputs=[str(s) for s in inputs], static=static, trust=trust,
         imports=list(imports), force=force, external_data=external_data, verify=verify_options, locate=locate,
-        task=task,
+        task=task, record=dict(record or {}),
     )
     report = run(job, registry=registry, progress=progress)
     if folder is not None and src_fmt is Format.TRANSFORMERS and report.output:

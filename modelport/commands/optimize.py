@@ -24,6 +24,7 @@ def optimize(
     force: bool = False,
     external_data: bool = False,
     check: VerifyOptions | None = None,
+    record: dict[str, str] | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
     """Simplify an ONNX graph, verify it against the input, and report nodes, size and latency."""
@@ -36,7 +37,7 @@ def optimize(
     job = Job("optimize", str(model), str(output),
               [Stage("optimize", ["onnx-simplify"], options=StepOptions(allow_growth=allow_growth, level=level))],
               source_format=fmt.value, force=force, external_data=external_data, verify=check or VerifyOptions(),
-              measure=Measure(runs=runs))
+              measure=Measure(runs=runs), record=dict(record or {}))
     report = run(job, progress=progress)
     facts = report.step_facts.get("onnx-simplify", {})
     report.details.update(steps=facts.get("steps", []), skipped=facts.get("skipped", []))

@@ -93,7 +93,7 @@ class WorkFolder:
             raise UsageError(f"{final.parent}: output folder does not exist", hint="create it first")
         sweep_stale(final)
         token = uuid.uuid4().hex[:8]
-        starting = final.parent / f".{final.name}.{token}.starting"
+        starting = final.parent / f".{final.name}.{token}-{os.getpid()}.starting"  # a sweep can tell it is dead
         starting.mkdir()
         # the lock is a file inside: the folder itself stays free for a commit lock of outputs written in it
         self._lock = _lock(starting / LOCK, block=True)
@@ -136,7 +136,7 @@ def sweep_stale(final: Path) -> None:
     """Remove the work folders of killed runs for `final` (their lock is free), and a data file whose model
     never made it into place."""
     name = glob.escape(final.name)
-    starting = [f for f in final.parent.glob(f".{name}.*.starting") if _age(f) > 60]  # not one being set up
+    starting = [f for f in final.parent.glob(f".{name}.*.starting") if _dead(f) or _age(f) > 60]
     for folder in [*final.parent.glob(f".{name}.*{WORK_SUFFIX}"), *starting]:
         fd = _lock(folder / LOCK, block=False)
         if fd is not None:
@@ -147,6 +147,20 @@ def sweep_stale(final: Path) -> None:
         with _locked(final.parent):
             if not final.exists():
                 data.unlink(missing_ok=True)
+
+
+def _dead(starting: Path) -> bool:
+    """A folder being set up (not yet locked) whose process is gone: killed between mkdir and lock."""
+    pid = starting.name[: -len(".starting")].rpartition("-")[2]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _age(path: Path) -> float:

@@ -50,6 +50,10 @@ class Model:
         """Run once and return the intermediate values named by `keys` (from `taps()`), nothing else kept."""
         raise NotImplementedError(f"{self.format} models do not expose intermediate values")
 
+    def weight_bytes(self) -> int | None:
+        """Bytes of the model's weights as stored (None: this loader cannot tell)."""
+        return None
+
     def source_facts(self) -> dict[str, Any]:
         """What the written file's provenance should say about this source beyond its format (default: nothing)."""
         return {}

@@ -135,3 +135,91 @@ def externalize(path: str | Path) -> None:
     save_onnx(proto, tmp, external=True)
     del proto
     move(tmp, path)
+
+
+def internalize(path: str | Path) -> None:
+    """Bring `side_data(path)`'s tensors back into the file itself (the data file is removed).
+
+    The common case (every external tensor a top-level initializer in that one file) is streamed: the graph
+    without its weights is written, then each initializer with its bytes copied from the data file, so the
+    weights are never held in memory (protobuf fields may come in any order, and a message field written
+    once with its exact length is the message). Anything else (subgraphs, attributes) loads and re-saves."""
+    import onnx
+
+    path = Path(path)
+    data = side_data(path)
+    proto = onnx.load(str(path), load_external_data=False)
+    if not locations(proto):
+        return
+    tmp = path.parent / f".inline.{path.name}"
+    external = [t for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    everywhere = [t for t in _tensors(proto) if t.data_location == onnx.TensorProto.EXTERNAL]
+    if locations(proto) != {data.name} or len(everywhere) != len(external) or any(
+            {e.key for e in t.external_data} - {"location", "offset", "length"} for t in external):
+        proto = onnx.load(str(path))
+        save_onnx(proto, tmp, external=False)
+    else:
+        _stream_inline(proto, data, tmp)
+    del proto
+    os.replace(tmp, path)
+    data.unlink(missing_ok=True)
+
+
+def _stream_inline(proto: Any, data: Path, out: Path) -> None:
+    import onnx
+
+    tensors = list(proto.graph.initializer)
+    del proto.graph.initializer[:]
+    head = onnx.ModelProto()
+    head.CopyFrom(proto)
+    head.ClearField("graph")
+    graph = proto.graph.SerializeToString()
+    size = data.stat().st_size
+    parts = []  # (name, tensor header without its bytes, offset, length, serialized tensor size)
+    for tensor in tensors:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            parts.append((tensor.name, tensor.SerializeToString(), 0, -1, tensor.ByteSize()))
+            continue
+        entry = {e.key: e.value for e in tensor.external_data}
+        offset = int(entry.get("offset", 0))
+        length = int(entry["length"]) if "length" in entry else size - offset
+        tensor.ClearField("external_data")
+        tensor.ClearField("data_location")
+        header = tensor.SerializeToString()
+        parts.append((tensor.name, header, offset, length, len(header) + 1 + len(_varint(length)) + length))
+    graph_size = len(graph) + sum(1 + len(_varint(n)) + n for *_, n in parts)
+    with open(data, "rb") as src, open(out, "wb") as dst:
+        dst.write(head.SerializeToString())
+        dst.write(b"\x3a" + _varint(graph_size))  # ModelProto.graph: field 7, length-delimited
+        dst.write(graph)
+        for name, header, offset, length, n in parts:
+            dst.write(b"\x2a" + _varint(n))  # GraphProto.initializer: field 5
+            dst.write(header)
+            if length < 0:
+                continue
+            dst.write(b"\x4a" + _varint(length))  # TensorProto.raw_data: field 9
+            src.seek(offset)
+            left = length
+            while left:
+                chunk = src.read(min(left, 16 << 20))
+                if not chunk:
+                    raise OSError(f"{data.name} ends before the data of tensor {name!r}")
+                dst.write(chunk)
+                left -= len(chunk)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def inline_if_small(path: str | Path) -> None:
+    """One self-contained file, unless the weights in `side_data(path)` are too big for one."""
+    path = Path(path)
+    data = side_data(path)
+    if data.exists() and data.stat().st_size <= EXTERNAL_ABOVE:
+        internalize(path)

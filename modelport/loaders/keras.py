@@ -111,6 +111,9 @@ class KerasModel(Model):
     def call(self, feed):
         return self.model(self.structure(cast_feed(feed, self.inputs)), training=False)
 
+    def weight_bytes(self) -> int:
+        return _variable_bytes(self.model.weights)
+
     def input_rules(self):
         return keras_rules(self.model, self.inputs)
 
@@ -143,6 +146,12 @@ class KerasModel(Model):
         return {n: np.asarray(v) for n, v in zip(names, values)}
 
 
+def _variable_bytes(variables) -> int:
+    import numpy as np
+
+    return sum(int(np.prod(v.shape)) * np.dtype(getattr(v.dtype, "name", v.dtype)).itemsize for v in variables)
+
+
 class SavedModel(Model):
     """A SavedModel folder, run through its `serving_default` signature."""
 
@@ -171,6 +180,9 @@ class SavedModel(Model):
             for name, spec in kw.items()
         ]
         self.outputs = sorted(self.fn.structured_outputs)
+
+    def weight_bytes(self) -> int:
+        return _variable_bytes(getattr(self.loaded, "variables", ()))
 
     def inspect(self):
         from collections import Counter

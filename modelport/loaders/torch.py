@@ -290,6 +290,10 @@ class TorchModel(Model):
             info["inputs"] = [{"name": a.name, "shape": None, "dtype": None} for a in args]
         return info
 
+    def weight_bytes(self) -> int:
+        tensors = {id(t): t for t in (*self.module.parameters(), *self.module.buffers())}  # tied weights once
+        return sum(t.numel() * t.element_size() for t in tensors.values())
+
     def split_args(self, arrays: list) -> tuple[tuple, dict]:
         n_pos = len(self.inputs) - len(self.kwarg_names)
         return tuple(arrays[:n_pos]), dict(zip(self.kwarg_names, arrays[n_pos:]))

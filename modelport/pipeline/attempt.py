@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.core.errors import MissingDependency, ModelportError, first_line, one_line
 from modelport.core.formats import Format
+from modelport.core.memory import give_back
 from modelport.core.report import Attempt
 from modelport.verify.check import GeneratedInputsRejected, ReferenceBug, ReferenceFailed, verify_models
 from modelport.verify.inputs import DataError
@@ -63,6 +64,7 @@ def run_step(step: Step, source: Model, out: Path, options: StepOptions, referen
 
     try:
         facts = step.run(source, out, options) or {}
+        give_back()  # what the converter freed, before the checker and the verification session
         proto = check_output(out, step.target, source)
     except DataError:
         raise  # the user's data file does not fit the model: no other step can fix that
@@ -78,6 +80,7 @@ def run_step(step: Step, source: Model, out: Path, options: StepOptions, referen
     from modelport.loaders import open_model
 
     try:
+        _reference_first(reference, proto)
         candidate = open_model(out, step.target)
         verification = verify_models(reference, candidate, tolerance)
     except (ReferenceFailed, GeneratedInputsRejected, ReferenceBug):
@@ -90,6 +93,21 @@ def run_step(step: Step, source: Model, out: Path, options: StepOptions, referen
         return done("error", f"converted model does not run: {verification.error}", facts=facts)
     return done("ok" if verification.passed else "mismatch", None if verification.passed else verification.summary(),
                 facts=facts, verification=verification, proto=proto, model=candidate)
+
+
+def _reference_first(reference: Reference, proto) -> None:
+    """Run the source on the verification inputs before the candidate's session exists (an ONNX candidate's
+    inputs are in its proto): the source's activations are freed by then, not held beside the session's
+    weights (ResNet-50: 130 MiB less at the peak). verify_models then finds the outputs computed."""
+    if proto is None:
+        return
+    from types import SimpleNamespace
+
+    from modelport.loaders.onnx import graph_input_specs
+
+    specs = graph_input_specs(proto)
+    if specs is not None:
+        reference.cases_for(SimpleNamespace(inputs=specs))
 
 
 def source_files(source: Model) -> set[Path]:

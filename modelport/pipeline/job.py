@@ -110,6 +110,7 @@ class Job:
     measure: Measure | None = None
     locate: bool = False  # when the kept result does not verify, find the first layer whose error jumps
     task: str | None = None  # what a Hugging Face folder is loaded for (default: from its config)
+    record: dict[str, str] = field(default_factory=dict)  # extra provenance facts (batch: the task's digest)
 
     def input_specs(self) -> list[TensorSpec]:
         return [parse_input_spec(text) for text in self.inputs]

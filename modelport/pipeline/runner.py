@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from modelport.core.artifact import with_batch
 from modelport.core.errors import ConversionFailed, MissingDependency, ModelportError, UnsupportedError, one_line
 from modelport.core.formats import Format, detect
-from modelport.core.io import PendingOutput, remove
+from modelport.core.io import PendingOutput, remove, side_data
 from modelport.core.onnx_files import move
 from modelport.core.registry import NOUN, Registry, load_registry
 from modelport.core.report import Report
@@ -52,6 +52,9 @@ def run(job: Job, *, registry: Registry | None = None, model: Model | None = Non
         if model is None:
             model = _load(job, fmt, report, progress)
         report.source = model.info() | {"sha256": digest, "framework": model.framework_version}
+        if job.external_data and Path(str(job.output)).suffix != ".onnx":
+            report.warnings.append(f"--external-data is for ONNX outputs: {Path(str(job.output)).name} is one "
+                                   "file (ignored)")
         reference = Reference(model, job.verify.plan()) if job.verify.enabled else None
         current, done, outcome = model, [], None
         for i, (stage, chain) in enumerate(zip(job.stages, chains)):
@@ -206,7 +209,7 @@ def _measure(job: Job, results: list[Outcome], chain: list[Step], source: Model,
 def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done, outcome: Outcome,
             digest: str | None) -> None:
     verification = outcome.verification
-    facts = provenance.build(job.source, model, done, verification, digest)
+    facts = provenance.build(job.source, model, done, verification, digest) | dict(job.record)
     stored = "metadata_props"
     proto = outcome.proto
     if job.external_data and pending.path.suffix == ".onnx":
@@ -219,6 +222,10 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
     except Exception as exc:  # a verified model is worth keeping without its provenance
         stored = "none"
         report.warnings.append(f"provenance not written ({one_line(exc)})")
+    if pending.path.suffix == ".onnx" and not job.external_data and not side_data(Path(str(job.source))).exists():
+        from modelport.core.onnx_files import inline_if_small
+
+        inline_if_small(pending.path)  # a step wrote OUT.data to save memory: one file, unless too big for one
     report.output = str(pending.commit())
     if stored == "sidecar":
         from modelport.core.provenance import sidecar
@@ -247,6 +254,8 @@ def _all_failed(report: Report, attempts: list, stage: Stage, chain: list[Step],
     if not tried and missing:
         step, package = missing
         exc = MissingDependency(package, step.extra or "all", f"{stage.kind} {fmt} to {target}")
+    elif not tried and len({a.reason for a in attempts}) == 1:  # one cause (TFLite's 2 GB): said once
+        exc = UnsupportedError(f"no {noun} applies to this model: {attempts[0].reason}")
     elif not tried:
         reasons = "; ".join(f"{a.route}: {a.reason}" for a in attempts)
         exc = UnsupportedError(f"no {noun} applies to this model ({reasons})",

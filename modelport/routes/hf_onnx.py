@@ -15,7 +15,7 @@ from modelport.core.errors import UnsupportedError
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
 from modelport.core.registry import Step, StepOptions
-from modelport.routes.torch_onnx import _LOGGERS, dynamic_shapes
+from modelport.routes.torch_onnx import _LOGGERS, dynamic_shapes, save_program
 
 
 class TransformersPatchedExport(Step, name="hf-dynamo-patched", source=(Format.TRANSFORMERS,), target=Format.ONNX,
@@ -48,6 +48,6 @@ class TransformersPatchedExport(Step, name="hf-dynamo-patched", source=(Format.T
         apply = getattr(fixes, "apply_onnx_ir_fixes", None)
         if apply is not None:
             apply(onnx_program)
-        onnx_program.save(str(out))
+        save_program(onnx_program, out)
         return {"converter": f"torch {torch.__version__} (dynamo exporter) with transformers "
                              f"{transformers.__version__} export fixes"}

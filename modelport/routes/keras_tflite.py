@@ -15,7 +15,8 @@ from pathlib import Path
 from modelport.core.errors import UnsupportedError
 from modelport.core.formats import Format
 from modelport.core.logs import native_stderr_silenced, quiet
-from modelport.core.registry import Step, StepOptions
+from modelport.core.registry import StepOptions
+from modelport.routes.tflite_limit import ToTflite
 
 _LOGGERS = ("tensorflow", "absl")
 _SELECT_OPS = ("TensorList", "Select TF ops", "flex", "Flex", "tf.TensorListReserve", "SELECT_TF_OPS")
@@ -76,7 +77,7 @@ def _recurrent_layers(source) -> list[str]:
     return found
 
 
-class KerasTflite(Step, name="keras-tflite", source=(Format.KERAS,), target=Format.TFLITE, extra="tensorflow",
+class KerasTflite(ToTflite, name="keras-tflite", source=(Format.KERAS,), target=Format.TFLITE, extra="tensorflow",
                   requires=("tensorflow",), order=10,
                   description="tf.lite.TFLiteConverter.from_keras_model, builtin ops only"):
 
@@ -84,7 +85,7 @@ class KerasTflite(Step, name="keras-tflite", source=(Format.KERAS,), target=Form
         return _write(_converter(source), source, out)
 
 
-class KerasTfliteViaSavedModel(Step, name="keras-tflite-savedmodel", source=(Format.KERAS,), target=Format.TFLITE,
+class KerasTfliteViaSavedModel(ToTflite, name="keras-tflite-savedmodel", source=(Format.KERAS,), target=Format.TFLITE,
                                extra="tensorflow", requires=("tensorflow",), order=20,
                                description="model.export() to a SavedModel, then TFLiteConverter.from_saved_model"):
 
@@ -92,7 +93,7 @@ class KerasTfliteViaSavedModel(Step, name="keras-tflite-savedmodel", source=(For
         return _write(_converter(source, via_saved_model=True), source, out)
 
 
-class SavedModelTflite(Step, name="savedmodel-tflite", source=(Format.TF_SAVEDMODEL,), target=Format.TFLITE,
+class SavedModelTflite(ToTflite, name="savedmodel-tflite", source=(Format.TF_SAVEDMODEL,), target=Format.TFLITE,
                        extra="tensorflow", requires=("tensorflow",), order=10,
                        description="TFLiteConverter.from_saved_model on the serving_default signature"):
 
@@ -100,7 +101,7 @@ class SavedModelTflite(Step, name="savedmodel-tflite", source=(Format.TF_SAVEDMO
         return _write(_converter(source), source, out)
 
 
-class _Quantized(Step, kind="quantize", source=TF_SOURCES, target=Format.TFLITE, extra="tensorflow",
+class _Quantized(ToTflite, kind="quantize", source=TF_SOURCES, target=Format.TFLITE, extra="tensorflow",
                  requires=("tensorflow",), tolerance=(0.1, 0.1, 0.02)):
     """TFLiteConverter with Optimize.DEFAULT; subclasses set the method's own converter settings."""
 
@@ -118,11 +119,12 @@ class _Quantized(Step, kind="quantize", source=TF_SOURCES, target=Format.TFLITE,
 
 class TfliteDynamicRange(_Quantized, name="tflite-dynamic-range", method="dynamic-range", order=10,
                          description="TFLiteConverter dynamic-range quantization (int8 weights, float compute)"):
-    pass
+    shrink = 4
 
 
 class TfliteFp16(_Quantized, name="tflite-fp16", method="fp16", order=20, tolerance=(1e-2, 1e-2, 0.0),
                  description="TFLiteConverter float16 weights"):
+    shrink = 2
 
     def configure(self, converter, source, options: StepOptions) -> None:
         import tensorflow as tf
@@ -132,6 +134,7 @@ class TfliteFp16(_Quantized, name="tflite-fp16", method="fp16", order=20, tolera
 
 class TfliteInt8(_Quantized, name="tflite-int8", method="int8", order=30,
                  description="TFLiteConverter full int8 with a representative dataset (--calibration)"):
+    shrink = 4
 
     def configure(self, converter, source, options: StepOptions) -> None:
         from modelport.verify.inputs import generate, load_typed

@@ -62,7 +62,7 @@ def main() -> int:
             program = torch.onnx.export(
                 wrapper, tuple(examples), dynamo=True, input_names=[s["name"] for s in specs],
                 output_names=job["outputs"], dynamic_shapes=(tuple(shapes),), **kwargs)
-        program.save(job["out"])
+        program.save(job["out"], external_data=True)  # see torch_onnx.save_program
         print(json.dumps({"torch": torch.__version__, "keras": keras.__version__}))
         return 0
     except Exception as exc:

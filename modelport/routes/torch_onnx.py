@@ -39,6 +39,13 @@ def dynamic_shapes(model, names, kwarg_names, only_batch: bool = False):
     return tuple(per_input)
 
 
+def save_program(program, out: Path) -> None:
+    """Write an ONNXProgram with its weights in `OUT.data`, as `torch.onnx.export(f=...)` does: serialising
+    them into the file costs about five copies of the weights at once (ResNet-50: +470 MiB); the runner
+    brings them back into the file, streamed, once the result is verified (core/onnx_files.internalize)."""
+    program.save(str(out), external_data=True)
+
+
 # torch.export cannot trace a ScriptModule: TorchScript files go straight to the TorchScript exporter.
 TRACEABLE = (Format.TORCH_EXPORT, Format.TORCH_PY, Format.TORCH_PICKLE, Format.TRANSFORMERS)
 
@@ -63,7 +70,7 @@ class DynamoExport(Step, name="torch-dynamo", source=TRACEABLE, target=Format.ON
                     source.module, args, kwargs=kw or None, input_names=names,
                     dynamic_shapes=dynamic_shapes(source, names, source.kwarg_names), **kwargs,
                 )
-            program.save(str(out))
+            save_program(program, out)
         return {"converter": f"torch {torch.__version__} (dynamo exporter)"}
 
 

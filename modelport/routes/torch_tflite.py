@@ -12,7 +12,8 @@ from pathlib import Path
 
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
-from modelport.core.registry import Step, StepOptions
+from modelport.core.registry import StepOptions
+from modelport.routes.tflite_limit import ToTflite
 from modelport.routes.torch_onnx import TRACEABLE, dynamic_shapes
 
 _LOGGERS = ("litert_torch", "torch.export", "torchao", "absl", "jax")
@@ -24,7 +25,7 @@ def _litert():
     return litert_torch
 
 
-class LitertTorch(Step, name="torch-litert", source=TRACEABLE, target=Format.TFLITE, extra="litert",
+class LitertTorch(ToTflite, name="torch-litert", source=TRACEABLE, target=Format.TFLITE, extra="litert",
                   requires=("torch", "litert_torch"), order=10,
                   description="litert_torch.convert (torch.export + LiteRT converter); no TensorFlow needed"):
 
@@ -60,10 +61,12 @@ class LitertTorch(Step, name="torch-litert", source=TRACEABLE, target=Format.TFL
         return facts
 
 
-class LitertTorchInt8(Step, name="torch-litert-int8", kind="quantize", method="int8", source=TRACEABLE,
+class LitertTorchInt8(ToTflite, name="torch-litert-int8", kind="quantize", method="int8", source=TRACEABLE,
                       target=Format.TFLITE, extra="litert", requires=("torch", "litert_torch"), order=10,
                       tolerance=(0.1, 0.1, 0.02), description="litert-torch PT2E static int8 (needs --calibration)"):
     """The program is traced at its example shapes, so calibration batches are cut to that batch size."""
+
+    shrink = 4
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import numpy as np

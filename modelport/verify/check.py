@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelport.core.errors import UnsupportedError, UsageError, one_line
+from modelport.core.memory import give_back
 from modelport.core.report import OutputResult, Verification
 from modelport.verify.compare import Tolerance, compare_output, match_outputs
 from modelport.verify.inputs import generate, load_npz, merge_specs
@@ -90,6 +91,7 @@ class Reference:
                     f"{self.model.path}: the model rejects the inputs modelport generated for it "
                     f"({one_line(exc)})", hint="pass --data with real rows (or --input to fix shapes/dtypes)") from exc
             self._cache[key] = (cases, outs)
+            give_back()  # the reference runs' activations
         return self._cache[key]
 
     def twin_outputs(self, cases: list[dict]) -> list[dict] | None:

@@ -24,8 +24,10 @@ def _keras(path):
 def test_keras_cnn(models, tmp_path, route):
     src = models("keras_cnn")
     out = tmp_path / "cnn.tflite"
-    report = round_trip(src, out, route=route)
+    report = round_trip(src, out, route=route, external_data=True)
     assert report.verification.batch_sizes == [16, 1]  # dynamic batch survives
+    assert any("--external-data is for ONNX outputs" in w for w in report.warnings)  # said, not silently dropped
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.tflite"]
     x = np.random.default_rng(10).standard_normal((3, 16, 16, 3)).astype(np.float32)
     got = tflite_run(out, {tflite_signature(out)["serving_default"]["inputs"][0]: x})
     np.testing.assert_allclose(next(iter(got.values())), np.asarray(_keras(src)(x)), atol=1e-5)
@@ -128,3 +130,30 @@ def test_pytorch_to_tflite_without_litert_exits_5(models, tmp_path, cli, monkeyp
     monkeypatch.setattr(LitertTorch, "requires", ("torch", "litert_torch_not_installed"))
     code, _, err = cli("convert", models("cnn_pt2"), "-o", tmp_path / "m.tflite")
     assert code == 5 and "modelport[litert]" in err
+
+
+def test_weights_a_flatbuffer_cannot_hold_are_refused_naming_the_limit(models, tmp_path, monkeypatch):
+    """A TFLite file is one flatbuffer (2 GB): every float route skips such a model with that reason (exit 3,
+    nothing written); a method that shrinks the weights under the limit (fp16 halves 3 GB) is not refused."""
+    import keras
+
+    import modelport
+    from modelport.core.errors import UnsupportedError
+    from modelport.core.formats import Format
+    from modelport.loaders import open_model
+    from modelport.loaders.keras import KerasModel
+    from modelport.routes.keras_tflite import TfliteDynamicRange, TfliteFp16
+
+    src = models("keras_cnn")
+    counted = sum(int(np.prod(w.shape)) * 4 for w in keras.saving.load_model(str(src), compile=False).weights)
+    assert open_model(src, Format.KERAS).weight_bytes() == counted  # float32 weights, counted through Keras itself
+    monkeypatch.setattr(KerasModel, "weight_bytes", lambda self: 3 << 30)
+    out = tmp_path / "big.tflite"
+    with pytest.raises(UnsupportedError) as failed:
+        modelport.convert(src, out)
+    assert failed.value.exit_code == 3
+    assert "at most 2 GB" in failed.value.message and "3.0 GB of weights" in failed.value.message
+    assert "ONNX" in failed.value.message and failed.value.message.count("flatbuffer") == 1  # said once
+    assert not out.exists()
+    source = open_model(src, Format.KERAS)
+    assert TfliteFp16().skip_reason(source) is None and TfliteDynamicRange().skip_reason(source) is None

@@ -18,6 +18,12 @@ def test_cnn_pt2_both_routes(models, tmp_path, route):
     src = models("cnn_pt2")
     out = tmp_path / "cnn.onnx"
     round_trip(src, out, route=route)
+    import onnx
+
+    from modelport.core.onnx_files import locations
+
+    assert not (tmp_path / "cnn.onnx.data").exists()  # the exporter's side file came back into the file
+    assert not locations(onnx.load(str(out), load_external_data=False))
     x = np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)
     expected = torch.export.load(str(src)).module()(torch.from_numpy(x)).detach().numpy()
     got = ort_run(out, {"x": x} if "x" in onnx_io(out)[0] else {onnx_io(out)[0][0]: x})
@@ -109,3 +115,19 @@ def test_pickled_module_needs_trust(models, tmp_path, cli):
     assert code == 4 and "arbitrary code" in err
     out = tmp_path / "lin.onnx"
     round_trip(src, out, inputs=["x:1,3"], trust=True)
+
+
+def test_weight_bytes_count_parameters_and_buffers_once():
+    """What the TFLite size check reads: float32 parameters, BatchNorm's buffers (an int64 counter), a tied
+    weight counted once."""
+    import torch
+
+    from modelport.core.formats import Format
+    from modelport.loaders.torch import TorchModel
+
+    first, last = torch.nn.Linear(4, 8), torch.nn.Linear(8, 4)
+    tied = torch.nn.Linear(4, 8)
+    tied.weight = first.weight
+    module = torch.nn.Sequential(first, torch.nn.BatchNorm1d(8), last, torch.nn.ReLU(), tied)
+    expected = (4 * 8 + 8) * 4 + (8 + 8 + 8 + 8) * 4 + 8 + (8 * 4 + 4) * 4 + 8 * 4  # tied: its bias only
+    assert TorchModel("m.py", Format.TORCH_PY, module=module, specs=[]).weight_bytes() == expected

@@ -81,6 +81,19 @@ def test_a_killed_runs_folder_is_swept_but_a_live_ones_is_not(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
 
 
+def test_a_run_killed_while_setting_up_its_folder_is_swept_at_once(tmp_path):
+    """Killed between creating `.starting` and locking it: its process is gone, so the next run removes it
+    without waiting for it to age; a live process's is left alone."""
+    final = tmp_path / "m.onnx"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f".m.onnx.0123abcd-{gone.stdout.strip()}.starting"
+    alive = tmp_path / f".m.onnx.4567cdef-{os.getpid()}.starting"
+    dead.mkdir()
+    alive.mkdir()
+    with PendingOutput(final):
+        assert not dead.exists() and alive.exists()
+
+
 def test_work_paths_are_recognised_and_sizes_include_the_weights(tmp_path):
     final = tmp_path / "m.onnx"
     with WorkFolder(final) as work:  # this process's own intermediates are readable; another run's are not
