@@ -99,6 +99,8 @@ class Reference:
         The twin is built once, however many candidates or input shapes ask."""
         from modelport.core.logs import quiet
 
+        if self._twin is None and not self._repeatable(cases):
+            self._twin = False
         if self._twin is None:
             try:
                 with quiet("torch", "keras", "tensorflow"):
@@ -118,6 +120,32 @@ class Reference:
                 self._twins[key] = None
                 self.floor_note = f"unavailable ({one_line(exc)}): fixed tolerances only"
         return self._twins[key]
+
+
+    def _repeatable(self, cases: list[dict]) -> bool:
+        """Does the source give the same outputs when run again on the same inputs? A model with random ops
+        (or dropout left in training mode) does not, and its float64 twin would differ from it by that
+        randomness, not by rounding: no floor can be measured, and the report says why."""
+        import numpy as np
+
+        outs = next((o for c, o in self._cache.values() if c is cases), None)
+        if not outs:
+            return True
+        again = self.model.run(cases[0])
+        worst = 0.0
+        for name, value in outs[0].items():
+            a, b = np.asarray(value), np.asarray(again.get(name))
+            if a.shape == b.shape and a.dtype.kind == "f" and b.dtype.kind == "f" and a.size:
+                diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+                worst = max(worst, float(np.nanmax(diff)) if not np.isnan(diff).all() else 0.0)
+        if worst == 0.0:
+            return True
+        self.floor_note = (f"not used: the source gives other outputs when run again on the same inputs (max abs "
+                           f"{worst:.3g}), so its float64 twin would differ by that, not by rounding")
+        self.warnings.append(f"the source model is not deterministic (two runs on the same inputs differ by up to "
+                             f"{worst:.3g}: random ops, or dropout in training mode?): its outputs cannot be "
+                             "matched exactly")
+        return False
 
 
 def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Verification:

@@ -155,3 +155,47 @@ def test_rules_are_read_from_each_framework(models):
     assert next(iter(rules("keras_lstm").values())).integers == (0, 20)  # Embedding(20, 8)
     sk = rules("sk_pipeline")["X"]  # StandardScaler statistics of iris
     assert "StandardScaler" in sk.source and abs(sk.mean[2] - 3.76) < 0.01
+
+
+NOISY = '''
+import torch
+
+
+class Noisy(torch.nn.Module):
+    def forward(self, x):
+        return x * 2 + torch.rand_like(x) * float(self.scale)
+
+
+def noisy():
+    module = Noisy().eval()
+    module.scale = 1.0
+    return module
+
+
+def steady():
+    module = Noisy().eval()
+    module.scale = 0.0
+    return module
+'''
+
+
+@needs("torch")
+def test_a_source_with_random_ops_is_not_passed_by_its_noise_floor(tmp_path):
+    """Its float64 twin differs from it by the randomness, not by rounding: the floor would pass anything. The
+    same model without the random term verifies."""
+    import modelport
+
+    (tmp_path / "noisy.py").write_text(NOISY)
+    report = modelport.convert(f"{tmp_path / 'noisy.py'}:noisy", tmp_path / "n.onnx", inputs=["x:1,4"], trust=True)
+    import onnxruntime as ort
+
+    x = np.ones((1, 4), np.float32)
+    sess = ort.InferenceSession(str(tmp_path / "n.onnx"), providers=["CPUExecutionProvider"])
+    first, second = (sess.run(None, {sess.get_inputs()[0].name: x})[0] for _ in range(2))
+    assert not np.array_equal(first, second)  # measured here: the file itself draws new numbers each run
+    assert not report.ok and not report.verification.passed
+    assert report.verification.outputs[0].passed_by is None
+    assert report.verification.noise_floor.startswith("not used: the source gives other outputs")
+    assert any("not deterministic" in w for w in report.verification.warnings)
+    steady = modelport.convert(f"{tmp_path / 'noisy.py'}:steady", tmp_path / "s.onnx", inputs=["x:1,4"], trust=True)
+    assert steady.ok
