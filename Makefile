@@ -13,14 +13,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[all,litert,transformers,dev]'
+	$(PY) -m pip install -q -e '.[all,litert,transformers,ray,dev]'
 	touch $@
 
 demo: install
 	$(PY) examples/demo.py
 
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=30
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

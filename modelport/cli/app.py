@@ -10,6 +10,7 @@ import sys
 import typer
 
 from modelport import __version__
+from modelport.cli import batch as batch_cmd
 from modelport.cli import bench as bench_cmd
 from modelport.cli import compress as compress_cmd
 from modelport.cli import convert as convert_cmd
@@ -56,6 +57,7 @@ app.command("fuse", epilog=fuse_cmd.EPILOG)(fuse_cmd.fuse)
 app.command("compress", epilog=compress_cmd.EPILOG)(compress_cmd.compress)
 app.command("optimize", epilog=optimize_cmd.EPILOG)(optimize_cmd.optimize)
 app.command("bench", epilog=bench_cmd.EPILOG)(bench_cmd.bench)
+app.command("batch", epilog=batch_cmd.EPILOG)(batch_cmd.batch)
 app.command("routes")(routes_cmd.routes)
 
 

@@ -87,6 +87,8 @@ def tidy(path: str | Path, proto: Any, keep: set[Path] | frozenset = frozenset()
 
     path = Path(path)
     found = locations(proto)
+    if not found and side_data(path).exists() and side_data(path) not in keep:
+        side_data(path).unlink()  # written by an exporter for a model with no weights to put in it
     if not found or found == {side_data(path).name}:
         return proto
     proto = onnx.load(str(path))  # with its weights: they move to the one data file
@@ -150,6 +152,7 @@ def internalize(path: str | Path) -> None:
     data = side_data(path)
     proto = onnx.load(str(path), load_external_data=False)
     if not locations(proto):
+        data.unlink(missing_ok=True)  # nothing refers to it
         return
     tmp = path.parent / f".inline.{path.name}"
     external = [t for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]

@@ -103,7 +103,7 @@ def convert(source, out: Path, options: StepOptions, precision: str) -> dict:
     try:
         with quiet("skl2onnx"):
             proto = convert_sklearn(est, initial_types=initial, options=converter_options(est) or None,
-                                    target_opset=opset)
+                                    target_opset=opset, name=type(est).__name__)  # not a random uuid: same bytes
     except (MissingConverter, MissingShapeCalculator) as exc:
         unknown = next((n for n in walk(est) if type(n).__name__ in str(exc)), est)
         kind = type(unknown)

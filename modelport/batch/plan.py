@@ -1,0 +1,164 @@
+"""From manifest entries to tasks: one task per job and target, each a list of steps (convert, then optimize
+and compress when asked), each step a call of modelport's Python API with plain arguments.
+
+A task is plain data (`to_dict` / `from_dict`): the same task runs in a pool process or a Ray worker. Each
+step carries a digest of what it was asked to do; the file it writes records that digest in its provenance,
+so a rerun can tell an output that is up to date (same source bytes, same step, same modelport, verified)
+from one to redo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelport import __version__
+from modelport.batch.manifest import Entry, parse_memory
+from modelport.core.errors import UsageError
+
+COMPRESS_RUNS = 10  # before/after latency runs of a compress step: a fleet run wants its figures, not precision
+VERIFY_KEYS = ("samples", "seed", "data")
+
+
+@dataclass
+class StepSpec:
+    command: str  # convert | optimize | compress
+    source: str
+    output: str
+    kwargs: dict[str, Any]
+    digest: str = ""
+    skip: bool = False  # up to date: not run again
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            text = json.dumps({"command": self.command, "source": self.source, "output": self.output,
+                               "kwargs": self.kwargs}, sort_keys=True, default=str)
+            self.digest = hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Task:
+    name: str
+    target: str
+    source: str
+    steps: list[StepSpec]
+    tags: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    num_cpus: float = 1.0
+    memory: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} -> {self.target}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        values = dict(data)
+        values["steps"] = [StepSpec(**s) for s in data["steps"]]
+        return cls(**values)
+
+
+def tasks_for(entries: list[Entry], manifest: str | Path) -> list[Task]:
+    tasks = []
+    for entry in entries:
+        for target, output in entry.targets.items():
+            tasks.append(_task(entry, target, output, manifest))
+    return tasks
+
+
+def _verify(entry: Entry, tolerances: bool) -> dict[str, Any]:
+    check = {k: entry.get(k) for k in VERIFY_KEYS if entry.get(k) is not None}
+    if tolerances:
+        check.update({k: entry.get(k) for k in ("atol", "rtol") if entry.get(k) is not None})
+    return check
+
+
+def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
+    out = Path(output)
+    convert = {"to": target, "inputs": list(entry.get("inputs", [])), "opset": entry.get("opset"),
+               "static": bool(entry.get("static", False)), "route": entry.get("route"), "task": entry.get("task"),
+               "trust": bool(entry.get("trust", False)), "check": _verify(entry, tolerances=True)}
+    steps = [StepSpec("convert", entry.source, str(out), convert)]
+    last = str(out)
+    if entry.get("optimize") and target == "onnx":
+        opt = out.with_name(f"{_stem(out)}.opt.onnx")
+        steps.append(StepSpec("optimize", last, str(opt), {"check": _verify(entry, tolerances=True)}))
+        last = str(opt)
+    method = entry.get("compress")
+    if isinstance(method, dict):
+        method = method.get(target)
+    if method:
+        _check_method(entry, target, method, manifest)
+        kwargs: dict[str, Any] = {"method": method, "calibration": entry.get("calibration"), "runs": COMPRESS_RUNS,
+                                  **{k: entry.get(k) for k in VERIFY_KEYS if entry.get(k) is not None}}
+        if target == "tflite":  # from the source itself: TFLite quantization is part of the conversion
+            kwargs.update(trust=bool(entry.get("trust", False)), inputs=list(entry.get("inputs", [])))
+            steps.append(StepSpec("compress", entry.source, str(out.with_name(f"{_stem(out)}.{method}.tflite")),
+                                  kwargs))
+        else:
+            steps.append(StepSpec("compress", last, str(out.with_name(f"{_stem(out)}.{method}.onnx")), kwargs))
+    memory = entry.get("memory")
+    return Task(entry.name, target, entry.source, steps,
+                tags={k: str(v) for k, v in (entry.get("tags") or {}).items()}, timeout=entry.get("timeout"),
+                num_cpus=float(entry.get("num_cpus", 1.0)),
+                memory=parse_memory(memory) if memory is not None else None)
+
+
+def _stem(path: Path) -> str:
+    return path.name[: -len(path.suffix)] if path.suffix else path.name
+
+
+def _check_method(entry: Entry, target: str, method: str, manifest: str | Path) -> None:
+    """A compression method that cannot apply is a manifest error (exit 2, before any work)."""
+    from modelport.core.formats import Format, detect
+    from modelport.core.registry import load_registry
+
+    registry = load_registry()
+    if target == "onnx":
+        known = [*registry.methods(Format.ONNX, Format.ONNX), "auto"]
+    else:
+        try:
+            fmt = detect(entry.source.rpartition(":")[0] if ".py:" in entry.source else entry.source)
+        except Exception:  # an unreadable source fails as its own job, with its own message
+            return
+        if ".py:" in entry.source:
+            fmt = Format.TORCH_PY
+        known = list(registry.methods(fmt, Format.TFLITE))
+    if method not in known:
+        raise UsageError(f"{manifest}: job {entry.name!r}: field 'compress': method {method!r} does not apply to "
+                         f"{target} here", hint=f"methods: {', '.join(known) or 'none for this source'}")
+
+
+def up_to_date(task: Task) -> bool:
+    """Mark the steps whose output already records this step, this source and this modelport, verified.
+    True when every step is up to date."""
+    from modelport.core.formats import detect
+    from modelport.pipeline.facts import source_digest
+
+    try:
+        digest = source_digest(task.source, detect(task.source))
+    except Exception:
+        return False
+    for step in task.steps:
+        step.skip = _recorded(step, digest)
+    return all(step.skip for step in task.steps)
+
+
+def _recorded(step: StepSpec, source_sha256: str) -> bool:
+    from modelport.core import provenance
+
+    path = Path(step.output)
+    if not path.is_file():
+        return False
+    try:
+        facts = provenance.read_tflite(path) if path.suffix == ".tflite" else provenance.read_onnx(path)
+    except Exception:
+        return False
+    return (facts.get("batch_digest") == step.digest and facts.get("source_sha256") == source_sha256
+            and facts.get("modelport_version") == __version__ and facts.get("verification") == "passed")

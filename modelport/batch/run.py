@@ -1,0 +1,100 @@
+"""`modelport batch`: read the manifest, skip what is up to date, run the rest on an executor, tally.
+
+Exit codes (the report's `exit_code`): 0 when every task verified (or was up to date), 1 when any failed
+verification and none failed otherwise, 3 when any failed to convert (crash and timeout included).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelport.batch import manifest as manifest_mod
+from modelport.batch.plan import Task, tasks_for, up_to_date
+
+EXECUTORS = ("pool", "ray")
+
+
+@dataclass
+class BatchResult:
+    manifest: str
+    executor: str
+    jobs: int
+    tasks: list[Task]
+    results: list[dict[str, Any]] = field(default_factory=list)  # in task order
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {"ok": 0, "up to date": 0, "verification failed": 0, "failed": 0}
+        for r in self.results:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        codes = [r["exit_code"] for r in self.results]
+        if any(c not in (0, 1) for c in codes):
+            return 3
+        return 1 if 1 in codes else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"manifest": self.manifest, "executor": self.executor, "parallel": self.jobs,
+                "seconds": round(self.seconds, 3), "counts": self.counts, "exit_code": self.exit_code,
+                "jobs": [dict(r, tags=t.tags, source=t.source) for t, r in zip(self.tasks, self.results)]}
+
+
+def plan(manifest: str | Path) -> list[Task]:
+    """The manifest's tasks, checked (UsageError, exit 2, before any work)."""
+    return tasks_for(manifest_mod.load(manifest), manifest)
+
+
+def batch(manifest: str | Path, *, jobs: int | None = None, executor: str = "pool", ray_address: str | None = None,
+          timeout: float | None = None, force: bool = False,
+          started: Callable[[Task], None] = lambda t: None,
+          done: Callable[[Task, dict], None] = lambda t, r: None) -> BatchResult:
+    import os
+
+    tasks = plan(manifest)
+    if executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:  # before any work
+            from modelport.core.errors import MissingDependency
+
+            raise MissingDependency("ray", "ray", "run jobs on Ray (--executor ray)")
+    jobs = jobs or os.cpu_count() or 1
+    result = BatchResult(str(manifest), executor, jobs, tasks)
+    by_task: dict[int, dict] = {}
+    start = time.perf_counter()
+    todo = []
+    for i, task in enumerate(tasks):
+        if not force and up_to_date(task):
+            by_task[i] = {"name": task.name, "target": task.target, "status": "up to date", "exit_code": 0,
+                          "seconds": 0.0, "steps": [{"command": s.command, "output": s.output,
+                                                     "status": "up to date", "exit_code": 0, "seconds": 0.0}
+                                                    for s in task.steps]}
+            done(task, by_task[i])
+        else:
+            todo.append(task)
+    index = {id(t): i for i, t in enumerate(tasks)}
+
+    def finished(task: Task, res: dict) -> None:
+        by_task[index[id(task)]] = res
+        done(task, res)
+
+    if todo:
+        if executor == "ray":
+            from modelport.batch.ray_executor import RayExecutor
+
+            RayExecutor(ray_address, timeout).run(todo, started, finished)
+        else:
+            from modelport.batch.pool import Pool
+
+            Pool(jobs, timeout).run(todo, started, finished)
+    result.results = [by_task[i] for i in range(len(tasks))]
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,103 @@
+"""Run one batch task in this process: its steps in order, each through modelport's Python API.
+
+    python -m modelport.batch.worker TASK.json RESULT.json
+
+The pool starts one such process per task (a framework crash, its memory and its thread pools end with it);
+a Ray worker calls `run_task` the same way. The result is plain data (see `run_task`); the process exits with
+the task's code (0 verified, 1 verification failed, else the failing step's code).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from modelport.batch.plan import StepSpec, Task
+from modelport.core.errors import ModelportError, one_line
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """{"name", "target", "status", "exit_code", "seconds", "steps": [...]} where status is "ok",
+    "up to date", "verification failed" or "failed", and each step says the same about its file."""
+    start = time.perf_counter()
+    steps = []
+    code = 0
+    for step in task.steps:
+        if step.skip:
+            steps.append({"command": step.command, "output": step.output, "status": "up to date", "exit_code": 0,
+                          "seconds": 0.0})
+            continue
+        if code:  # a step failed or did not verify: the next ones would build on it
+            steps.append({"command": step.command, "output": step.output, "status": "not run", "exit_code": code,
+                          "seconds": 0.0, "message": f"not run: the {steps[-1]['command']} step did not succeed"})
+            continue
+        result = run_step(step)
+        steps.append(result)
+        code = result["exit_code"]
+    status = "up to date" if all(s["status"] == "up to date" for s in steps) else \
+        "ok" if code == 0 else "verification failed" if code == 1 else "failed"
+    return {"name": task.name, "target": task.target, "status": status, "exit_code": code,
+            "seconds": round(time.perf_counter() - start, 3), "steps": steps}
+
+
+def run_step(step: StepSpec) -> dict[str, Any]:
+    import modelport
+    from modelport.pipeline.job import VerifyOptions
+
+    start = time.perf_counter()
+    kwargs = dict(step.kwargs)
+    if "check" in kwargs:
+        kwargs["check"] = VerifyOptions(**kwargs["check"])
+    call = {"convert": modelport.convert, "optimize": modelport.optimize, "compress": modelport.compress}[step.command]
+    out: dict[str, Any] = {"command": step.command, "output": step.output}
+    try:
+        Path(step.output).parent.mkdir(parents=True, exist_ok=True)
+        report = call(step.source, step.output, force=True, record={"batch_digest": step.digest}, **kwargs)
+        code = 0 if report.ok else 1
+        out.update(status="ok" if report.ok else "verification failed", report=report.to_dict())
+        if report.verification is not None:
+            out["verification"] = report.verification.summary()
+            out["table"] = verification_text(report.verification)
+    except ModelportError as exc:
+        code = exc.exit_code
+        report = getattr(exc, "report", None)
+        out.update(status="failed", message=exc.message, hint=exc.hint)
+        if report is not None:
+            out["report"] = report.to_dict()
+    except Exception as exc:  # our bug, in one job: recorded, the others go on
+        code = 70
+        out.update(status="failed", message=f"internal error: {one_line(exc)}")
+    out.update(exit_code=code, seconds=round(time.perf_counter() - start, 3))
+    return out
+
+
+def verification_text(v) -> str:
+    """The verification table as plain text (JUnit failure bodies, logs)."""
+    rows = [("output", "shape", "max abs", "max rel", "mismatch", "atol/rtol", "result")]
+    for o in v.outputs:
+        result = "pass" if o.passed else "FAIL"
+        if o.reason:
+            result += f" ({o.reason})"
+        rows.append((o.name, "x".join(map(str, o.shape)) or "-", f"{o.max_abs_error:.3g}", f"{o.max_rel_error:.3g}",
+                     f"{o.mismatch_ratio:.1%}", f"{o.atol:g}/{o.rtol:g}", result))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+    head = f"{v.samples} samples, batch sizes {v.batch_sizes}, seed {v.seed}"
+    return "\n".join([head, *lines, *(f"warning: {w}" for w in v.warnings)])
+
+
+def main(argv: list[str]) -> int:
+    task_path, result_path = Path(argv[0]), Path(argv[1])
+    task = Task.from_dict(json.loads(task_path.read_text()))
+    result = run_task(task)
+    tmp = result_path.with_name(result_path.name + ".tmp")
+    tmp.write_text(json.dumps(result, default=str))
+    tmp.replace(result_path)
+    return result["exit_code"]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

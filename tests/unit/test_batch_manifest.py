@@ -1,0 +1,100 @@
+"""Batch manifests: defaults, globs, outputs and steps resolved; every mistake is exit 2 naming the job and the
+field, before anything runs; the JSON Schema describes the same fields."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modelport.batch.manifest import FIELDS, load, parse_memory, schema
+from modelport.batch.plan import tasks_for
+from modelport.core.errors import UsageError
+
+
+def _manifest(tmp_path, text: str, name: str = "m.yaml"):
+    for model in ("a.skops", "b.skops", "c.onnx"):
+        (tmp_path / "models").mkdir(exist_ok=True)
+        (tmp_path / "models" / model).write_bytes(b"x")
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_defaults_globs_outputs_and_steps(tmp_path):
+    path = _manifest(tmp_path, """
+defaults: {samples: 8, to: [onnx, tflite]}
+jobs:
+  - source: models/*.skops
+    to: onnx
+    output: out/
+  - source: models/c.onnx
+    name: small
+    to: onnx
+    output: out/small.onnx
+    optimize: true
+    compress: {onnx: fp16}
+    tags: {team: risk, tier: 1}
+    memory: 512MB
+""")
+    entries = load(path)
+    assert [e.name for e in entries] == ["a", "b", "small"]
+    assert entries[0].targets == {"onnx": str(tmp_path / "out" / "a.onnx")}
+    assert entries[0].get("samples") == 8 and entries[0].source == str(tmp_path / "models" / "a.skops")
+    tasks = tasks_for(entries, path)
+    small = tasks[2]
+    assert [(s.command, s.output.rsplit("/", 1)[1]) for s in small.steps] == [
+        ("convert", "small.onnx"), ("optimize", "small.opt.onnx"), ("compress", "small.fp16.onnx")]
+    assert small.steps[1].source == small.steps[0].output and small.steps[2].source == small.steps[1].output
+    assert small.tags == {"team": "risk", "tier": "1"} and small.memory == 512 * 2**20
+    assert len({s.digest for t in tasks for s in t.steps}) == 5  # each step its own digest
+    again = tasks_for(load(path), path)
+    assert [s.digest for s in again[2].steps] == [s.digest for s in small.steps]  # stable across reads
+
+
+def test_a_json_manifest_and_outputs_beside_the_source(tmp_path):
+    path = _manifest(tmp_path, json.dumps([{"source": "models/a.skops", "to": ["onnx", "tflite"]}]), "m.json")
+    (entry,) = load(path)
+    models = tmp_path / "models"
+    assert entry.targets == {"onnx": str(models / "a.onnx"), "tflite": str(models / "a.tflite")}
+
+
+@pytest.mark.parametrize("text, says", [
+    ("jobs: [{source: models/a.skops, colour: red}]", "job 1 (models/a.skops): unknown field 'colour'"),
+    ("jobs: [{source: models/a.skops, to: pdf}]", "job 1 (models/a.skops): field 'to': expected onnx or tflite"),
+    ("jobs: [{source: models/a.skops, samples: 0}]", "field 'samples': must be at least 1"),
+    ("jobs: [{source: models/a.skops, samples: many}]", "field 'samples': expected an integer"),
+    ("jobs: [{source: models/*.keras}]", "field 'source': 'models/*.keras' matches no file"),
+    ("jobs: [{source: models/none.skops}]", "field 'source'"),
+    ("jobs: [{name: x}]", "job 1 (x): field 'source' is required"),
+    ("jobs: [{source: models/a.skops, to: [onnx, tflite], output: a.onnx}]", "2 targets need a folder"),
+    ("jobs: [{source: models/a.skops, to: tflite, optimize: true}]", "field 'optimize'"),
+    ("jobs: [{source: models/c.onnx, compress: int4}]", "field 'compress': method 'int4' does not apply"),
+    ("jobs: [{source: models/a.skops, memory: lots}]", "field 'memory'"),
+    ("jobs: [{source: models/a.skops}, {source: models/a.skops}]", "both write"),
+    ("jobs: [{source: models/a.skops, name: x, output: o/a.onnx}, {source: models/b.skops, name: x}]",
+     "two jobs are named 'x'"),
+    ("defaults: {source: models/a.skops}\njobs: [{source: models/a.skops}]", "defaults: unknown field 'source'"),
+    ("jobs: []", "a manifest is a list of jobs"),
+    ("jobs: [{source: models/a.skops\n", "not valid YAML"),
+])
+def test_mistakes_name_the_job_and_the_field(tmp_path, text, says):
+    path = _manifest(tmp_path, text)
+    with pytest.raises(UsageError) as err:
+        tasks_for(load(path), path)
+    assert err.value.exit_code == 2
+    assert says in err.value.message and str(path) in err.value.message
+
+
+def test_memory_sizes():
+    assert parse_memory("512MB") == 512 * 2**20 and parse_memory("4GiB") == 4 * 2**30
+    assert parse_memory(1000) == 1000 and parse_memory("lots") is None and parse_memory(True) is None
+
+
+def test_the_schema_lists_every_field():
+    got = schema()
+    job = got["$defs"]["job"]
+    assert set(job["properties"]) == set(FIELDS) and job["required"] == ["source"]
+    assert job["additionalProperties"] is False
+    assert "source" not in got["$defs"]["defaults"]["properties"]
+    json.dumps(got)  # plain JSON
