@@ -18,15 +18,25 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 @needs("torch", "tensorflow", "sklearn")
 def test_demo_converts_all_three_frameworks(tmp_path):
-    env = dict(os.environ, MODELPORT_DEMO_DIR=str(tmp_path))
+    demo = tmp_path / "out"
+    env = dict(os.environ, MODELPORT_DEMO_DIR=str(demo))
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py")], capture_output=True, text=True,
                           env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     jobs = 5 if importlib.util.find_spec("litert_torch") else 4
     assert f"{jobs} of {jobs} conversions verified" in proc.stdout
     for name in ("cnn.onnx", "digits.onnx", "gbm.onnx", "digits.tflite"):
-        assert (tmp_path / name).stat().st_size > 0
+        assert (demo / name).stat().st_size > 0
     assert proc.stdout.count("(verified)") == jobs
+    # the batch example's manifest reads the demo's models: it plans (every field and method checked)
+    from modelport.batch.run import plan
+
+    manifest = tmp_path / "batch" / "models.yaml"
+    manifest.parent.mkdir()
+    manifest.write_text((ROOT / "examples" / "batch" / "models.yaml").read_text())
+    tasks = plan(manifest)
+    assert [t.label for t in tasks] == ["cnn -> onnx", "digits -> onnx", "digits -> tflite", "gbm -> onnx"]
+    assert [len(t.steps) for t in tasks] == [3, 1, 2, 1]
 
 
 @pytest.mark.slow
