@@ -63,7 +63,9 @@ class Pool:
                 if self._stopping:
                     return
                 started(task)
-                done(task, self._run_one(task, Path(scratch) / str(i), env))
+                result = self._run_one(task, Path(scratch) / str(i), env)
+                if not self._stopping:  # killed by Ctrl-C: not a result of the job
+                    done(task, result)
 
             pool = ThreadPoolExecutor(self.jobs)
             try:

@@ -1,0 +1,154 @@
+"""`modelport batch` on a fleet of small models: sequential vs a pool vs Ray, a rerun, and the cost of a process
+per job (issue 16).
+
+    python benchmarks/batch_fleet.py [--per-framework 8] [--skip-ray]
+
+Builds N small PyTorch (.pt2), N Keras (.keras) and N scikit-learn (.skops) models, all different, and one
+manifest converting each to ONNX (verified, 16 samples). Then, each a fresh `modelport batch` process:
+- `-j 1` (sequential, each job in its own process), `-j 2`, and `--executor ray` (a local Ray on all cores),
+  each with `--force` and into its own output folder;
+- a rerun of the `-j 2` manifest with nothing changed (every job up to date);
+- the same conversions in ONE process through the Python API (`modelport.convert` in a loop): what a process
+  per job costs (imports paid per job).
+Goals: `-j 2` <= 0.6x sequential on 2 cores; Ray <= 1.15x the pool; the rerun <= 5% of the first run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common  # noqa: F401  (import paths, quiet TensorFlow)
+
+
+def build(folder: Path, n: int) -> list[Path]:
+    """n models per framework, each a different size or kind."""
+    import keras
+    import numpy as np
+    import skops.io as sio
+    import torch
+    from sklearn import cluster, ensemble, linear_model, neighbors, pipeline, preprocessing, tree
+    from sklearn.datasets import load_breast_cancer
+
+    made = []
+    for i in range(n):
+        torch.manual_seed(i)
+        width = 16 * (i + 1)
+        model = torch.nn.Sequential(torch.nn.Linear(20, width), torch.nn.ReLU(), torch.nn.Linear(width, 5)).eval()
+        if i % 2:
+            model = torch.nn.Sequential(torch.nn.Unflatten(1, (1, 4, 5)), torch.nn.Conv2d(1, 4 + i, 3, padding=1),
+                                        torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear((4 + i) * 20, 5)).eval()
+        program = torch.export.export(model, (torch.randn(2, 20),),
+                                      dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1024)},))
+        path = folder / f"torch{i}.pt2"
+        torch.export.save(program, str(path))
+        made.append(path)
+    for i in range(n):
+        keras.utils.set_random_seed(i)
+        layers = [keras.Input((20,)), keras.layers.Dense(16 * (i + 1), activation="relu")]
+        if i % 2:
+            layers.append(keras.layers.Dense(8 + i, activation="tanh"))
+        model = keras.Sequential([*layers, keras.layers.Dense(5, activation="softmax")])
+        path = folder / f"keras{i}.keras"
+        model.save(str(path))
+        made.append(path)
+    x, y = load_breast_cancer(return_X_y=True)
+    kinds = [
+        lambda: linear_model.LogisticRegression(max_iter=2000),
+        lambda: pipeline.make_pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression()),
+        lambda: tree.DecisionTreeClassifier(max_depth=5, random_state=0),
+        lambda: ensemble.RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0),
+        lambda: ensemble.GradientBoostingClassifier(n_estimators=10, random_state=0),
+        lambda: neighbors.KNeighborsClassifier(3),
+        lambda: pipeline.make_pipeline(preprocessing.MinMaxScaler(), linear_model.Ridge()),
+        lambda: cluster.KMeans(4, n_init=2, random_state=0),
+    ]
+    for i in range(n):
+        est = kinds[i % len(kinds)]()
+        est.fit(x, y.astype(np.float64) if "Ridge" in str(est) else y)
+        path = folder / f"sklearn{i}.skops"
+        sio.dump(est, str(path))
+        made.append(path)
+    return made
+
+
+def timed(cmd: list[str]) -> tuple[float, int, dict]:
+    start = time.perf_counter()
+    got = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    try:
+        report = json.loads(got.stdout)
+    except ValueError:
+        report = {}
+    if got.returncode:
+        print("   ", got.stderr.strip().splitlines()[-1:] if got.stderr.strip() else got.returncode)
+    return wall, got.returncode, report
+
+
+IN_PROCESS = """
+import json, sys, time
+import modelport
+jobs = json.loads(sys.argv[1])
+start = time.perf_counter()
+ok = sum(modelport.convert(src, out, force=True).ok for src, out in jobs)
+print(json.dumps({"ok": ok, "seconds": time.perf_counter() - start}))
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-framework", type=int, default=8)
+    parser.add_argument("--skip-ray", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="modelport-fleet-"))
+    try:
+        (work / "models").mkdir()
+        sources = build(work / "models", args.per_framework)
+        print(f"{len(sources)} models ({args.per_framework} per framework), each to ONNX, verified")
+        mp = [sys.executable, "-m", "modelport", "batch"]
+
+        def manifest(name: str) -> Path:
+            path = work / f"{name}.json"
+            path.write_text(json.dumps({"defaults": {"output": f"{name}/"}, "jobs": [{"source": "models/*"}]}))
+            return path
+
+        rows = {}
+        seq = manifest("seq")
+        rows["sequential (-j 1)"] = timed(mp + [str(seq), "-j", "1", "--force", "-q", "--json", "-"])
+        pool = manifest("pool")
+        rows["pool (-j 2)"] = timed(mp + [str(pool), "-j", "2", "--force", "-q", "--json", "-"])
+        rows["rerun, nothing changed"] = timed(mp + [str(pool), "-j", "2", "-q", "--json", "-"])
+        if not args.skip_ray:
+            ray = manifest("ray")
+            rows["ray (local)"] = timed(mp + [str(ray), "--executor", "ray", "--force", "-q", "--json", "-"])
+        (work / "inproc").mkdir()
+        jobs = [(str(s), str(work / "inproc" / (s.name.split(".")[0] + ".onnx"))) for s in sources]
+        start = time.perf_counter()
+        got = subprocess.run([sys.executable, "-c", IN_PROCESS, json.dumps(jobs)], capture_output=True, text=True,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        inproc = time.perf_counter() - start
+        print(f"{'run':26} {'wall s':>8} {'exit':>4}  counts")
+        for name, (wall, code, report) in rows.items():
+            print(f"{name:26} {wall:8.1f} {code:>4}  {report.get('counts')}")
+        print(f"{'one process, API loop':26} {inproc:8.1f} {got.returncode:>4}  {got.stdout.strip()[-80:]}")
+        s, p = rows["sequential (-j 1)"][0], rows["pool (-j 2)"][0]
+        print(f"pool / sequential: {p / s:.2f}x (goal <= 0.6)")
+        print(f"rerun / first: {rows['rerun, nothing changed'][0] / p:.1%} (goal <= 5%)")
+        if "ray (local)" in rows:
+            print(f"ray / pool: {rows['ray (local)'][0] / p:.2f}x (goal <= 1.15)")
+        n = len(sources)
+        print(f"process per job: (sequential - one process) / jobs = {(s - inproc) / n:.2f} s per job")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
