@@ -57,9 +57,18 @@ def session(path, threads: int | None = None):
     opts = ort.SessionOptions()
     # a failing run also logs its error on stderr: the exception already says it
     opts.log_severity_level = 3 if debugging() else 4
+    threads = threads or _env_threads()
     if threads:
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _env_threads() -> int | None:
+    """MODELPORT_THREADS: the threads a session may use (batch gives each job its share of the cores)."""
+    import os
+
+    value = os.environ.get("MODELPORT_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 class OnnxModel(Model):

@@ -98,3 +98,20 @@ def test_the_schema_lists_every_field():
     assert job["additionalProperties"] is False
     assert "source" not in got["$defs"]["defaults"]["properties"]
     json.dumps(got)  # plain JSON
+
+
+def test_each_job_gets_its_share_of_the_cores(monkeypatch):
+    import os
+
+    from modelport.batch.pool import thread_env
+    from modelport.loaders.onnx import _env_threads
+
+    for var in ("OMP_NUM_THREADS", "MODELPORT_THREADS", "PYTHONHASHSEED"):
+        monkeypatch.delenv(var, raising=False)
+    env = thread_env(jobs=max(1, (os.cpu_count() or 1)))
+    assert env["OMP_NUM_THREADS"] == env["MODELPORT_THREADS"] == "1" and env["PYTHONHASHSEED"] == "0"
+    assert thread_env(1, cpus=3)["MODELPORT_THREADS"] == "3"
+    monkeypatch.setenv("MODELPORT_THREADS", "2")
+    assert _env_threads() == 2  # what an ONNX Runtime session then uses
+    monkeypatch.setenv("MODELPORT_THREADS", "lots")
+    assert _env_threads() is None
