@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {0, 1, 2, 3, 4}
 MAX_STDERR_LINES = 3  # "modelport: error: ..." + hint (+ a note): more is a framework talking
 # a new source file in the repository is someone editing it meanwhile, not a model reader writing: listed apart
-_SOURCES = (".py", ".md", ".toml", ".cfg", ".ini", ".txt", ".sh")
+_SOURCES = (".py", ".md", ".toml", ".cfg", ".ini", ".txt", ".sh", ".yml", ".yaml")
 _PRUNE = {".git", ".venv", "__pycache__", ".ruff_cache", ".pytest_cache", ".import_linter_cache", ".mypy_cache"}
 
 
