@@ -197,7 +197,7 @@ def parse_memory(value: Any) -> int | None:
 def _expand(path: Path, where: str, job: dict) -> list[Entry]:
     base = path.parent.resolve()  # absolute: a Ray worker runs elsewhere than this process
     source = str(job["source"])
-    resolved = {k: str(_resolve(base, job[k])) for k in PATHS if k in job and k != "source"}
+    resolved = {k: str(_resolve(base, job[k])) for k in PATHS if k in job and k not in ("source", "output")}
     if glob.has_magic(source):
         matches = sorted(glob.glob(str(_resolve(base, source))))
         if not matches:
@@ -205,8 +205,7 @@ def _expand(path: Path, where: str, job: dict) -> list[Entry]:
         sources = matches
     else:
         sources = [_source_path(base, source)]
-        local = sources[0].rpartition(":")[0] if sources[0].count(":") and ".py:" in sources[0] else sources[0]
-        if not Path(local).exists():
+        if not source_file(sources[0]).exists():
             raise UsageError(f"{path}: {where}: field 'source': {source} does not exist")
     targets = job.get("to", "onnx")
     targets = [targets] if isinstance(targets, str) else list(dict.fromkeys(targets))
@@ -231,9 +230,9 @@ def _expand(path: Path, where: str, job: dict) -> list[Entry]:
             elif output:
                 outs[target] = str(_resolve(base, output) / f"{name}.{target}")
             else:
-                outs[target] = str(Path(src.rpartition(":")[0] if ".py:" in src else src).parent / f"{name}.{target}")
+                outs[target] = str(source_file(src).parent / f"{name}.{target}")
         options = {k: v for k, v in job.items() if k not in ("source", "name", "to", "output")}
-        options.update({k: v for k, v in resolved.items() if k != "output"})
+        options.update(resolved)
         entries.append(Entry(name, src, outs, options))
     return entries
 
@@ -254,9 +253,13 @@ def _source_path(base: Path, source: str) -> str:
     return str(_resolve(base, source))
 
 
+def source_file(source: str) -> Path:
+    """What a source is read from on disk: the file or folder, or a factory's .py file (`file.py:callable`)."""
+    return Path(source.rpartition(":")[0] if ".py:" in source else source)
+
+
 def _stem(source: str) -> str:
-    path = Path(source.rpartition(":")[0] if ".py:" in source else source.rstrip("/"))
-    stem = path.name
+    stem = source_file(source).name
     for suffix in (".onnx", ".tflite", ".keras", ".h5", ".pt2", ".pt", ".pth", ".skops", ".pkl", ".joblib", ".py"):
         if stem.lower().endswith(suffix):
             return stem[: -len(suffix)]

@@ -38,6 +38,11 @@ class StepSpec:
                                "kwargs": self.kwargs}, sort_keys=True, default=str)
             self.digest = hashlib.sha256(text.encode()).hexdigest()
 
+    def entry(self, status: str, exit_code: int = 0, seconds: float = 0.0, **extra: Any) -> dict[str, Any]:
+        """This step's line in a task result (run_task fills it for the steps it ran)."""
+        return {"command": self.command, "output": self.output, "status": status, "exit_code": exit_code,
+                "seconds": seconds, **extra}
+
 
 @dataclass
 class Task:
@@ -124,11 +129,9 @@ def _check_method(entry: Entry, target: str, method: str, manifest: str | Path) 
         known = [*registry.methods(Format.ONNX, Format.ONNX), "auto"]
     else:
         try:
-            fmt = detect(entry.source.rpartition(":")[0] if ".py:" in entry.source else entry.source)
+            fmt = detect(entry.source)
         except Exception:  # an unreadable source fails as its own job, with its own message
             return
-        if ".py:" in entry.source:
-            fmt = Format.TORCH_PY
         known = list(registry.methods(fmt, Format.TFLITE))
     if method not in known:
         raise UsageError(f"{manifest}: job {entry.name!r}: field 'compress': method {method!r} does not apply to "

@@ -44,8 +44,7 @@ def thread_env(jobs: int, cpus: float | None = None) -> dict[str, str]:
 def failed(task: Task, message: str, seconds: float = 0.0) -> dict[str, Any]:
     """The result of a task whose process gave none (timeout, crash)."""
     return {"name": task.name, "target": task.target, "status": "failed", "exit_code": 3, "seconds": seconds,
-            "message": message, "steps": [{"command": s.command, "output": s.output, "status": "not run",
-                                           "exit_code": 3, "seconds": 0.0} for s in task.steps]}
+            "message": message, "steps": [s.entry("not run", 3) for s in task.steps]}
 
 
 class Pool:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from modelport.batch.manifest import source_file
 from modelport.batch.plan import Task
 from modelport.batch.pool import failed
 from modelport.core.errors import MissingDependency, UsageError, one_line
@@ -35,7 +36,7 @@ def _on_worker(task_data: dict[str, Any], timeout: float | None) -> dict[str, An
 
 
 def default_memory(task: Task) -> int:
-    path = Path(task.source.rpartition(":")[0] if ".py:" in task.source else task.source)
+    path = source_file(task.source)
     try:
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
     except OSError:
@@ -45,14 +46,16 @@ def default_memory(task: Task) -> int:
 
 class RayExecutor:
     def __init__(self, address: str | None, timeout: float | None) -> None:
-        self.address = address or os.environ.get("RAY_ADDRESS") or None
-        self.timeout = timeout
-
-    def run(self, tasks: list[Task], started: Callable[[Task], None], done: Callable[[Task, dict], None]) -> None:
         try:
             import ray
         except ImportError as exc:
             raise MissingDependency("ray", "ray", "run jobs on Ray (--executor ray)") from exc
+        self.ray = ray
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.timeout = timeout
+
+    def run(self, tasks: list[Task], started: Callable[[Task], None], done: Callable[[Task, dict], None]) -> None:
+        ray = self.ray
         ours = not ray.is_initialized()
         if ours:
             self._start(ray)

@@ -52,31 +52,32 @@ def plan(manifest: str | Path) -> list[Task]:
     return tasks_for(manifest_mod.load(manifest), manifest)
 
 
-def batch(manifest: str | Path, *, jobs: int | None = None, executor: str = "pool", ray_address: str | None = None,
-          timeout: float | None = None, force: bool = False,
+def batch(manifest: str | Path, *, tasks: list[Task] | None = None, jobs: int | None = None, executor: str = "pool",
+          ray_address: str | None = None, timeout: float | None = None, force: bool = False,
           started: Callable[[Task], None] = lambda t: None,
           done: Callable[[Task, dict], None] = lambda t, r: None) -> BatchResult:
+    """Run a manifest's tasks (`tasks`: already planned from it, else planned here)."""
     import os
 
-    tasks = plan(manifest)
-    if executor == "ray":
-        import importlib.util
+    from modelport.batch.worker import run_task
 
-        if importlib.util.find_spec("ray") is None:  # before any work
-            from modelport.core.errors import MissingDependency
-
-            raise MissingDependency("ray", "ray", "run jobs on Ray (--executor ray)")
+    tasks = plan(manifest) if tasks is None else tasks
     jobs = jobs or os.cpu_count() or 1
+    if executor == "ray":
+        from modelport.batch.ray_executor import RayExecutor
+
+        runner = RayExecutor(ray_address, timeout)  # exit 5 without Ray, before any work
+    else:
+        from modelport.batch.pool import Pool
+
+        runner = Pool(jobs, timeout)
     result = BatchResult(str(manifest), executor, jobs, tasks)
     by_task: dict[int, dict] = {}
     start = time.perf_counter()
     todo = []
     for i, task in enumerate(tasks):
         if not force and up_to_date(task):
-            by_task[i] = {"name": task.name, "target": task.target, "status": "up to date", "exit_code": 0,
-                          "seconds": 0.0, "steps": [{"command": s.command, "output": s.output,
-                                                     "status": "up to date", "exit_code": 0, "seconds": 0.0}
-                                                    for s in task.steps]}
+            by_task[i] = run_task(task)  # every step marked up to date: nothing runs
             done(task, by_task[i])
         else:
             todo.append(task)
@@ -87,14 +88,7 @@ def batch(manifest: str | Path, *, jobs: int | None = None, executor: str = "poo
         done(task, res)
 
     if todo:
-        if executor == "ray":
-            from modelport.batch.ray_executor import RayExecutor
-
-            RayExecutor(ray_address, timeout).run(todo, started, finished)
-        else:
-            from modelport.batch.pool import Pool
-
-            Pool(jobs, timeout).run(todo, started, finished)
+        runner.run(todo, started, finished)
     result.results = [by_task[i] for i in range(len(tasks))]
     result.seconds = time.perf_counter() - start
     return result

@@ -27,12 +27,11 @@ def run_task(task: Task) -> dict[str, Any]:
     code = 0
     for step in task.steps:
         if step.skip:
-            steps.append({"command": step.command, "output": step.output, "status": "up to date", "exit_code": 0,
-                          "seconds": 0.0})
+            steps.append(step.entry("up to date"))
             continue
         if code:  # a step failed or did not verify: the next ones would build on it
-            steps.append({"command": step.command, "output": step.output, "status": "not run", "exit_code": code,
-                          "seconds": 0.0, "message": f"not run: the {steps[-1]['command']} step did not succeed"})
+            steps.append(step.entry("not run", code, message=f"not run: the {steps[-1]['command']} step did not "
+                                                             "succeed"))
             continue
         result = run_step(step)
         steps.append(result)
@@ -52,7 +51,7 @@ def run_step(step: StepSpec) -> dict[str, Any]:
     if "check" in kwargs:
         kwargs["check"] = VerifyOptions(**kwargs["check"])
     call = {"convert": modelport.convert, "optimize": modelport.optimize, "compress": modelport.compress}[step.command]
-    out: dict[str, Any] = {"command": step.command, "output": step.output}
+    out: dict[str, Any] = {}
     try:
         Path(step.output).parent.mkdir(parents=True, exist_ok=True)
         report = call(step.source, step.output, force=True, record={"batch_digest": step.digest}, **kwargs)
@@ -70,8 +69,7 @@ def run_step(step: StepSpec) -> dict[str, Any]:
     except Exception as exc:  # our bug, in one job: recorded, the others go on
         code = 70
         out.update(status="failed", message=f"internal error: {one_line(exc)}")
-    out.update(exit_code=code, seconds=round(time.perf_counter() - start, 3))
-    return out
+    return step.entry(out.pop("status"), code, round(time.perf_counter() - start, 3), **out)
 
 
 def verification_text(v) -> str:

@@ -133,11 +133,11 @@ def batch(
     if executor not in EXECUTORS:
         raise UsageError(f"unknown --executor '{executor}'", hint="pool or ray")
     opts.session.check_json(junit)
-    total = len(plan(manifest))  # a manifest error stops here, before the display starts
-    progress = Progress(opts.session, total)
+    tasks = plan(manifest)  # a manifest error stops here, before the display starts
+    progress = Progress(opts.session, len(tasks))
     try:
-        result = run_batch(manifest, jobs=jobs, executor=executor, ray_address=ray_address, timeout=timeout,
-                           force=force, started=progress.started, done=progress.done)
+        result = run_batch(manifest, tasks=tasks, jobs=jobs, executor=executor, ray_address=ray_address,
+                           timeout=timeout, force=force, started=progress.started, done=progress.done)
     finally:
         progress.stop()
     report = Report("batch", ok=result.exit_code == 0, details=result.to_dict())

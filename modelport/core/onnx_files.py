@@ -151,13 +151,14 @@ def internalize(path: str | Path) -> None:
     path = Path(path)
     data = side_data(path)
     proto = onnx.load(str(path), load_external_data=False)
-    if not locations(proto):
+    found = locations(proto)
+    if not found:
         data.unlink(missing_ok=True)  # nothing refers to it
         return
     tmp = path.parent / f".inline.{path.name}"
     external = [t for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
     everywhere = [t for t in _tensors(proto) if t.data_location == onnx.TensorProto.EXTERNAL]
-    if locations(proto) != {data.name} or len(everywhere) != len(external) or any(
+    if found != {data.name} or len(everywhere) != len(external) or any(
             {e.key for e in t.external_data} - {"location", "offset", "length"} for t in external):
         proto = onnx.load(str(path))
         save_onnx(proto, tmp, external=False)

@@ -26,25 +26,18 @@ def load(path, fmt: Format, *, threads: int | None = None) -> OnnxModel:
     return OnnxModel(path, threads=threads)
 
 
-_ELEM_DTYPES = {1: "float32", 11: "float64", 10: "float16", 7: "int64", 6: "int32", 3: "int8", 2: "uint8",
-                9: "bool", 8: "str"}
-
-
 def graph_input_specs(proto) -> list[TensorSpec] | None:
     """The input specs an OnnxModel of this graph reports, read from the proto alone (no session); None when
-    an input is not a plain tensor of a known type."""
-    inits = {i.name for i in proto.graph.initializer}
+    an input is not a tensor of a type ORT_DTYPES names."""
+    from modelport.core.onnx_graph import graph_io
+
+    known = set(ORT_DTYPES.values())
     specs = []
-    for value in proto.graph.input:
-        if value.name in inits:
-            continue
-        kind = value.type.WhichOneof("value")
-        dtype = _ELEM_DTYPES.get(value.type.tensor_type.elem_type) if kind == "tensor_type" else None
-        if dtype is None:
+    for spec in graph_io(proto)[0]:
+        dtype = "str" if spec["dtype"] == "object" else spec["dtype"]  # numpy's name for ONNX strings
+        if dtype not in known:
             return None
-        dims = value.type.tensor_type.shape.dim
-        specs.append(TensorSpec(value.name, tuple(
-            d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims), dtype))
+        specs.append(TensorSpec(spec["name"], tuple(spec["shape"]), dtype))
     return specs
 
 
