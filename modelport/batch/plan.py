@@ -139,8 +139,8 @@ def _check_method(entry: Entry, target: str, method: str, manifest: str | Path) 
 
 
 def up_to_date(task: Task) -> bool:
-    """Mark the steps whose output already records this step, this source and this modelport, verified.
-    True when every step is up to date."""
+    """Mark the steps whose output already records this step, this source and this modelport, verified, and
+    that follow no step to redo (a later step reads an earlier one's file). True when every step is."""
     from modelport.core.formats import detect
     from modelport.pipeline.facts import source_digest
 
@@ -148,9 +148,11 @@ def up_to_date(task: Task) -> bool:
         digest = source_digest(task.source, detect(task.source))
     except Exception:
         return False
+    redo = False
     for step in task.steps:
-        step.skip = _recorded(step, digest)
-    return all(step.skip for step in task.steps)
+        redo = redo or not _recorded(step, digest)
+        step.skip = not redo
+    return not redo
 
 
 def _recorded(step: StepSpec, source_sha256: str) -> bool:

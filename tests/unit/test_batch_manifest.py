@@ -115,3 +115,23 @@ def test_each_job_gets_its_share_of_the_cores(monkeypatch):
     assert _env_threads() == 2  # what an ONNX Runtime session then uses
     monkeypatch.setenv("MODELPORT_THREADS", "lots")
     assert _env_threads() is None
+
+
+def test_a_step_after_one_to_redo_is_redone(tmp_path, monkeypatch):
+    """optimize and compress read convert's file: when convert is redone (an option changed), they are too, even
+    if their own files still record their own digests."""
+    import modelport.batch.plan as plan
+    import modelport.core.formats as formats
+    import modelport.pipeline.facts as facts
+
+    path = _manifest(tmp_path, "jobs: [{source: models/c.onnx, optimize: true, compress: fp16, output: out/}]")
+    (task,) = tasks_for(load(path), path)
+    monkeypatch.setattr(formats, "detect", lambda source, flag=None: formats.Format.ONNX)
+    monkeypatch.setattr(facts, "source_digest", lambda source, fmt: "sha")
+    recorded = {task.steps[1].output, task.steps[2].output}  # convert's own file is stale
+    monkeypatch.setattr(plan, "_recorded", lambda step, sha: step.output in recorded)
+    assert not plan.up_to_date(task) and [s.skip for s in task.steps] == [False, False, False]
+    recorded.add(task.steps[0].output)
+    assert plan.up_to_date(task) and all(s.skip for s in task.steps)
+    recorded.discard(task.steps[2].output)  # only the last step to redo
+    assert not plan.up_to_date(task) and [s.skip for s in task.steps] == [True, True, False]
