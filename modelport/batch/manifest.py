@@ -57,6 +57,8 @@ FIELDS: dict[str, Field] = {
     "static": Field("boolean", "Freeze the batch dimension."),
     "trust": Field("boolean", "Allow formats whose loading runs code (pickles, Lambda layers)."),
     "tags": Field("tags", "Labels for the reports and the registry: {key: value}."),
+    "register": Field("register", "With `batch --register`: the MLflow registered model name (default: the job's "
+                                  "name; a TFLite target's gets -tflite), or false to keep this job out."),
     "timeout": Field("number", "Seconds this job may take (default: --timeout).", minimum=1),
     "num_cpus": Field("number", "CPUs a Ray task asks for (default 1).", minimum=0.01),
     "memory": Field("memory", "Memory a Ray task asks for: bytes or 512MB / 4GB (default: from the source's "
@@ -177,6 +179,9 @@ def _problem(spec: Field, value: Any) -> str | None:
         ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, (str, int, float, bool))
                                              for k, v in value.items())
         return None if ok else "expected a mapping of names to values"
+    if kind == "register":
+        ok = value is False or value is True or (isinstance(value, str) and re.fullmatch(r"[\w.-]+", value))
+        return None if ok else "expected a name (letters, digits, _ - .) or false"
     if kind == "memory":
         return None if parse_memory(value) is not None else "expected bytes, or a size like 512MB or 4GB"
     return None
@@ -280,6 +285,7 @@ def schema() -> dict[str, Any]:
                                {"type": "object", "properties": {t: {"type": "string"} for t in TARGETS},
                                 "additionalProperties": False, "minProperties": 1}]},
         "tags": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+        "register": {"oneOf": [{"type": "boolean"}, {"type": "string", "pattern": r"^[\w.-]+$"}]},
         "memory": {"oneOf": [{"type": "integer", "minimum": 1},
                              {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[KMGTkmgt]i?[Bb]?\s*$"}]},
     }

@@ -54,6 +54,7 @@ class Task:
     timeout: float | None = None
     num_cpus: float = 1.0
     memory: int | None = None
+    register: str | None = None  # the registered model name `batch --register` logs the output under
 
     @property
     def label(self) -> str:
@@ -109,10 +110,13 @@ def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
         else:
             steps.append(StepSpec("compress", last, str(out.with_name(f"{_stem(out)}.{method}.onnx")), kwargs))
     memory = entry.get("memory")
+    register = entry.get("register", True)
+    if register is not False:
+        register = (entry.name if register is True else register) + ("-tflite" if target == "tflite" else "")
     return Task(entry.name, target, entry.source, steps,
                 tags={k: str(v) for k, v in (entry.get("tags") or {}).items()}, timeout=entry.get("timeout"),
                 num_cpus=float(entry.get("num_cpus", 1.0)),
-                memory=parse_memory(memory) if memory is not None else None)
+                memory=parse_memory(memory) if memory is not None else None, register=register or None)
 
 
 def _stem(path: Path) -> str:

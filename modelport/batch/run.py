@@ -54,15 +54,21 @@ def plan(manifest: str | Path) -> list[Task]:
 
 def batch(manifest: str | Path, *, tasks: list[Task] | None = None, jobs: int | None = None, executor: str = "pool",
           ray_address: str | None = None, timeout: float | None = None, force: bool = False,
+          register: bool = False, progress: Callable[[str], None] = lambda _: None,
           started: Callable[[Task], None] = lambda t: None,
           done: Callable[[Task, dict], None] = lambda t, r: None) -> BatchResult:
-    """Run a manifest's tasks (`tasks`: already planned from it, else planned here)."""
+    """Run a manifest's tasks (`tasks`: already planned from it, else planned here). `register`: log each
+    verified output to the MLflow registry afterwards (see batch/register.py)."""
     import os
 
     from modelport.batch.worker import run_task
 
     tasks = plan(manifest) if tasks is None else tasks
     jobs = jobs or os.cpu_count() or 1
+    if register:
+        from modelport.batch.register import check, register_all
+
+        check()  # exit 5 without MLflow, before any work
     if executor == "ray":
         from modelport.batch.ray_executor import RayExecutor
 
@@ -90,5 +96,7 @@ def batch(manifest: str | Path, *, tasks: list[Task] | None = None, jobs: int | 
     if todo:
         runner.run(todo, started, finished)
     result.results = [by_task[i] for i in range(len(tasks))]
+    if register:
+        register_all(tasks, result.results, progress)
     result.seconds = time.perf_counter() - start
     return result

@@ -17,6 +17,7 @@ from modelport.cli import convert as convert_cmd
 from modelport.cli import fuse as fuse_cmd
 from modelport.cli import inspect as inspect_cmd
 from modelport.cli import optimize as optimize_cmd
+from modelport.cli import register as register_cmd
 from modelport.cli import routes as routes_cmd
 from modelport.cli import verify as verify_cmd
 
@@ -58,6 +59,7 @@ app.command("compress", epilog=compress_cmd.EPILOG)(compress_cmd.compress)
 app.command("optimize", epilog=optimize_cmd.EPILOG)(optimize_cmd.optimize)
 app.command("bench", epilog=bench_cmd.EPILOG)(bench_cmd.bench)
 app.command("batch", epilog=batch_cmd.EPILOG)(batch_cmd.batch)
+app.command("register", epilog=register_cmd.EPILOG)(register_cmd.register)
 app.command("routes")(routes_cmd.routes)
 
 

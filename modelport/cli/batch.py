@@ -16,6 +16,7 @@ Examples:\n
   modelport batch models.yaml\n
   modelport batch models.yaml -j 2 --junit report.xml --json report.json\n
   modelport batch models.yaml --executor ray --ray-address auto\n
+  modelport batch models.yaml --register      (MLflow: each verified output a registered version)\n
   modelport batch --schema\n
 \n
 Exit codes: 0 every job verified (or was up to date), 1 a job failed verification, 3 a job failed to
@@ -28,7 +29,9 @@ STYLE = {"ok": "green", "up to date": "green", "verification failed": "red", "fa
 
 def _note(res: dict) -> str:
     if res["status"] in ("ok", "up to date"):
-        return ", ".join(s["output"].rsplit("/", 1)[-1] for s in res["steps"])
+        note = ", ".join(s["output"].rsplit("/", 1)[-1] for s in res["steps"])
+        reg = res.get("registered")
+        return note + (f" -> {reg['uri']}{'' if reg['created'] else ' (unchanged)'}" if reg else "")
     step = next((s for s in res["steps"] if s["status"] in ("verification failed", "failed")), None)
     text = res.get("message") or (step or {}).get("verification") or (step or {}).get("message") or ""
     return f"{step['command']}: {text}" if step and not res.get("message") else text
@@ -82,6 +85,10 @@ class Progress:
                 self.console.print(f"[{self.finished}/{self.total}] {task.label}: {res['status']} "
                                    f"({res['seconds']:.1f} s) {_note(res)}", soft_wrap=True)
 
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, soft_wrap=True)
+
     def stop(self) -> None:
         if self.live is not None:
             self.live.stop()
@@ -114,6 +121,8 @@ def batch(
     force: bool = typer.Option(False, "--force", "-f", help="Redo every job, even those up to date."),
     junit: str = typer.Option(None, "--junit", metavar="PATH", help="Write a JUnit XML report (one testcase "
                                                                     "per job and target)."),
+    register: bool = typer.Option(False, "--register", help="Log each verified output to the MLflow registry "
+                                                            "(modelport[mlflow]; see modelport register)."),
     schema: bool = typer.Option(False, "--schema", help="Print the manifest's JSON Schema and exit."),
 ):
     """Convert, verify (and optimize/compress) every model a manifest lists, in parallel, resumable."""
@@ -137,7 +146,8 @@ def batch(
     progress = Progress(opts.session, len(tasks))
     try:
         result = run_batch(manifest, tasks=tasks, jobs=jobs, executor=executor, ray_address=ray_address,
-                           timeout=timeout, force=force, started=progress.started, done=progress.done)
+                           timeout=timeout, force=force, register=register, progress=progress.say,
+                           started=progress.started, done=progress.done)
     finally:
         progress.stop()
     report = Report("batch", ok=result.exit_code == 0, details=result.to_dict())

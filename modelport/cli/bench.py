@@ -19,6 +19,8 @@ Examples:\n
 def render(report, session) -> None:
     from rich.table import Table
 
+    from modelport.cli.render import size_text
+
     d = report.details
     table = Table(title=f"Latency (batch {d['batch']}, {d['runs']} runs after {d['warmup']} warm-up, "
                         f"threads {d['threads'] or 'default'}, inputs {d['inputs_from']})",
@@ -27,7 +29,7 @@ def render(report, session) -> None:
         table.add_column(col, justify="left" if col in ("model", "runtime") else "right")
     for r in d["rows"]:
         table.add_row(r["model"], r["runtime"], f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
-                      f"{r['mean_ms']:.3f}", f"{r['throughput_per_s']:,.0f}", f"{r['size_bytes'] / 1e6:.2f} MB",
+                      f"{r['mean_ms']:.3f}", f"{r['throughput_per_s']:,.0f}", size_text(r['size_bytes']),
                       f"{r['ratio_p50']:.2f}")
     session.console().print(table)
 

@@ -20,6 +20,16 @@ def _num(value: float | None) -> str:
     return f"{value:.2e}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.4f}"
 
 
+def size_text(size: float | None) -> str:
+    """Bytes as people read them: 1.2 kB, 3.40 MB, 1.21 GB."""
+    if size is None:
+        return "-"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.2f} {unit}" if unit != "kB" else f"{size / scale:.1f} kB"
+    return f"{int(size)} B"
+
+
 def attempts_table(report: Report):
     from rich.table import Table
 

@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from modelport.commands.sources import local
 from modelport.core.artifact import TensorSpec, as_specs, with_batch
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import detect
@@ -37,6 +38,7 @@ def bench(
     report = Report("bench", ok=True)
     loaded, feed = [], None
     for path in models:
+        name, path = path, local(path)
         fmt = detect(path)
         progress(f"loading {Path(str(path)).name}")
         model = open_model(path, fmt, trust=trust, input_specs=with_batch(as_specs(inputs), True), threads=threads)
@@ -50,7 +52,7 @@ def bench(
         except Exception as exc:
             raise UsageError(f"{path}: cannot run on the benchmark inputs ({one_line(exc)})",
                              hint="models compared must take the same inputs (--batch, --input)") from exc
-        loaded.append((str(path), fmt, model))
+        loaded.append((str(name), fmt, model))
     progress(f"timing {len(loaded)} model(s), interleaved")
     timings = interleaved({str(i): (lambda m=m: m.run(feed)) for i, (_, _, m) in enumerate(loaded)}, runs=runs,
                           warmup=warmup, max_runs=runs)
@@ -62,7 +64,7 @@ def bench(
             "model": path, "format": fmt.value, "runtime": model.framework_version,
             "p50_ms": timing.median, "p90_ms": timing.percentile(90), "p99_ms": timing.percentile(99),
             "mean_ms": mean, "spread_ms": timing.spread, "throughput_per_s": batch / (mean / 1000),
-            "size_bytes": size_of_path(path),
+            "size_bytes": size_of_path(local(path)),
         })
     base = rows[0]["p50_ms"]
     for row in rows:

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from modelport.commands.sources import local
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import MissingDependency, UnsupportedError, UsageError
 from modelport.core.formats import Format, detect
 from modelport.core.registry import StepOptions, load_registry
 from modelport.core.report import Report
+from modelport.loaders.mlflow_store import is_models_uri
 from modelport.pipeline import Job, Measure, Stage, VerifyOptions, run
 
 CALIBRATION = ("minmax", "entropy", "percentile")
@@ -48,6 +50,9 @@ def compress(
     """Quantize a model; verify it against its input with method-appropriate tolerances (given values win) and
     report size, latency, error and (with labelled --data) accuracy before and after."""
     registry = load_registry()
+    if is_models_uri(model):
+        record = {**(record or {}), "source_uri": str(model)}
+    model = local(model)
     fmt = detect(model)
     to_tflite = Path(output).suffix.lower() == ".tflite"
     target = Format.TFLITE if to_tflite else Format.ONNX

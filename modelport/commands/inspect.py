@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from modelport.commands.sources import label, local
 from modelport.core.artifact import TensorSpec, as_specs, with_batch
 from modelport.core.formats import Format, detect
 from modelport.core.report import Report
@@ -23,10 +24,11 @@ def inspect(
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
     """Describe a model file; report.details["model"] holds the facts (see docs/inspect.md)."""
+    name, model = model, local(model)
     fmt = detect(model, from_format)
     import_user_code(imports, trust)
     progress(f"reading {fmt} model")
     report = Report("inspect", ok=True)
     specs = with_batch(as_specs(inputs), True)
-    report.details["model"] = inspect_model(model, fmt, trust=trust, input_specs=specs, task=task)
+    report.details["model"] = label(name, inspect_model(model, fmt, trust=trust, input_specs=specs, task=task))
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from modelport.commands.sources import label, local
 from modelport.core.artifact import TensorSpec, as_specs, with_batch
 from modelport.core.formats import Format, detect
 from modelport.core.report import Report
@@ -31,6 +32,8 @@ def verify(
     `locate`: when they differ, find the first layer whose own error jumps (report.details["locate"])."""
     check = check or VerifyOptions()
     report = Report("verify")
+    ref_name, cand_name = reference, candidate
+    reference, candidate = local(reference), local(candidate)
     ref_fmt = detect(reference, reference_format)
     cand_fmt = detect(candidate, candidate_format)
     specs = with_batch(as_specs(inputs), True)
@@ -39,8 +42,8 @@ def verify(
     ref_model = open_model(reference, ref_fmt, trust=trust, input_specs=specs, task=task)
     progress(f"loading {cand_fmt} model")
     cand_model = open_model(candidate, cand_fmt, trust=trust, input_specs=specs, task=task)
-    report.source = ref_model.info() | {"framework": ref_model.framework_version}
-    report.candidate = cand_model.info() | {"framework": cand_model.framework_version}
+    report.source = label(ref_name, ref_model.info() | {"framework": ref_model.framework_version})
+    report.candidate = label(cand_name, cand_model.info() | {"framework": cand_model.framework_version})
     progress("running both models")
     reference = Reference(ref_model, check.plan())
     report.verification = verify_models(reference, cand_model, check.tolerance())

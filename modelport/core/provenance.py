@@ -120,6 +120,24 @@ def write_tflite(path: str | Path, facts: dict[str, Any]) -> str:
     return "metadata"
 
 
+def tflite_without_record(path: str | Path) -> bytes:
+    """The TFLite file's bytes with modelport's metadata entry taken out (the file itself if it has none, or
+    without a schema tool): what a content digest hashes."""
+    data = Path(path).read_bytes()
+    tools = tflite_tools()
+    if tools is None:
+        return data
+    _, fbu = tools
+    model = fbu.read_model_from_bytearray(bytearray(data))
+    ours = [m for m in (model.metadata or []) if _name(m.name) == TFLITE_KEY]
+    if not ours:
+        return data
+    for entry in ours:
+        model.buffers[entry.buffer].data = None
+    model.metadata = [m for m in model.metadata if m not in ours]
+    return bytes(fbu.convert_object_to_bytearray(model))
+
+
 def _name(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 

@@ -1,0 +1,238 @@
+"""`modelport register` and models:/ sources against a real MLflow store (the embedded SQLite one users get by
+default), checked through MLflow's own client and onnxruntime, never through modelport's report alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs, run_cli
+
+pytestmark = [pytest.mark.slow, needs("sklearn"),
+              pytest.mark.skipif(__import__("importlib").util.find_spec("mlflow") is None,
+                                 reason="needs mlflow (pip install 'modelport[mlflow]')")]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """v1: a scaler + logistic regression, converted and verified; v2: the same with one scaler mean moved (a
+    retrain that changed the model), converted and verified too. Built once; each test copies them."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import modelport
+    from tests.builders import iris
+
+    folder = tmp_path_factory.mktemp("iris")
+    x, y = iris()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    sio.dump(model, str(folder / "v1.skops"))
+    model[0].mean_[2] += 1.5
+    sio.dump(model, str(folder / "v2.skops"))
+    for v in ("v1", "v2"):
+        assert modelport.convert(folder / f"{v}.skops", folder / f"{v}.onnx").ok
+    return folder
+
+
+def _iris_models(folder: Path, built: Path) -> tuple[Path, Path]:
+    import shutil
+
+    for file in built.iterdir():
+        shutil.copyfile(file, folder / file.name)
+    return folder / "v1.onnx", folder / "v2.onnx"
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """The default store: mlflow.db and mlruns/ in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def test_two_versions_alias_move_verify_between_them_and_pyfunc(store, built):
+    import mlflow
+    import onnxruntime as ort
+    from mlflow import MlflowClient
+
+    from modelport.commands.register import register, set_alias
+    from modelport.commands.verify import verify
+
+    v1, v2 = _iris_models(store, built)
+    first = register(v1, "iris", alias="production")
+    again = register(v1, "iris")  # unchanged: no new version
+    second = register(v2, "iris")
+    assert (first.details["version"], again.details["version"], second.details["version"]) == (1, 1, 2)
+    assert (store / "mlflow.db").is_file() and (store / "mlruns").is_dir()
+
+    db = f"sqlite:///{store / 'mlflow.db'}"
+    client = MlflowClient(db, db)
+    versions = {int(v.version): v for v in client.search_model_versions("name='iris'")}
+    assert sorted(versions) == [1, 2]
+    tags = versions[2].tags
+    assert tags["modelport.verification"] == "passed" and tags["modelport.route"].startswith("sklearn-skl2onnx")
+    assert tags["modelport.source_name"] == "v2.skops"
+    metrics = client.get_run(versions[2].run_id).data.metrics
+    assert metrics["size_bytes"] == os.path.getsize(v2) and metrics["latency_p50_ms"] > 0
+    registered = Path(mlflow.artifacts.download_artifacts("models:/iris/2", dst_path=str(store / "dl")))
+    assert (registered / "model.onnx").read_bytes() == v2.read_bytes()  # the very file that was verified
+    report = json.loads(Path(mlflow.artifacts.download_artifacts(
+        f"runs:/{versions[2].run_id}/modelport_report.json", dst_path=str(store / "dl2"))).read_text())
+    assert report["provenance"]["verification"] == "passed"
+
+    # the alias moves to v2 and back (a rollback), as MLflow itself sees it
+    set_alias("iris", "production", 2)
+    assert str(client.get_model_version_by_alias("iris", "production").version) == "2"
+    set_alias("iris", "production", 1)
+    assert str(client.get_model_version_by_alias("iris", "production").version) == "1"
+
+    # versions are sources: v1 against v2 differs (the moved scaler mean), the alias against its own file matches
+    assert not verify("models:/iris/1", "models:/iris/2").ok
+    same = verify("models:/iris@production", v1)
+    assert same.ok and same.source["path"] == "models:/iris@production"
+
+    # MLflow's pyfunc gives what onnxruntime gives on the file
+    x = np.random.default_rng(0).uniform(0, 8, size=(7, 4)).astype(np.float32)
+    got = mlflow.pyfunc.load_model("models:/iris/latest").predict({"X": x})
+    want = ort.InferenceSession(str(v2), providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    assert np.array_equal(got["label"], want[0]) and np.allclose(got["probabilities"], want[1], atol=0, rtol=0)
+
+
+def test_cli_list_refusals_and_models_uri_errors(tmp_path, built):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'team.db'}"}
+    v1, v2 = _iris_models(tmp_path, built)
+    got = run_cli("register", v1, "--name", "fraud", "--alias", "production", "--json", "-", "-q",
+                  env=env)
+    assert got.returncode == 0 and got.stderr == "", got.stderr  # no MLflow chatter (migrations, "Created version")
+    assert json.loads(got.stdout)["version"] == 1
+    assert run_cli("register", v2, "-n", "fraud", "-q", env=env).returncode == 0
+    listed = run_cli("register", "--list", "fraud", "--json", "-", env=env)
+    rows = json.loads(listed.stdout)["versions"]
+    assert [(r["version"], r["aliases"], r["verification"]) for r in rows] == \
+        [(2, [], "passed"), (1, ["production"], "passed")]
+    table = run_cli("register", "--list", "fraud", env=env).stdout
+    assert "production" in table and "passed" in table
+
+    # a file whose verification failed is not registered (exit 1); a source model is not an artifact (exit 2)
+    from modelport.core import provenance
+
+    facts = provenance.read_onnx(v2)
+    provenance.write_onnx(v2, dict(facts, verification="failed"))
+    refused = run_cli("register", v2, "-n", "fraud", env=env)
+    assert refused.returncode == 1 and "not registered" in refused.stderr, refused.stderr
+    assert run_cli("register", tmp_path / "v1.skops", "-n", "fraud", env=env).returncode == 2
+    missing = run_cli("verify", "models:/fraud/9", v1, env=env)
+    assert missing.returncode == 2 and "register --list fraud" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    # the alias's version is what inspect describes
+    shown = json.loads(run_cli("inspect", "models:/fraud@production", "--json", "-", env=env).stdout)["model"]
+    assert shown["path"] == "models:/fraud@production" and shown["provenance"]["source_name"] == "v1.skops"
+
+
+def test_tflite_is_registered_as_a_plain_artifact(tmp_path, models):
+    import mlflow
+    from mlflow import MlflowClient
+
+    import modelport
+    from modelport.commands.register import register
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        out = tmp_path / "seq.tflite"
+        assert modelport.convert(models("keras_seq"), out).ok
+        first = register(out, "seq-tflite")
+        assert first.details["version"] == 1 and register(out, "seq-tflite").details["created"] is False
+        version = MlflowClient(uri, uri).get_model_version("seq-tflite", "1")
+        assert version.tags["modelport.format"] == "tflite"
+        folder = Path(mlflow.artifacts.download_artifacts(version.source, dst_path=str(tmp_path / "dl")))
+        assert sorted(p.name for p in folder.iterdir()) == ["seq.tflite"]
+        assert (folder / "seq.tflite").read_bytes() == out.read_bytes()
+        bench = run_cli("bench", "models:/seq-tflite/1", out, "--runs", "5", "--json", "-")
+        assert bench.returncode == 0, bench.stderr
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+
+
+def test_batch_register_adds_versions_once(tmp_path, built):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    _iris_models(tmp_path, built)
+    (tmp_path / "m.yaml").write_text("jobs:\n  - {source: v1.skops, name: iris, output: out/, tags: {team: risk}}\n"
+                                     "  - {source: v2.skops, name: other, output: out/, register: false}\n")
+    first = run_cli("batch", tmp_path / "m.yaml", "--register", "--json", "-", "-q", env=env)
+    assert first.returncode == 0, first.stderr
+    jobs = {j["name"]: j.get("registered") for j in json.loads(first.stdout)["jobs"]}
+    assert jobs == {"iris": {"uri": "models:/iris/1", "version": 1, "created": True}, "other": None}
+    forced = run_cli("batch", tmp_path / "m.yaml", "--register", "--force", "--json", "-", "-q", env=env)
+    again = json.loads(forced.stdout)["jobs"][0]["registered"]
+    assert again == {"uri": "models:/iris/1", "version": 1, "created": False}  # converted again, same model
+
+    from mlflow import MlflowClient
+
+    db = env["MLFLOW_TRACKING_URI"]
+    versions = MlflowClient(db, db).search_model_versions("name='iris'")
+    assert len(versions) == 1 and versions[0].tags["team"] == "risk"
+
+
+def test_without_mlflow_register_names_the_extra(tmp_path):
+    (tmp_path / "fake" / "mlflow").mkdir(parents=True)
+    (tmp_path / "fake" / "mlflow" / "__init__.py").write_text("raise ImportError('no mlflow here')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), os.environ.get("PYTHONPATH", "")])}
+    got = run_cli("register", "--list", "x", env=env)
+    assert got.returncode == 5 and "pip install 'modelport[mlflow]'" in got.stderr, got.stderr
+    got = run_cli("verify", "models:/x/1", "models:/x/2", env=env)
+    assert got.returncode == 5, got.stderr
+
+
+def test_mlflow_models_serve_answers_like_the_file(tmp_path, built):
+    """`mlflow models serve` (no environment rebuild) on a registered version: the same predictions over HTTP."""
+    import onnxruntime as ort
+
+    from modelport.commands.register import register
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    v1, _ = _iris_models(tmp_path, built)
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        register(v1, "served", latency_runs=0)
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bin_dir = str(Path(sys.executable).parent)
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/served/1",
+                               "--env-manager", "local", "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120  # start-up only; never a timing assertion
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()[-2000:]
+                time.sleep(0.5)
+        x = np.random.default_rng(1).uniform(0, 8, size=(5, 4)).astype(np.float32)
+        body = json.dumps({"inputs": {"X": x.tolist()}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        got = json.loads(urllib.request.urlopen(request, timeout=30).read())["predictions"]
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    want = ort.InferenceSession(str(v1), providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    assert got["label"] == want[0].tolist()
+    assert np.allclose(np.array(got["probabilities"], dtype=np.float32), want[1], atol=1e-7)
