@@ -13,7 +13,8 @@ Examples:\n
   modelport verify model.keras model.onnx --atol 1e-5 --rtol 1e-4\n
   modelport verify clf.skops clf.onnx --data holdout.npz --json -\n
   modelport verify a.onnx b.onnx --tol logits=1e-3,1e-2\n
-  modelport verify model.pt2 model.onnx --locate          # where do they start to differ?
+  modelport verify model.pt2 model.onnx --locate          # where do they start to differ?\n
+  modelport verify models:/fraud@production models:/fraud/4   # two MLflow registry versions
 """
 
 

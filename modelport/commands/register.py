@@ -222,11 +222,15 @@ def _onnx_folder(path: Path, folder: Path) -> None:
     """MLflow's onnx flavor folder, holding `path` itself (and its external weights) as the model file."""
     import mlflow.onnx
     import onnx
+    import onnxruntime
 
     from modelport.core.onnx_files import locations
 
     proto = onnx.load(str(path), load_external_data=False)
-    mlflow.onnx.save_model(proto, str(folder), signature=_signature(proto), save_as_external_data=False)
+    # Requirements stated, not inferred: MLflow infers them by loading the model in a child process (2.3 s each).
+    needs = [f"onnx=={onnx.__version__}", f"onnxruntime=={onnxruntime.__version__}"]
+    mlflow.onnx.save_model(proto, str(folder), signature=_signature(proto), save_as_external_data=False,
+                           pip_requirements=needs)
     shutil.copyfile(path, folder / "model.onnx")
     for location in locations(proto):
         source = path.parent / location if location else side_data(path)

@@ -61,6 +61,11 @@ def client():
     """An MlflowClient on the store (see module doc); MissingDependency (exit 5) without MLflow."""
     from modelport.core.errors import UsageError, require
 
+    # A server that is down fails in seconds, not after MLflow's default 7 retries with backoff (4 minutes);
+    # the user's own settings win.
+    for key, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+                       ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")):
+        os.environ.setdefault(key, value)
     mlflow = require("mlflow", "mlflow", "use an MLflow model registry")
     uri = tracking_uri()
     with quiet():
