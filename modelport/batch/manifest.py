@@ -34,8 +34,9 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
-    "source": Field("string", "Model file, SavedModel or Hugging Face folder, or file.py:callable, relative to the "
-                              "manifest. A glob (models/*.keras) makes one job per match."),
+    "source": Field("string", "Model file, SavedModel or Hugging Face folder, file.py:callable (relative to the "
+                              "manifest) or package.module:callable. A glob (models/*.keras) makes one job per "
+                              "match."),
     "name": Field("string", "Job name (default: the source's file name without its extension)."),
     "to": Field("targets", "Target format, or a list of them: onnx, tflite (default: onnx)."),
     "output": Field("string", "Output file, or a folder (ending in /) holding NAME.onnx / NAME.tflite (default: "
@@ -208,6 +209,8 @@ def _expand(path: Path, where: str, job: dict) -> list[Entry]:
         if not matches:
             raise UsageError(f"{path}: {where}: field 'source': {source!r} matches no file")
         sources = matches
+    elif module_ref(source) and not _resolve(base, source).exists():
+        sources = [source]  # imported by name on the worker (its sys.path), like convert's package.module:callable
     else:
         sources = [_source_path(base, source)]
         if not source_file(sources[0]).exists():
@@ -235,7 +238,8 @@ def _expand(path: Path, where: str, job: dict) -> list[Entry]:
             elif output:
                 outs[target] = str(_resolve(base, output) / f"{name}.{target}")
             else:
-                outs[target] = str(source_file(src).parent / f"{name}.{target}")
+                beside = base if module_ref(src) else source_file(src).parent
+                outs[target] = str(beside / f"{name}.{target}")
         options = {k: v for k, v in job.items() if k not in ("source", "name", "to", "output")}
         options.update(resolved)
         entries.append(Entry(name, src, outs, options))
@@ -263,7 +267,16 @@ def source_file(source: str) -> Path:
     return Path(source.rpartition(":")[0] if ".py:" in source else source)
 
 
+def module_ref(source: str) -> bool:
+    """`package.module:callable`: a factory imported by name rather than read from a file."""
+    module, sep, attr = source.rpartition(":")
+    return (bool(sep) and attr.isidentifier() and not module.endswith(".py")
+            and all(p.isidentifier() for p in module.split(".")))
+
+
 def _stem(source: str) -> str:
+    if module_ref(source):
+        return source.rpartition(":")[2]
     stem = source_file(source).name
     for suffix in (".onnx", ".tflite", ".keras", ".h5", ".pt2", ".pt", ".pth", ".skops", ".pkl", ".joblib", ".py"):
         if stem.lower().endswith(suffix):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import __version__
-from modelport.batch.manifest import Entry, parse_memory
+from modelport.batch.manifest import Entry, module_ref, parse_memory
 from modelport.core.errors import UsageError
 
 COMPRESS_RUNS = 10  # before/after latency runs of a compress step: a fleet run wants its figures, not precision
@@ -148,6 +148,8 @@ def up_to_date(task: Task) -> bool:
     from modelport.core.formats import detect
     from modelport.pipeline.facts import source_digest
 
+    if module_ref(task.source) and not task.steps[0].kwargs.get("trust"):
+        return False  # finding the module would run its package's code: the job itself refuses it (exit 4)
     try:
         digest = source_digest(task.source, detect(task.source))
     except Exception:

@@ -135,3 +135,20 @@ def test_a_step_after_one_to_redo_is_redone(tmp_path, monkeypatch):
     assert plan.up_to_date(task) and all(s.skip for s in task.steps)
     recorded.discard(task.steps[2].output)  # only the last step to redo
     assert not plan.up_to_date(task) and [s.skip for s in task.steps] == [True, True, False]
+
+
+def test_a_package_module_factory_is_a_source(tmp_path):
+    """`package.module:callable` is imported by name (no file to find); `file.py:callable` stays a file."""
+    from modelport.batch.plan import tasks_for, up_to_date
+
+    (tmp_path / "nets.py").write_text("")
+    (tmp_path / "m.yaml").write_text("jobs:\n  - {source: 'mypkg.nets:make_mlp', trust: true, inputs: ['x:1,4']}\n"
+                                     "  - {source: 'nets.py:make', name: local, trust: true}\n"
+                                     "  - {source: 'mypkg.nets:make_cnn'}\n")
+    entries = load(tmp_path / "m.yaml")
+    assert [(e.name, e.source, e.targets["onnx"]) for e in entries] == [
+        ("make_mlp", "mypkg.nets:make_mlp", str(tmp_path.resolve() / "make_mlp.onnx")),
+        ("local", f"{tmp_path.resolve() / 'nets.py'}:make", str(tmp_path.resolve() / "local.onnx")),
+        ("make_cnn", "mypkg.nets:make_cnn", str(tmp_path.resolve() / "make_cnn.onnx"))]
+    tasks = tasks_for(entries, tmp_path / "m.yaml")
+    assert not up_to_date(tasks[2])  # untrusted: not even looked up (the job refuses it, exit 4)
