@@ -68,7 +68,7 @@ def batch(manifest: str | Path, *, tasks: list[Task] | None = None, jobs: int | 
     if register:
         from modelport.batch.register import check, register_all
 
-        check()  # exit 5 without MLflow, before any work
+        check(tasks, str(manifest))  # exit 5 without MLflow, 2 for a bad store or name: before any work
     if executor == "ray":
         from modelport.batch.ray_executor import RayExecutor
 

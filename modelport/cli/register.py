@@ -14,8 +14,10 @@ Examples:\n
   modelport register --list fraud\n
   modelport verify models:/fraud/3 models:/fraud@production\n
 \n
-Store: MLFLOW_TRACKING_URI when set, else mlflow.db (SQLite) and mlruns/ in the working directory.
-Needs modelport[mlflow]. A file already registered under NAME (same sha256) adds no version.
+Store: MLFLOW_TRACKING_URI when set (MLFLOW_REGISTRY_URI for the registry), else mlflow.db (SQLite)
+and mlruns/ in the working directory.
+Needs modelport[mlflow]. A file whose model is already a version of NAME (same content, modelport's own
+record aside) adds no version; --alias then moves to that version.
 """
 
 

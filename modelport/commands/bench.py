@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from modelport.commands.sources import local
+from modelport.commands.sources import local, version_uri
 from modelport.core.artifact import TensorSpec, as_specs, with_batch
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import detect
@@ -62,6 +62,7 @@ def bench(
         mean = statistics.fmean(timing.samples)
         rows.append({
             "model": path, "format": fmt.value, "runtime": model.framework_version,
+            **({"version_uri": version_uri(path)} if version_uri(path) else {}),
             "p50_ms": timing.median, "p90_ms": timing.percentile(90), "p99_ms": timing.percentile(99),
             "mean_ms": mean, "spread_ms": timing.spread, "throughput_per_s": batch / (mean / 1000),
             "size_bytes": size_of_path(local(path)),

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from modelport.commands.sources import local
+from modelport.commands.sources import local, version_uri
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import MissingDependency, UnsupportedError, UsageError
 from modelport.core.formats import Format, detect
 from modelport.core.registry import StepOptions, load_registry
 from modelport.core.report import Report
-from modelport.loaders.mlflow_store import is_models_uri
 from modelport.pipeline import Job, Measure, Stage, VerifyOptions, run
 
 CALIBRATION = ("minmax", "entropy", "percentile")
@@ -50,9 +49,9 @@ def compress(
     """Quantize a model; verify it against its input with method-appropriate tolerances (given values win) and
     report size, latency, error and (with labelled --data) accuracy before and after."""
     registry = load_registry()
-    if is_models_uri(model):
-        record = {**(record or {}), "source_uri": str(model)}
-    model = local(model)
+    name, model = model, local(model)
+    if version_uri(name):  # the fixed version, not an alias that will move
+        record = {**(record or {}), "source_uri": version_uri(name)}
     fmt = detect(model)
     to_tflite = Path(output).suffix.lower() == ".tflite"
     target = Format.TFLITE if to_tflite else Format.ONNX

@@ -1,33 +1,33 @@
 """`modelport register`: a verified ONNX or TFLite file becomes a version of a registered model in MLflow.
 
 ONNX goes through MLflow's onnx flavor (an `MLmodel` folder, so `mlflow models serve -m models:/NAME/V` and
-`mlflow.pyfunc.load_model` work); the flavor's model file is replaced by the very file modelport verified, byte
-for byte. TFLite goes in as a plain artifact. Either way the version carries the file's provenance as tags
+`mlflow.pyfunc.load_model` work) whose model file is the very file modelport verified, byte for byte, under its
+own name. TFLite goes in as a plain artifact. Either way the version carries the file's provenance as tags
 (`modelport.*`), its verification error, size and latency as metrics of its run, and the JSON report as the
-run's artifact `modelport_report.json`. A file whose sha256 is already a version of NAME adds no version.
+run's artifact `modelport_report.json`. A file whose model (content digest: the file without modelport's own
+record) is already a version of NAME, with a verdict as good, adds no version. Writing: commands/register_log.py.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from modelport import __version__
+from modelport.commands.register_log import TAG, content_digest, log_version, metrics_for
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format, detect
-from modelport.core.io import sha256_of, side_data, size_of_path
+from modelport.core.io import sha256_of
 from modelport.core.report import Report
 from modelport.loaders import mlflow_store
 
 EXPERIMENT = "modelport"
-TAG = "modelport."
-SHOWN = ("verification", "route", "source_format", "source_name", "source_sha256", "converter", "framework",
-         "compressed", "optimized", "modelport_version", "source_uri")  # provenance facts copied into tags
+SHOWN = ("route", "source_format", "source_name", "source_sha256", "converter", "framework", "compressed",
+         "optimized", "modelport_version", "source_uri")  # provenance facts copied into tags
+RANK = {"passed": 2, "skipped": 1, "unverified": 1}  # a version made from a verified file beats an unverified one
 
 
 def register(
@@ -41,18 +41,19 @@ def register(
     latency_runs: int = 30,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
-    """Log `model` (ONNX or TFLite) as a new version of `name`, unless a version already holds the same file;
-    move `alias` to that version. `report`: the job's full report, logged as the run's artifact (default: the
-    file's provenance). A file whose recorded verification failed is refused (report.ok False, exit 1)."""
-    from modelport.core import provenance
-
+    """Log `model` (ONNX or TFLite) as a new version of `name`, unless a version already holds the same model
+    (content digest) with a verdict as good; move `alias` to that version. `report`: the job's full report,
+    logged as the run's artifact (default: the file's provenance). A file whose recorded verification failed is
+    refused (report.ok False, exit 1)."""
     path = Path(model)
     fmt = detect(path)
     if fmt not in (Format.ONNX, Format.TFLITE):
         raise UsageError(f"{path}: register takes an ONNX or TFLite file, not {fmt}",
                          hint=f"convert it first: modelport convert {path} -o model.onnx")
-    _check_name(name)
-    facts = provenance.read_onnx(path) if fmt is Format.ONNX else provenance.read_tflite(path)
+    check_name(name)
+    if alias:
+        mlflow_store.check_alias(alias)
+    facts = _facts(path, fmt)
     verdict = facts.get("verification") or "unverified"
     out = Report("register", ok=True)
     out.details.update({"name": name, "file": str(path), "format": fmt.value, "verification": verdict})
@@ -66,68 +67,87 @@ def register(
     digest, content = sha256_of(path), content_digest(path, fmt)
     client = mlflow_store.client()
     progress(f"registering {path.name} as {name}")
-    existing = _same_model(client, name, content)
+    existing = _same_model(client, name, content, verdict)
     if existing is not None:
         version, created = str(existing.version), False
+        out.details["verification"] = existing.tags.get(TAG + "verification", verdict)
     else:
-        metrics = _metrics(path, facts, report, latency_runs, out.warnings, progress)
-        version_tags = {TAG + "sha256": digest, TAG + "content_sha256": content, TAG + "format": fmt.value,
-                        TAG + "file": path.name, TAG + "verification": verdict,
-                        TAG + "registered_by": f"modelport {__version__}"}
-        version_tags.update({TAG + k: _text(facts[k]) for k in SHOWN if k in facts and k != "verification"})
-        version_tags.update({k: _text(v) for k, v in (tags or {}).items()})
+        metrics = metrics_for(path, facts, report, latency_runs, out.warnings, progress)
+        version_tags = {k: _text(v) for k, v in (tags or {}).items()}  # the facts below win over a user's tag
+        version_tags.update({TAG + k: _text(facts[k]) for k in SHOWN if k in facts})
+        version_tags.update({TAG + "sha256": digest, TAG + "content_sha256": content, TAG + "format": fmt.value,
+                             TAG + "file": path.name, TAG + "verification": verdict,
+                             TAG + "registered_by": f"modelport {__version__}"})
         record = report if report is not None else {"command": "register", "file": path.name, "provenance": facts}
-        version, created = _log(client, path, fmt, name, experiment, version_tags, metrics, record), True
+        version = _mlflow_call(lambda: log_version(client, path, fmt, name, experiment, version_tags, metrics,
+                                                   record))
+        created = True
         out.details["metrics"] = metrics
     if alias:
-        with mlflow_store.quiet():
-            client.set_registered_model_alias(name, alias, version)
+        _mlflow_call(lambda: client.set_registered_model_alias(name, alias, version))
     out.details.update({"version": int(version), "uri": f"models:/{name}/{version}", "created": created,
-                        "alias": alias, "sha256": digest, "tracking_uri": mlflow_store.tracking_uri()})
+                        "alias": alias, "sha256": digest,
+                        "tracking_uri": mlflow_store.shown(mlflow_store.tracking_uri())})
     return out
 
 
 def versions(name: str) -> Report:
     """Every version of `name`, newest first: verdict, size, latency, aliases, file, when."""
-    _check_name(name)
+    check_name(name)
     client = mlflow_store.client()
     with mlflow_store.quiet():
-        found = client.search_model_versions(f"name='{name}'")
+        found = _mlflow_call(lambda: client.search_model_versions(mlflow_store.name_filter(name)))
         if not found:
-            raise UsageError(f"no registered model '{name}' in {mlflow_store.tracking_uri()}",
+            raise UsageError(f"no registered model '{name}' in {mlflow_store.shown(mlflow_store.registry_uri())}",
                              hint="modelport register MODEL.onnx --name NAME adds one")
-        aliases = {}
+        aliases: dict[str, list[str]] = {}
         for alias, version in (client.get_registered_model(name).aliases or {}).items():
             aliases.setdefault(str(version), []).append(alias)
         rows = []
         for v in sorted(found, key=lambda v: -int(v.version)):
-            metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
+            try:
+                metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
+            except Exception:  # its run was deleted: the version is still listed
+                metrics = {}
             rows.append({"version": int(v.version), "aliases": sorted(aliases.get(str(v.version), [])),
                          "verification": v.tags.get(TAG + "verification", "?"),
                          "size_bytes": metrics.get("size_bytes"), "latency_p50_ms": metrics.get("latency_p50_ms"),
                          "max_abs_error": metrics.get("max_abs_error"), "file": v.tags.get(TAG + "file", ""),
                          "route": v.tags.get(TAG + "route", ""), "created": v.creation_timestamp})
     report = Report("register", ok=True)
-    report.details.update({"name": name, "versions": rows, "tracking_uri": mlflow_store.tracking_uri()})
+    report.details.update({"name": name, "versions": rows,
+                           "tracking_uri": mlflow_store.shown(mlflow_store.tracking_uri())})
     return report
 
 
 def set_alias(name: str, alias: str, version: int) -> Report:
     """Point `alias` at an existing version (a rollback is pointing it at the previous one)."""
-    _check_name(name)
+    check_name(name)
+    mlflow_store.check_alias(alias)
     client = mlflow_store.client()
     mlflow_store.version_of(client, f"models:/{name}/{version}")  # exit 2 when it does not exist
-    with mlflow_store.quiet():
-        client.set_registered_model_alias(name, alias, str(version))
+    _mlflow_call(lambda: client.set_registered_model_alias(name, alias, str(version)))
     report = Report("register", ok=True)
     report.details.update({"name": name, "version": int(version), "uri": f"models:/{name}/{version}",
-                           "created": False, "alias": alias, "tracking_uri": mlflow_store.tracking_uri()})
+                           "created": False, "alias": alias,
+                           "tracking_uri": mlflow_store.shown(mlflow_store.tracking_uri())})
     return report
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """Registered model names modelport writes: letters, digits, '_', '-', '.' (exit 2 otherwise)."""
     if not name or not re.fullmatch(r"[\w.-]+", name):
-        raise UsageError(f"--name '{name}': use letters, digits, '_', '-' and '.'")
+        raise UsageError(f"registered model name '{name}': use letters, digits, '_', '-' and '.'",
+                         hint="--name fraud-detector (in a batch manifest: register: NAME)")
+
+
+def _facts(path: Path, fmt: Format) -> dict:
+    from modelport.core import provenance
+
+    try:
+        return provenance.read_onnx(path) if fmt is Format.ONNX else provenance.read_tflite(path)
+    except Exception as exc:
+        raise UsageError(f"{path}: not a readable {fmt} file ({one_line(exc)})") from exc
 
 
 def _text(value: Any) -> str:
@@ -135,124 +155,22 @@ def _text(value: Any) -> str:
     return text[:4000]
 
 
-def _same_model(client, name: str, content: str):
+def _same_model(client, name: str, content: str, verdict: str):
+    """The first version of `name` holding the same model with a verdict at least as good, or None."""
+    query = f"{mlflow_store.name_filter(name)} and tags.`{TAG}content_sha256` = '{content}'"
     with mlflow_store.quiet():
-        found = client.search_model_versions(f"name='{name}' and tags.`{TAG}content_sha256` = '{content}'")
-    return min(found, key=lambda v: int(v.version)) if found else None
+        found = _mlflow_call(lambda: client.search_model_versions(query))
+    good = [v for v in found if RANK.get(v.tags.get(TAG + "verification"), 0) >= RANK.get(verdict, 0)]
+    return min(good, key=lambda v: int(v.version)) if good else None
 
 
-def content_digest(path: Path, fmt: Format) -> str:
-    """sha256 of the model without modelport's own record (conversion time, batch digest): the same model
-    converted twice has the same content digest, so registering it again adds no version."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    if fmt is Format.ONNX:
-        import onnx
-
-        from modelport.core.onnx_files import locations
-
-        proto = onnx.load(str(path), load_external_data=False)
-        keep = [p for p in proto.metadata_props if not p.key.startswith(TAG)]
-        del proto.metadata_props[:]
-        proto.metadata_props.extend(keep)
-        digest.update(proto.SerializeToString())
-        extra = sorted(path.parent / loc for loc in locations(proto))
-    else:
-        from modelport.core.provenance import tflite_without_record
-
-        digest.update(tflite_without_record(path))
-        extra = []
-    for file in extra:
-        with open(file, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def _metrics(path: Path, facts: dict, report: dict | None, runs: int, warnings: list[str],
-             progress: Callable[[str], None]) -> dict[str, float]:
-    """Size, latency (p50/p90 on generated inputs, batch 1) and verification error."""
-    metrics: dict[str, float] = {"size_bytes": float(size_of_path(path))}
-    if isinstance(facts.get("max_abs_error"), int | float):
-        metrics["max_abs_error"] = float(facts["max_abs_error"])
-    for output in ((report or {}).get("verification") or {}).get("outputs", []):
-        key = re.sub(r"[^\w./ -]", "_", str(output.get("name")))
-        metrics[f"max_abs_error.{key}"] = float(output.get("max_abs_error") or 0.0)
-    if runs > 0:
-        from modelport.commands.bench import bench
-
-        progress(f"timing {path.name} ({runs} runs)")
+def _mlflow_call(call: Callable[[], Any]) -> Any:
+    """Run an MLflow call quietly; its refusals become one-line errors (exit 2) rather than internal ones."""
+    with mlflow_store.quiet():
         try:
-            row = bench([str(path)], runs=runs, warmup=3).details["rows"][0]
-            metrics.update(latency_p50_ms=row["p50_ms"], latency_p90_ms=row["p90_ms"])
-        except Exception as exc:  # a model that needs --input shapes to run: registered without latency
-            warnings.append(f"latency not measured ({getattr(exc, 'message', None) or one_line(exc)})")
-    return metrics
-
-
-def _log(client, path: Path, fmt: Format, name: str, experiment: str, tags: dict[str, str],
-         metrics: dict[str, float], record: dict) -> str:
-    """One MLflow run holding the model folder and the report; the version made from it. Returns the version."""
-    import mlflow
-
-    with tempfile.TemporaryDirectory(prefix="modelport-register-") as tmp, mlflow_store.quiet():
-        folder = Path(tmp) / "model"
-        if fmt is Format.ONNX:
-            _onnx_folder(path, folder)
-        else:
-            folder.mkdir()
-            shutil.copyfile(path, folder / path.name)
-        mlflow.set_experiment(experiment)
-        with mlflow.start_run(run_name=f"{name} {path.name}") as run:
-            mlflow.set_tags(tags)
-            mlflow.log_metrics(metrics)
-            mlflow.log_artifacts(str(folder), "model")
-            mlflow.log_dict(record, "modelport_report.json")
-        try:
-            client.get_registered_model(name)
-        except Exception:  # a first version: the registered model itself is made now
-            client.create_registered_model(name)
-        version = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
-                                              tags=tags)
-    return str(version.version)
-
-
-def _onnx_folder(path: Path, folder: Path) -> None:
-    """MLflow's onnx flavor folder, holding `path` itself (and its external weights) as the model file."""
-    import mlflow.onnx
-    import onnx
-    import onnxruntime
-
-    from modelport.core.onnx_files import locations
-
-    proto = onnx.load(str(path), load_external_data=False)
-    # Requirements stated, not inferred: MLflow infers them by loading the model in a child process (2.3 s each).
-    needs = [f"onnx=={onnx.__version__}", f"onnxruntime=={onnxruntime.__version__}"]
-    mlflow.onnx.save_model(proto, str(folder), signature=_signature(proto), save_as_external_data=False,
-                           pip_requirements=needs)
-    shutil.copyfile(path, folder / "model.onnx")
-    for location in locations(proto):
-        source = path.parent / location if location else side_data(path)
-        if source.is_file():
-            shutil.copyfile(source, folder / location)
-
-
-def _signature(proto):
-    """The graph's inputs and outputs as an MLflow signature (None when an output is not a tensor: ZipMap)."""
-    import numpy as np
-    from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import Schema, TensorSpec
-
-    from modelport.core.onnx_graph import graph_io
-
-    inputs, outputs = graph_io(proto)
-    try:
-        def schema(specs):
-            return Schema([TensorSpec(np.dtype(s["dtype"]), tuple(d if isinstance(d, int) else -1 for d in
-                                                                    (s["shape"] or [])), s["name"])
-                           for s in specs])
-
-        return ModelSignature(inputs=schema(inputs), outputs=schema(outputs))
-    except Exception:
-        return None
+            return call()
+        except Exception as exc:
+            if type(exc).__name__ != "MlflowException":
+                raise
+            raise UsageError(f"MLflow refused: {one_line(exc)}",
+                             hint=f"store: {mlflow_store.shown(mlflow_store.tracking_uri())}") from exc

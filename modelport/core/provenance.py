@@ -108,21 +108,26 @@ def write_tflite(path: str | Path, facts: dict[str, Any]) -> str:
     schema, fbu = tools
     path = Path(path)
     model = fbu.read_model_from_bytearray(bytearray(path.read_bytes()))
-    kept = [m for m in (model.metadata or []) if _name(m.name) != TFLITE_KEY]
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(json.dumps(facts).encode(), dtype=np.uint8)
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = TFLITE_KEY
-    entry.buffer = len(model.buffers) - 1
-    model.metadata = kept + [entry]
+    data = np.frombuffer(json.dumps(facts).encode(), dtype=np.uint8)
+    ours = [m for m in (model.metadata or []) if _name(m.name) == TFLITE_KEY]
+    if ours:  # rewritten in place: a second record must not leave the first one's bytes behind
+        model.buffers[ours[0].buffer].data = data
+        model.metadata = [m for m in model.metadata if m not in ours[1:]]
+    else:
+        buffer = schema.BufferT()
+        buffer.data = data
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = TFLITE_KEY
+        entry.buffer = len(model.buffers) - 1
+        model.metadata = [*(model.metadata or []), entry]
     _replace_bytes(path, fbu.convert_object_to_bytearray(model))
     return "metadata"
 
 
 def tflite_without_record(path: str | Path) -> bytes:
-    """The TFLite file's bytes with modelport's metadata entry taken out (the file itself if it has none, or
-    without a schema tool): what a content digest hashes."""
+    """The TFLite model re-serialised without modelport's metadata entry (the file's bytes without a schema
+    tool, where the record is a sidecar anyway): what a content digest hashes."""
     data = Path(path).read_bytes()
     tools = tflite_tools()
     if tools is None:
@@ -130,11 +135,9 @@ def tflite_without_record(path: str | Path) -> bytes:
     _, fbu = tools
     model = fbu.read_model_from_bytearray(bytearray(data))
     ours = [m for m in (model.metadata or []) if _name(m.name) == TFLITE_KEY]
-    if not ours:
-        return data
     for entry in ours:
         model.buffers[entry.buffer].data = None
-    model.metadata = [m for m in model.metadata if m not in ours]
+    model.metadata = [m for m in (model.metadata or []) if m not in ours] or None
     return bytes(fbu.convert_object_to_bytearray(model))
 
 

@@ -86,7 +86,7 @@ def test_two_versions_alias_move_verify_between_them_and_pyfunc(store, built):
     metrics = client.get_run(versions[2].run_id).data.metrics
     assert metrics["size_bytes"] == os.path.getsize(v2) and metrics["latency_p50_ms"] > 0
     registered = Path(mlflow.artifacts.download_artifacts("models:/iris/2", dst_path=str(store / "dl")))
-    assert (registered / "model.onnx").read_bytes() == v2.read_bytes()  # the very file that was verified
+    assert (registered / "v2.onnx").read_bytes() == v2.read_bytes()  # the very file that was verified
     report = json.loads(Path(mlflow.artifacts.download_artifacts(
         f"runs:/{versions[2].run_id}/modelport_report.json", dst_path=str(store / "dl2"))).read_text())
     assert report["provenance"]["verification"] == "passed"
@@ -102,6 +102,28 @@ def test_two_versions_alias_move_verify_between_them_and_pyfunc(store, built):
     same = verify("models:/iris@production", v1)
     assert same.ok and same.source["path"] == "models:/iris@production"
 
+    # a model with its weights in NAME.onnx.data travels as a pair, under its own names
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from modelport.core import provenance
+
+    ext = store / "ext" / "mm.onnx"
+    ext.parent.mkdir()
+    weight = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3), "W")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], [weight])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(ext),
+              save_as_external_data=True, location="mm.onnx.data", size_threshold=0)
+    provenance.write_onnx(ext, {"verification": "passed"})
+    assert register(ext, "mm").details["version"] == 1
+    got_ext = Path(mlflow.artifacts.download_artifacts("models:/mm/1", dst_path=str(store / "dl3")))
+    assert (got_ext / "mm.onnx.data").read_bytes() == (store / "ext" / "mm.onnx.data").read_bytes()
+    x4 = np.ones((2, 4), np.float32)
+    assert np.array_equal(mlflow.pyfunc.load_model("models:/mm/1").predict({"x": x4})["y"],
+                          x4 @ np.arange(12, dtype=np.float32).reshape(4, 3))
+
     # MLflow's pyfunc gives what onnxruntime gives on the file
     x = np.random.default_rng(0).uniform(0, 8, size=(7, 4)).astype(np.float32)
     got = mlflow.pyfunc.load_model("models:/iris/latest").predict({"X": x})
@@ -109,7 +131,8 @@ def test_two_versions_alias_move_verify_between_them_and_pyfunc(store, built):
     assert np.array_equal(got["label"], want[0]) and np.allclose(got["probabilities"], want[1], atol=0, rtol=0)
 
 
-def test_cli_list_refusals_and_models_uri_errors(tmp_path, built):
+def test_cli_list_refusals_and_models_uri_errors(tmp_path, built, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'team.db'}"}
     v1, v2 = _iris_models(tmp_path, built)
     got = run_cli("register", v1, "--name", "fraud", "--alias", "production", "--json", "-", "-q",
@@ -123,6 +146,14 @@ def test_cli_list_refusals_and_models_uri_errors(tmp_path, built):
         [(2, [], "passed"), (1, ["production"], "passed")]
     table = run_cli("register", "--list", "fraud", env=env).stdout
     assert "production" in table and "passed" in table
+    from mlflow import MlflowClient
+
+    db = env["MLFLOW_TRACKING_URI"]
+    assert MlflowClient(db, db).get_registered_model("fraud").aliases == {"production": 1}
+    bad_alias = run_cli("register", v2, "-n", "fraud", "--alias", "latest", env=env)
+    assert bad_alias.returncode == 2 and "alias" in bad_alias.stderr, bad_alias.stderr
+    assert len(MlflowClient(db, db).search_model_versions("name='fraud'")) == 2  # refused before any work
+    assert not (tmp_path / "mlflow.db").exists()  # MLFLOW_TRACKING_URI's store, not the working directory's
 
     # a file whose verification failed is not registered (exit 1); a source model is not an artifact (exit 2)
     from modelport.core import provenance
@@ -140,7 +171,7 @@ def test_cli_list_refusals_and_models_uri_errors(tmp_path, built):
     assert shown["path"] == "models:/fraud@production" and shown["provenance"]["source_name"] == "v1.skops"
 
 
-def test_tflite_is_registered_as_a_plain_artifact(tmp_path, models):
+def test_tflite_is_registered_as_a_plain_artifact(tmp_path, models, monkeypatch):
     import mlflow
     from mlflow import MlflowClient
 
@@ -148,24 +179,31 @@ def test_tflite_is_registered_as_a_plain_artifact(tmp_path, models):
     from modelport.commands.register import register
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
-        out = tmp_path / "seq.tflite"
-        assert modelport.convert(models("keras_seq"), out).ok
-        first = register(out, "seq-tflite")
-        assert first.details["version"] == 1 and register(out, "seq-tflite").details["created"] is False
-        version = MlflowClient(uri, uri).get_model_version("seq-tflite", "1")
-        assert version.tags["modelport.format"] == "tflite"
-        folder = Path(mlflow.artifacts.download_artifacts(version.source, dst_path=str(tmp_path / "dl")))
-        assert sorted(p.name for p in folder.iterdir()) == ["seq.tflite"]
-        assert (folder / "seq.tflite").read_bytes() == out.read_bytes()
-        bench = run_cli("bench", "models:/seq-tflite/1", out, "--runs", "5", "--json", "-")
-        assert bench.returncode == 0, bench.stderr
-    finally:
-        del os.environ["MLFLOW_TRACKING_URI"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "seq.tflite"
+    assert modelport.convert(models("keras_seq"), out).ok
+    first = register(out, "seq-tflite")
+    assert first.details["version"] == 1 and register(out, "seq-tflite").details["created"] is False
+    version = MlflowClient(uri, uri).get_model_version("seq-tflite", "1")
+    assert version.tags["modelport.format"] == "tflite"
+    folder = Path(mlflow.artifacts.download_artifacts(version.source, dst_path=str(tmp_path / "dl")))
+    assert sorted(p.name for p in folder.iterdir()) == ["seq.tflite"]
+    assert (folder / "seq.tflite").read_bytes() == out.read_bytes()
+    bench = run_cli("bench", "models:/seq-tflite/1", out, "--runs", "5", "--json", "-")
+    assert bench.returncode == 0, bench.stderr
+    # a second record rewrites the first in place: the model's content digest does not move
+    from modelport.commands.register_log import content_digest
+    from modelport.core import provenance
+    from modelport.core.formats import Format
+
+    before = content_digest(out, Format.TFLITE)
+    provenance.write_tflite(out, dict(provenance.read_tflite(out), created="2030-01-01T00:00:00Z"))
+    assert content_digest(out, Format.TFLITE) == before
 
 
-def test_batch_register_adds_versions_once(tmp_path, built):
+def test_batch_register_adds_versions_once(tmp_path, built, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     _iris_models(tmp_path, built)
     (tmp_path / "m.yaml").write_text("jobs:\n  - {source: v1.skops, name: iris, output: out/, tags: {team: risk}}\n"
@@ -195,7 +233,7 @@ def test_without_mlflow_register_names_the_extra(tmp_path):
     assert got.returncode == 5, got.stderr
 
 
-def test_mlflow_models_serve_answers_like_the_file(tmp_path, built):
+def test_mlflow_models_serve_answers_like_the_file(tmp_path, built, monkeypatch):
     """`mlflow models serve` (no environment rebuild) on a registered version: the same predictions over HTTP."""
     import onnxruntime as ort
 
@@ -203,11 +241,9 @@ def test_mlflow_models_serve_answers_like_the_file(tmp_path, built):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     v1, _ = _iris_models(tmp_path, built)
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
-        register(v1, "served", latency_runs=0)
-    finally:
-        del os.environ["MLFLOW_TRACKING_URI"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    register(v1, "served", latency_runs=0)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -41,7 +41,7 @@ def _onnx(path, weight: float):
 
 
 def test_the_content_digest_ignores_modelports_record_and_sees_a_weight(tmp_path):
-    from modelport.commands.register import content_digest
+    from modelport.commands.register_log import content_digest
     from modelport.core import provenance
     from modelport.core.io import sha256_of
 
@@ -81,3 +81,44 @@ def test_manifest_register_names(tmp_path):
     with pytest.raises(UsageError, match="field 'register'"):
         load(tmp_path / "bad.yaml")
     assert "register" in schema()["$defs"]["job"]["properties"]
+
+
+@pytest.mark.parametrize("alias", ["prod.1", "latest", "v2", "", "a b"])
+def test_aliases_mlflow_would_refuse_are_exit_2_before_any_work(alias):
+    from modelport.loaders.mlflow_store import check_alias
+
+    with pytest.raises(UsageError):
+        check_alias(alias)
+    check_alias("production")
+
+
+def test_store_uris_are_shown_without_credentials_and_names_are_quoted():
+    from modelport.commands.register_log import metric_key
+    from modelport.loaders.mlflow_store import name_filter, shown
+
+    assert shown("postgresql://user:secret@db:5432/mlflow") == "postgresql://***@db:5432/mlflow"
+    assert shown("https://token@host/x") == "https://***@host/x" and shown("sqlite:///a.db") == "sqlite:///a.db"
+    assert name_filter("fraud") == "name = 'fraud'" and name_filter("o'brien") == "name = \"o'brien\""
+    assert metric_key("dense/BiasAdd:0") == "dense_BiasAdd_0" and metric_key("out/") == "out_"
+
+
+def test_weights_outside_the_models_folder_are_refused(tmp_path):
+    import onnx
+
+    from modelport.commands.register_log import external_files
+
+    model = _onnx(tmp_path / "m.onnx", 0.5)
+    proto = onnx.load(str(model))
+    onnx.save(proto, str(model), save_as_external_data=True, location="m.onnx.data", size_threshold=0)
+    assert external_files(model) == ["m.onnx.data"]
+    (tmp_path / "m.onnx.data").unlink()
+    with pytest.raises(UsageError, match="missing"):
+        external_files(model)
+    for tensor in proto.graph.initializer:
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+        del tensor.external_data[:]
+        entry = tensor.external_data.add()
+        entry.key, entry.value = "location", "../elsewhere.bin"
+    (tmp_path / "far.onnx").write_bytes(proto.SerializeToString())
+    with pytest.raises(UsageError, match="outside its folder"):
+        external_files(tmp_path / "far.onnx")
