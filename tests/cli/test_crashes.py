@@ -54,8 +54,11 @@ def _wait_for_work(proc: subprocess.Popen, folder: Path) -> None:
 
 
 def _start(args: list) -> subprocess.Popen:
+    """A run as a terminal starts it: SIGINT at its default (a test runner launched in the background by a
+    non-interactive shell inherits it ignored, and Python then never raises KeyboardInterrupt)."""
     return subprocess.Popen([sys.executable, "-m", "modelport", *map(str, args)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.fixture(scope="module")
