@@ -81,16 +81,24 @@ def compress(
     if max_accuracy_drop is not None and data is None:
         raise UsageError("--max-accuracy-drop needs --data FILE.npz with inputs and labels")
     why, pick = None, "first"
+    if not to_tflite and method in ("auto", "dynamic-int8", "static-int8"):
+        import onnx
+
+        from modelport.passes.onnx_quant import int8_targets, preference
+
+        graph = onnx.load(str(model), load_external_data=False)
+        if not int8_targets(graph):
+            if method != "auto":
+                raise UnsupportedError(f"{method}: nothing to quantize: the graph has no Conv, MatMul-like or "
+                                       "Gather operators (a scikit-learn graph's work is in ai.onnx.ml operators)",
+                                       hint="--method fp16 halves its float weights")
+            method, why = "fp16", "no Conv, MatMul-like or Gather operators for int8: fp16"
     if method != "auto":
         chosen = [methods[method]]
     elif to_tflite:
         chosen = [next(iter(methods.values()))]  # the first method needs no calibration data
     else:
-        import onnx
-
-        from modelport.passes.onnx_quant import preference
-
-        order, why = preference(onnx.load(str(model), load_external_data=False))
+        order, why = preference(graph)
         chosen, pick = [methods[m] for m in order], "fastest"
     step = chosen[0]
     if to_tflite and step.missing():

@@ -29,6 +29,13 @@ def op_mix(model) -> dict[str, int]:
     return {"conv": sum(ops[o] for o in CONV_OPS), "matmul": sum(ops[o] for o in MATMUL_OPS)}
 
 
+def int8_targets(model) -> int:
+    """Nodes onnxruntime's int8 quantizers exist for (Conv, MatMul-like, Gather): none means nothing to gain,
+    as in scikit-learn graphs whose work is in ai.onnx.ml operators (LinearClassifier, TreeEnsemble...)."""
+    mix = op_mix(model)
+    return mix["conv"] + mix["matmul"] + sum(1 for n in model.graph.node if n.op_type == "Gather" and not n.domain)
+
+
 def preference(model) -> tuple[list[str], str]:
     """The int8 methods in the order the operator mix favours, and why. Ties in timing go to the first."""
     mix = op_mix(model)

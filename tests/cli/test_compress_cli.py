@@ -166,3 +166,26 @@ def test_locate_names_the_most_damaged_layer_and_keep_float_buys_it_back(models,
     assert info["tried"][0]["max_abs_error"] < info["first"]["max_abs_error"]
     code, _, err = cli("compress", src, "-o", tmp_path / "x.onnx", "--max-accuracy-drop", "1")
     assert code == 2 and "--data" in err
+
+
+def test_a_graph_with_nothing_for_int8_is_refused_or_given_fp16(models, tmp_path, cli):
+    """A scikit-learn graph (Scaler + LinearClassifier in ai.onnx.ml): int8 has nothing to quantize. Asked for, it
+    is exit 3 with the fp16 hint before any work; `auto` takes fp16, whose file computes what the original does."""
+    import onnxruntime as ort
+
+    import modelport
+    from tests.builders import iris
+
+    src = tmp_path / "clf.onnx"
+    assert modelport.convert(models("sk_pipeline"), src).ok
+    code, _, err = _run(cli, src, "-o", tmp_path / "int8.onnx", "--method", "dynamic-int8")
+    assert code == 3 and "nothing to quantize" in err and "--method fp16" in err, err
+    assert not (tmp_path / "int8.onnx").exists()
+    out = tmp_path / "auto.onnx"
+    code, data, err = _run(cli, src, "-o", out)
+    assert code == 0, err
+    assert data["method"] == "fp16" and "fp16" in data["auto_reason"]
+    x = iris()[0][:20].astype(np.float32)
+    want = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    assert np.array_equal(got[0], want[0]) and np.allclose(got[1], want[1], atol=1e-2)
