@@ -83,6 +83,11 @@ def register(
                                                    record))
         created = True
         out.details["metrics"] = metrics
+        first = _same_model(client, name, content, verdict)  # another register of the same model, meanwhile?
+        if first is not None and int(first.version) < int(version):
+            _mlflow_call(lambda: client.delete_model_version(name, version))  # the earlier one stands
+            version, created = str(first.version), False
+            out.details.pop("metrics")
     if alias:
         _mlflow_call(lambda: client.set_registered_model_alias(name, alias, version))
     out.details.update({"version": int(version), "uri": f"models:/{name}/{version}", "created": created,

@@ -139,7 +139,7 @@ def version_of(mlflow_client, uri: str):
 def fetch(uri: str) -> tuple[Path, str]:
     """Download the version a models:/ URI names (once per process and version; an alias is resolved on every
     call). Returns the model file in it (ONNX or TFLite) and the fixed URI `models:/NAME/N` it resolved to. The
-    download is removed when the process ends."""
+    download is removed when the process ends, or by the next download after a killed process."""
     from modelport.core.errors import UsageError, one_line
 
     found = version_of(client(), uri)  # exit 5 without MLflow, 2 without the version
@@ -149,7 +149,8 @@ def fetch(uri: str) -> tuple[Path, str]:
         return _fetched[key], fixed
     import mlflow
 
-    where = Path(tempfile.mkdtemp(prefix="modelport-registry-"))
+    sweep_downloads()
+    where = Path(tempfile.mkdtemp(prefix=f"modelport-registry-{os.getpid()}-"))
     atexit.register(shutil.rmtree, where, True)
     with quiet():
         try:
@@ -163,6 +164,20 @@ def fetch(uri: str) -> tuple[Path, str]:
                          hint="modelport reads models registered by `modelport register`")
     _fetched[key] = path
     return path, fixed
+
+
+def sweep_downloads() -> None:
+    """Remove the downloads of commands that were killed (their process is gone): atexit never ran for them."""
+    for folder in Path(tempfile.gettempdir()).glob("modelport-registry-*-*"):
+        pid = folder.name.split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # another user's process: not ours to judge
+            pass
 
 
 def model_file(folder: Path) -> Path | None:

@@ -61,7 +61,7 @@ def store(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_two_versions_alias_move_verify_between_them_and_pyfunc(store, built):
+def test_two_versions_alias_move_verify_between_them_and_pyfunc(store, built, monkeypatch):
     import mlflow
     import onnxruntime as ort
     from mlflow import MlflowClient
@@ -123,6 +123,22 @@ def test_two_versions_alias_move_verify_between_them_and_pyfunc(store, built):
     x4 = np.ones((2, 4), np.float32)
     assert np.array_equal(mlflow.pyfunc.load_model("models:/mm/1").predict({"x": x4})["y"],
                           x4 @ np.arange(12, dtype=np.float32).reshape(4, 3))
+
+    # two registers of one model at once: the one that did not see the other removes its own version
+    import modelport.commands.register as api
+
+    assert register(v1, "race").details["version"] == 1
+    real, calls = api._same_model, []
+
+    def blind_at_first(*args):  # the check before logging misses the other one's version, the one after sees it
+        calls.append(args)
+        return None if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(api, "_same_model", blind_at_first)
+    raced = register(v1, "race")
+    assert (raced.details["version"], raced.details["created"]) == (1, False)
+    assert [v.version for v in client.search_model_versions("name='race'")] in ([1], ["1"])
+    monkeypatch.setattr(api, "_same_model", real)
 
     # MLflow's pyfunc gives what onnxruntime gives on the file
     x = np.random.default_rng(0).uniform(0, 8, size=(7, 4)).astype(np.float32)

@@ -3,6 +3,8 @@ file is already a version, the downloaded folder's model file, and the manifest'
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,21 @@ def test_weights_outside_the_models_folder_are_refused(tmp_path):
     (tmp_path / "far.onnx").write_bytes(proto.SerializeToString())
     with pytest.raises(UsageError, match="outside its folder"):
         external_files(tmp_path / "far.onnx")
+
+
+def test_downloads_of_killed_commands_are_swept(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from modelport.loaders.mlflow_store import sweep_downloads
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"modelport-registry-{gone.pid}-abc"
+    alive = tmp_path / f"modelport-registry-{os.getppid()}-def"
+    for folder in (dead, alive):
+        (folder / "model").mkdir(parents=True)
+    sweep_downloads()
+    assert not dead.exists() and alive.exists()
