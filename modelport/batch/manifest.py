@@ -233,13 +233,16 @@ def _expand(path: Path, where: str, job: dict) -> list[Entry]:
         name = name or _stem(src)
         outs = {}
         for target in targets:
+            # a Hugging Face folder converts into a folder, as `convert hf-dir/ -o DIR/` does: the model file(s)
+            # (three for text2text) with config and tokenizer files beside them
+            made = f"{name}-{target}/" if hf_folder(src) else f"{name}.{target}"
             if output and not _is_folder(output):
                 outs[target] = str(_resolve(base, output))
             elif output:
-                outs[target] = str(_resolve(base, output) / f"{name}.{target}")
+                outs[target] = str(_resolve(base, output) / made) + ("/" if made.endswith("/") else "")
             else:
                 beside = base if module_ref(src) else source_file(src).parent
-                outs[target] = str(beside / f"{name}.{target}")
+                outs[target] = str(beside / made) + ("/" if made.endswith("/") else "")
         options = {k: v for k, v in job.items() if k not in ("source", "name", "to", "output")}
         options.update(resolved)
         entries.append(Entry(name, src, outs, options))
@@ -265,6 +268,12 @@ def _source_path(base: Path, source: str) -> str:
 def source_file(source: str) -> Path:
     """What a source is read from on disk: the file or folder, or a factory's .py file (`file.py:callable`)."""
     return Path(source.rpartition(":")[0] if ".py:" in source else source)
+
+
+def hf_folder(source: str) -> bool:
+    """A Hugging Face save_pretrained folder (what `detect` calls one: a folder with config.json)."""
+    path = Path(source)
+    return path.is_dir() and (path / "config.json").exists() and not (path / "saved_model.pb").exists()
 
 
 def module_ref(source: str) -> bool:

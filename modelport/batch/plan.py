@@ -87,10 +87,15 @@ def _verify(entry: Entry, tolerances: bool) -> dict[str, Any]:
 
 def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
     out = Path(output)
+    folder = output.endswith("/")  # a Hugging Face folder's output: a folder of files
+    if folder and (entry.get("optimize") or entry.get("compress")):
+        raise UsageError(f"{manifest}: job {entry.name!r}: 'optimize' and 'compress' take one file, and this job "
+                         "writes a folder (a Hugging Face model's files)",
+                         hint=f"run modelport optimize / compress on the files in {out.name}/ after the batch")
     convert = {"to": target, "inputs": list(entry.get("inputs", [])), "opset": entry.get("opset"),
                "static": bool(entry.get("static", False)), "route": entry.get("route"), "task": entry.get("task"),
                "trust": bool(entry.get("trust", False)), "check": _verify(entry, tolerances=True)}
-    steps = [StepSpec("convert", entry.source, str(out), convert)]
+    steps = [StepSpec("convert", entry.source, str(out) + ("/" if folder else ""), convert)]
     last = str(out)
     if entry.get("optimize") and target == "onnx":
         opt = out.with_name(f"{_stem(out)}.opt.onnx")
@@ -110,7 +115,7 @@ def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
         else:
             steps.append(StepSpec("compress", last, str(out.with_name(f"{_stem(out)}.{method}.onnx")), kwargs))
     memory = entry.get("memory")
-    register = entry.get("register", True)
+    register = entry.get("register", not folder)  # a folder is registered only when named (and then refused)
     if register is not False:
         register = (entry.name if register is True else register) + ("-tflite" if target == "tflite" else "")
     return Task(entry.name, target, entry.source, steps,
@@ -162,9 +167,22 @@ def up_to_date(task: Task) -> bool:
 
 
 def _recorded(step: StepSpec, source_sha256: str) -> bool:
+    path = Path(step.output)
+    if step.output.endswith("/"):  # a Hugging Face folder's output: each file the task writes records this step
+        from modelport.commands.convert import hf_parts
+
+        suffix = "." + (step.kwargs.get("to") or "onnx")
+        try:
+            stems = list(hf_parts(step.source, step.kwargs.get("task"))) or ["model"]
+        except Exception:
+            return False
+        return all(_file_recorded(path / f"{stem}{suffix}", step, source_sha256) for stem in stems)
+    return _file_recorded(path, step, source_sha256)
+
+
+def _file_recorded(path: Path, step: StepSpec, source_sha256: str) -> bool:
     from modelport.core import provenance
 
-    path = Path(step.output)
     if not path.is_file():
         return False
     try:

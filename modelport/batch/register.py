@@ -28,6 +28,9 @@ def check(tasks: list[Task], manifest: str) -> None:
             raise UsageError(f"{manifest}: jobs {owners[task.register]!r} and {task.label!r} would both register "
                              f"as {task.register!r}", hint="give one of them another 'register' name")
         owners[task.register] = task.label
+        if task.steps[0].output.endswith("/"):
+            raise UsageError(f"{manifest}: job {task.name!r}: its output is a folder (a Hugging Face model's files); "
+                             "register takes one ONNX or TFLite file", hint="register: false for this job")
     client()
 
 

@@ -29,7 +29,8 @@ STYLE = {"ok": "green", "up to date": "green", "verification failed": "red", "fa
 
 def _note(res: dict) -> str:
     if res["status"] in ("ok", "up to date"):
-        note = ", ".join(s["output"].rsplit("/", 1)[-1] for s in res["steps"])
+        note = ", ".join(s["output"].rstrip("/").rsplit("/", 1)[-1] + ("/" if s["output"].endswith("/") else "")
+                         for s in res["steps"])
         reg = res.get("registered")
         return note + (f" -> {reg['uri']}{'' if reg['created'] else ' (unchanged)'}" if reg else "")
     step = next((s for s in res["steps"] if s["status"] in ("verification failed", "failed")), None)

@@ -160,3 +160,25 @@ def test_a_wrong_manifest_is_exit_2_before_anything_runs(tmp_path):
     assert got.returncode == 2 and "job 1 (nowhere.skops): field 'source'" in got.stderr
     schema = run_cli("batch", "--schema")
     assert schema.returncode == 0 and "source" in json.loads(schema.stdout)["$defs"]["job"]["properties"]
+
+
+@needs("transformers")
+def test_hugging_face_folders_convert_into_folders_and_resume(tmp_path):
+    """A text2text folder writes its three files into NAME-onnx/ (it used to fail: a file output); a rerun skips
+    it, and with one of its files gone it is no longer up to date."""
+    from tests.hf_zoo import save
+
+    save("t5", tmp_path / "t5")
+    (tmp_path / "m.yaml").write_text("jobs: [{source: t5/, output: out/, samples: 4}]\n")
+    first = run_cli("batch", tmp_path / "m.yaml", "-q", "--json", "-")
+    assert first.returncode == 0, first.stderr
+    out = tmp_path / "out" / "t5-onnx"
+    assert {"encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx", "config.json"} <= \
+        {p.name for p in out.iterdir()}
+    again = run_cli("batch", tmp_path / "m.yaml", "-q", "--json", "-")
+    assert json.loads(again.stdout)["jobs"][0]["status"] == "up to date"
+    from modelport.batch.plan import up_to_date
+    from modelport.batch.run import plan
+
+    (out / "decoder_with_past_model.onnx").unlink()  # (a run killed between two parts)
+    assert not up_to_date(plan(tmp_path / "m.yaml")[0])

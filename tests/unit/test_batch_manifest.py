@@ -152,3 +152,20 @@ def test_a_package_module_factory_is_a_source(tmp_path):
         ("make_cnn", "mypkg.nets:make_cnn", str(tmp_path.resolve() / "make_cnn.onnx"))]
     tasks = tasks_for(entries, tmp_path / "m.yaml")
     assert not up_to_date(tasks[2])  # untrusted: not even looked up (the job refuses it, exit 4)
+
+
+def test_a_hugging_face_folder_converts_into_a_folder(tmp_path):
+    """As `convert hf-dir/ -o DIR/`: NAME-onnx/ (model.onnx, or a text2text model's three files, with config and
+    tokenizer files); optimize/compress, which take one file, are a manifest error; not registered unless named."""
+    from modelport.batch.plan import tasks_for
+
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text("{}")
+    (tmp_path / "m.yaml").write_text("jobs: [{source: bert/, to: [onnx, tflite], output: out/}]\n")
+    tasks = tasks_for(load(tmp_path / "m.yaml"), tmp_path / "m.yaml")
+    base = tmp_path.resolve()
+    assert [(t.name, t.steps[0].output, t.register) for t in tasks] == [
+        ("bert", f"{base / 'out' / 'bert-onnx'}/", None), ("bert", f"{base / 'out' / 'bert-tflite'}/", None)]
+    (tmp_path / "m.yaml").write_text("jobs: [{source: bert/, optimize: true}]\n")
+    with pytest.raises(UsageError, match="writes a folder"):
+        tasks_for(load(tmp_path / "m.yaml"), tmp_path / "m.yaml")
