@@ -271,9 +271,15 @@ def source_file(source: str) -> Path:
 
 
 def hf_folder(source: str) -> bool:
-    """A Hugging Face save_pretrained folder (what `detect` calls one: a folder with config.json)."""
-    path = Path(source)
-    return path.is_dir() and (path / "config.json").exists() and not (path / "saved_model.pb").exists()
+    """A Hugging Face save_pretrained folder, as `detect` tells one from a SavedModel."""
+    from modelport.core.formats import Format, detect
+
+    if not Path(source).is_dir():
+        return False
+    try:
+        return detect(source) is Format.TRANSFORMERS
+    except UsageError:
+        return False
 
 
 def module_ref(source: str) -> bool:

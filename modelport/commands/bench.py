@@ -37,11 +37,11 @@ def bench(
         raise UsageError("--runs and --batch must be >= 1, --warmup >= 0")
     report = Report("bench", ok=True)
     loaded, feed = [], None
-    for path in models:
-        name, path = path, local(path)
-        fmt = detect(path)
-        progress(f"loading {Path(str(path)).name}")
-        model = open_model(path, fmt, trust=trust, input_specs=with_batch(as_specs(inputs), True), threads=threads)
+    for name in models:
+        file = local(name)  # a models:/ version: its download
+        fmt = detect(file)
+        progress(f"loading {Path(str(file)).name}")
+        model = open_model(file, fmt, trust=trust, input_specs=with_batch(as_specs(inputs), True), threads=threads)
         if feed is None:  # the first model's inputs, at --batch, are fed to every model
             specs = [TensorSpec(s.name, tuple(batch if j == 0 and not isinstance(d, int) else d
                                               for j, d in enumerate(s.shape)), s.dtype) for s in model.inputs]
@@ -50,22 +50,22 @@ def bench(
         try:
             model.run(feed)
         except Exception as exc:
-            raise UsageError(f"{path}: cannot run on the benchmark inputs ({one_line(exc)})",
+            raise UsageError(f"{name}: cannot run on the benchmark inputs ({one_line(exc)})",
                              hint="models compared must take the same inputs (--batch, --input)") from exc
-        loaded.append((str(name), fmt, model))
+        loaded.append((str(name), fmt, model, file))
     progress(f"timing {len(loaded)} model(s), interleaved")
-    timings = interleaved({str(i): (lambda m=m: m.run(feed)) for i, (_, _, m) in enumerate(loaded)}, runs=runs,
+    timings = interleaved({str(i): (lambda m=m: m.run(feed)) for i, (_, _, m, _) in enumerate(loaded)}, runs=runs,
                           warmup=warmup, max_runs=runs)
     rows = []
-    for i, (path, fmt, model) in enumerate(loaded):
+    for i, (name, fmt, model, file) in enumerate(loaded):
         timing = timings[str(i)]
         mean = statistics.fmean(timing.samples)
         rows.append({
-            "model": path, "format": fmt.value, "runtime": model.framework_version,
-            **({"version_uri": version_uri(path)} if version_uri(path) else {}),
+            "model": name, "format": fmt.value, "runtime": model.framework_version,
+            **({"version_uri": version_uri(name)} if version_uri(name) else {}),
             "p50_ms": timing.median, "p90_ms": timing.percentile(90), "p99_ms": timing.percentile(99),
             "mean_ms": mean, "spread_ms": timing.spread, "throughput_per_s": batch / (mean / 1000),
-            "size_bytes": size_of_path(local(path)),
+            "size_bytes": size_of_path(file),
         })
     base = rows[0]["p50_ms"]
     for row in rows:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import __version__
-from modelport.commands.register_log import TAG, content_digest, log_version, metrics_for
+from modelport.commands.register_log import TAG, content_digest, load_graph, log_version, metrics_for
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format, detect
 from modelport.core.io import sha256_of
@@ -53,7 +53,8 @@ def register(
     check_name(name)
     if alias:
         mlflow_store.check_alias(alias)
-    facts = _facts(path, fmt)
+    proto = load_graph(path) if fmt is Format.ONNX else None  # read once: provenance, digest, flavor folder
+    facts = _facts(path, fmt, proto)
     verdict = facts.get("verification") or "unverified"
     out = Report("register", ok=True)
     out.details.update({"name": name, "file": str(path), "format": fmt.value, "verification": verdict})
@@ -64,7 +65,7 @@ def register(
     if verdict != "passed":
         out.warnings.append(f"{path.name} carries no passed verification (verification: {verdict}); registered "
                             "as unverified")
-    digest, content = sha256_of(path), content_digest(path, fmt)
+    digest, content = sha256_of(path), content_digest(path, fmt, proto)
     client = mlflow_store.client()
     progress(f"registering {path.name} as {name}")
     existing = _same_model(client, name, content, verdict)
@@ -80,7 +81,7 @@ def register(
                              TAG + "registered_by": f"modelport {__version__}"})
         record = report if report is not None else {"command": "register", "file": path.name, "provenance": facts}
         version = _mlflow_call(lambda: log_version(client, path, fmt, name, experiment, version_tags, metrics,
-                                                   record))
+                                                   record, proto))
         created = True
         out.details["metrics"] = metrics
         first = _same_model(client, name, content, verdict)  # another register of the same model, meanwhile?
@@ -146,11 +147,11 @@ def check_name(name: str) -> None:
                          hint="--name fraud-detector (in a batch manifest: register: NAME)")
 
 
-def _facts(path: Path, fmt: Format) -> dict:
+def _facts(path: Path, fmt: Format, proto: Any) -> dict:
     from modelport.core import provenance
 
     try:
-        return provenance.read_onnx(path) if fmt is Format.ONNX else provenance.read_tflite(path)
+        return provenance.read_onnx(path, proto) if fmt is Format.ONNX else provenance.read_tflite(path)
     except Exception as exc:
         raise UsageError(f"{path}: not a readable {fmt} file ({one_line(exc)})") from exc
 
@@ -163,8 +164,7 @@ def _text(value: Any) -> str:
 def _same_model(client, name: str, content: str, verdict: str):
     """The first version of `name` holding the same model with a verdict at least as good, or None."""
     query = f"{mlflow_store.name_filter(name)} and tags.`{TAG}content_sha256` = '{content}'"
-    with mlflow_store.quiet():
-        found = _mlflow_call(lambda: client.search_model_versions(query))
+    found = _mlflow_call(lambda: client.search_model_versions(query))
     good = [v for v in found if RANK.get(v.tags.get(TAG + "verification"), 0) >= RANK.get(verdict, 0)]
     return min(good, key=lambda v: int(v.version)) if good else None
 

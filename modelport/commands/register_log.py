@@ -21,16 +21,21 @@ from modelport.loaders import mlflow_store
 TAG = "modelport."
 
 
-def external_files(path: Path) -> list[str]:
-    """The external weight files an ONNX file names, checked: relative, inside its folder, present (exit 2)."""
+def load_graph(path: Path) -> Any:
+    """The ONNX file's proto without its external weights, read once for everything register needs (exit 2 when
+    it is not readable)."""
     import onnx
 
-    from modelport.core.onnx_files import locations
-
     try:
-        proto = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise UsageError(f"{path}: not a readable ONNX file ({one_line(exc)})") from exc
+
+
+def external_files(path: Path, proto: Any) -> list[str]:
+    """The external weight files an ONNX file names, checked: relative, inside its folder, present (exit 2)."""
+    from modelport.core.onnx_files import locations
+
     found = []
     for location in sorted(locations(proto)):
         parts = PurePosixPath(location.replace("\\", "/")).parts
@@ -43,19 +48,22 @@ def external_files(path: Path) -> list[str]:
     return found
 
 
-def content_digest(path: Path, fmt: Format) -> str:
+def content_digest(path: Path, fmt: Format, proto: Any = None) -> str:
     """sha256 of the model without modelport's own record (conversion time, batch digest): the same model
-    converted twice has the same content digest, so registering it again adds no version."""
+    converted twice has the same content digest, so registering it again adds no version. `proto`: the ONNX
+    file's, already loaded (left as it was)."""
     digest = hashlib.sha256()
     if fmt is Format.ONNX:
-        import onnx
-
-        proto = onnx.load(str(path), load_external_data=False)
-        keep = [p for p in proto.metadata_props if not p.key.startswith(TAG)]
+        proto = load_graph(path) if proto is None else proto
+        props = list(proto.metadata_props)
         del proto.metadata_props[:]
-        proto.metadata_props.extend(keep)
-        digest.update(proto.SerializeToString())
-        for location in external_files(path):
+        proto.metadata_props.extend(p for p in props if not p.key.startswith(TAG))
+        try:
+            digest.update(proto.SerializeToString())
+        finally:
+            del proto.metadata_props[:]
+            proto.metadata_props.extend(props)
+        for location in external_files(path, proto):
             digest.update(location.encode())
             with open(path.parent / location, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
@@ -96,16 +104,16 @@ def metric_key(name: Any) -> str:
 
 
 def log_version(client, path: Path, fmt: Format, name: str, experiment: str, tags: dict[str, str],
-                metrics: dict[str, float], record: dict) -> str:
+                metrics: dict[str, float], record: dict, proto: Any = None) -> str:
     """One run (in `experiment`) holding the model folder and the report; a version of `name` made from it.
-    Returns the version number."""
+    Returns the version number. `proto`: the ONNX file's, already loaded."""
     from mlflow.entities import Metric, RunTag
     from mlflow.exceptions import MlflowException
 
     with tempfile.TemporaryDirectory(prefix="modelport-register-") as tmp, mlflow_store.quiet():
         folder = Path(tmp) / "model"
         if fmt is Format.ONNX:
-            onnx_folder(path, folder)
+            onnx_folder(path, folder, load_graph(path) if proto is None else proto)
         else:
             folder.mkdir()
             shutil.copyfile(path, folder / path.name)
@@ -152,7 +160,7 @@ def _experiment_id(client, experiment: str) -> str:
         return client.get_experiment_by_name(experiment).experiment_id
 
 
-def onnx_folder(path: Path, folder: Path) -> None:
+def onnx_folder(path: Path, folder: Path, proto: Any) -> None:
     """MLflow's onnx flavor folder holding `path` itself under its own name (and its external weights beside it,
     so the pair stays a pair): MLmodel points the flavor at it."""
     import mlflow.onnx
@@ -160,14 +168,13 @@ def onnx_folder(path: Path, folder: Path) -> None:
     import onnxruntime
     from mlflow.models import Model
 
-    proto = onnx.load(str(path), load_external_data=False)
     # Requirements stated, not inferred: MLflow infers them by loading the model in a child process (2.3 s each).
     needs = [f"onnx=={onnx.__version__}", f"onnxruntime=={onnxruntime.__version__}"]
     mlflow.onnx.save_model(proto, str(folder), signature=_signature(proto), save_as_external_data=False,
                            pip_requirements=needs)
     (folder / "model.onnx").unlink()
     shutil.copyfile(path, folder / path.name)
-    for location in external_files(path):
+    for location in external_files(path, proto):
         (folder / location).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path.parent / location, folder / location)
     meta = Model.load(str(folder / "MLmodel"))

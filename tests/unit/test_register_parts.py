@@ -107,15 +107,15 @@ def test_store_uris_are_shown_without_credentials_and_names_are_quoted():
 def test_weights_outside_the_models_folder_are_refused(tmp_path):
     import onnx
 
-    from modelport.commands.register_log import external_files
+    from modelport.commands.register_log import external_files, load_graph
 
     model = _onnx(tmp_path / "m.onnx", 0.5)
     proto = onnx.load(str(model))
     onnx.save(proto, str(model), save_as_external_data=True, location="m.onnx.data", size_threshold=0)
-    assert external_files(model) == ["m.onnx.data"]
+    assert external_files(model, load_graph(model)) == ["m.onnx.data"]
     (tmp_path / "m.onnx.data").unlink()
     with pytest.raises(UsageError, match="missing"):
-        external_files(model)
+        external_files(model, load_graph(model))
     for tensor in proto.graph.initializer:
         tensor.data_location = onnx.TensorProto.EXTERNAL
         del tensor.external_data[:]
@@ -123,7 +123,7 @@ def test_weights_outside_the_models_folder_are_refused(tmp_path):
         entry.key, entry.value = "location", "../elsewhere.bin"
     (tmp_path / "far.onnx").write_bytes(proto.SerializeToString())
     with pytest.raises(UsageError, match="outside its folder"):
-        external_files(tmp_path / "far.onnx")
+        external_files(tmp_path / "far.onnx", load_graph(tmp_path / "far.onnx"))
 
 
 def test_downloads_of_killed_commands_are_swept(tmp_path, monkeypatch):
