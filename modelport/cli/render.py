@@ -74,6 +74,8 @@ def verification_table(v: Verification):
         result = "[green]pass[/]" if o.passed else f"[red]FAIL[/]{' ' + o.reason if o.reason else ''}"
         if o.passed and o.passed_by == "noise floor":
             result = "[green]pass[/] (noise floor)"
+        if o.ties:
+            result += f" ({o.ties} ties)"
         tol = "exact" if o.exact else f"{o.atol:g}/{o.rtol:g}"
         labels = "-" if o.label_agreement is None else f"{o.label_agreement:.1%}"
         shape = "x".join(map(str, o.shape)) or "scalar"

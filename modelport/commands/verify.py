@@ -44,6 +44,7 @@ def verify(
     cand_model = open_model(candidate, cand_fmt, trust=trust, input_specs=specs, task=task)
     report.source = label(ref_name, ref_model.info() | {"framework": ref_model.framework_version})
     report.candidate = label(cand_name, cand_model.info() | {"framework": cand_model.framework_version})
+    report.warnings.extend([*ref_model.notes, *cand_model.notes])
     progress("running both models")
     reference = Reference(ref_model, check.plan())
     report.verification = verify_models(reference, cand_model, check.tolerance())

@@ -42,6 +42,12 @@ class Model:
         Raises NotImplementedError (or anything else) with the reason when it cannot be built."""
         raise NotImplementedError(f"no float64 twin for {self.format} models")
 
+    def tie_rows(self, feed: dict[str, np.ndarray]) -> tuple[str, np.ndarray] | None:
+        """Rows of `feed` whose outputs rest on a tie that float32 rounding can break either way, with what the
+        tie is ("the k-th and next neighbour are equidistant"); None when the model knows of none. Outputs that
+        show their own ties (two top scores equal) need nothing here: verification reads those itself."""
+        return None
+
     def taps(self) -> list[Tap]:
         """Intermediate values this model can expose, in execution order (for `--locate`); [] when it cannot."""
         return []

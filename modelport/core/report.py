@@ -35,6 +35,8 @@ class OutputResult:
     cosine: float | None = None
     snr_db: float | None = None
     top5_agreement: float | None = None
+    ties: int = 0  # values that differ only where the source decides by a tie (not counted as mismatches)
+    tie_rule: str | None = None  # what those ties are
 
 
 @dataclass

@@ -216,6 +216,11 @@ class SklearnModel(Model):
         rule = feature_rule(self.estimator, spec.shape[1])
         return {spec.name: rule} if rule else {}
 
+    def tie_rows(self, feed):
+        from modelport.loaders.sklearn_ties import neighbour_ties
+
+        return neighbour_ties(self.estimator, self.features(feed))
+
     def taps(self):
         return sklearn_taps(self)
 

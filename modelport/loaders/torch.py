@@ -183,15 +183,15 @@ def _call_factory(ref: str):
     return obj
 
 
-def output_names(structure: Any) -> list[str]:
-    """Names of the flattened leaves of a model output (dicts, tuples, transformers ModelOutputs)."""
+def _named_leaves(structure: Any) -> list[tuple[str, Any]]:
+    """(name, leaf) for each flattened leaf of a model output (dicts, tuples, transformers ModelOutputs)."""
     import torch.utils._pytree as pytree
 
-    paths = [path for path, _ in pytree.tree_flatten_with_path(structure)[0]]
-    if paths == [()]:
-        return ["output"]
-    names = []
-    for path in paths:
+    flat = pytree.tree_flatten_with_path(structure)[0]
+    if [path for path, _ in flat] == [()]:
+        return [("output", flat[0][1])]
+    named = []
+    for path, leaf in flat:
         parts = []
         for key in path:
             for attr in ("key", "idx", "name"):
@@ -199,14 +199,38 @@ def output_names(structure: Any) -> list[str]:
                     parts.append(str(getattr(key, attr)))
                     break
         name = ".".join(parts)
-        names.append(f"output_{name}" if name[:1].isdigit() else name)
-    return names
+        named.append((f"output_{name}" if name[:1].isdigit() else name, leaf))
+    return named
+
+
+def _is_output(leaf: Any) -> bool:
+    """A leaf that is an output: a tensor, or in an exported graph the node computing one. None and Python
+    constants in an output tuple are not outputs (the exporters drop them: `return_dict=False` tuples hold
+    None where a model computes nothing)."""
+    import torch
+
+    return isinstance(leaf, (torch.Tensor, torch.fx.Node))
+
+
+def output_names(structure: Any) -> list[str]:
+    """Names of the tensor leaves of a model output."""
+    return [name for name, leaf in _named_leaves(structure) if _is_output(leaf)]
+
+
+def not_outputs(structure: Any) -> list[str]:
+    """What the report says of the leaves that are not tensors ("output_1 (None)")."""
+    return [f"{name} ({type(leaf).__name__})" for name, leaf in _named_leaves(structure) if not _is_output(leaf)]
 
 
 def flatten(structure: Any) -> list:
     import torch.utils._pytree as pytree
 
     return pytree.tree_leaves(structure)
+
+
+def tensors(structure: Any) -> list:
+    """The tensor leaves of a model output, in the order `output_names` names them."""
+    return [leaf for leaf in flatten(structure) if _is_output(leaf)]
 
 
 class TorchModel(Model):
@@ -220,8 +244,10 @@ class TorchModel(Model):
             self.inputs, self.kwarg_names = _program_specs(program)
             check_input_sizes(path, self.inputs)
             self.module = program.module()
-            leaves = list(range(program.call_spec.out_spec.num_leaves))
-            self.outputs = output_names(torch.utils._pytree.tree_unflatten(leaves, program.call_spec.out_spec))
+            out_node = next(n for n in reversed(program.graph.nodes) if n.op == "output")
+            structure = torch.utils._pytree.tree_unflatten(flatten(out_node.args[0]), program.call_spec.out_spec)
+            self.outputs = output_names(structure)
+            self._say_dropped(structure)
         else:
             self.module = module.eval()
             self.inputs = list(specs or [])
@@ -230,11 +256,19 @@ class TorchModel(Model):
                 args, kwargs = self.example_inputs()
                 try:
                     with torch.no_grad():
-                        self.outputs = output_names(self.module(*args, **kwargs))
+                        structure = self.module(*args, **kwargs)
+                    self.outputs = output_names(structure)
+                    self._say_dropped(structure)
                 except Exception as exc:
                     shapes = ", ".join(str(s) for s in self.inputs)
                     raise UsageError(f"{path}: the model fails on inputs {shapes} ({one_line(exc)})",
                                      hint="check the --input names, shapes and dtypes") from exc
+
+    def _say_dropped(self, structure) -> None:
+        dropped = not_outputs(structure)
+        if dropped:
+            self.notes = [*self.notes, f"not tensors, so not outputs (the exporters drop them too): "
+                                       f"{', '.join(dropped)}"]
 
     def example_inputs(self) -> tuple[tuple, dict]:
         """Tensors to trace with: the program's own examples, or made from specs (dynamic dims at 2)."""
@@ -304,7 +338,7 @@ class TorchModel(Model):
         args, kwargs = self.split_args(arrays)
         with torch.no_grad():
             out = self.module(*args, **kwargs)
-        return {n: _to_numpy(t) for n, t in zip(self.outputs, flatten(out))}
+        return {n: _to_numpy(t) for n, t in zip(self.outputs, tensors(out))}
 
 
 def _to_numpy(value):

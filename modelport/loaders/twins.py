@@ -83,7 +83,7 @@ def keras_twin(km) -> Model:
 def torch_twin(tm) -> Model:
     import torch
 
-    from modelport.loaders.torch import flatten
+    from modelport.loaders.torch import tensors
 
     module = copy.deepcopy(tm.module)
     if isinstance(module, torch.fx.GraphModule):  # dtype constants baked into an exported graph
@@ -94,9 +94,8 @@ def torch_twin(tm) -> Model:
     module = module.double()
 
     def call(arrays):
-        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
-        args, kwargs = tm.split_args(tensors)
+        args, kwargs = tm.split_args([torch.from_numpy(np.ascontiguousarray(a)) for a in arrays])
         with torch.no_grad():
-            return [t.detach().numpy() if isinstance(t, torch.Tensor) else t for t in flatten(module(*args, **kwargs))]
+            return [t.detach().numpy() for t in tensors(module(*args, **kwargs))]
 
     return Twin(tm, call, "module.double()")

@@ -106,10 +106,10 @@ class TorchScriptExport(Step, name="torch-torchscript", source=TORCH_SOURCES, ta
                 dynamic_axes[spec.name] = axes
         batch_dynamic = any(0 in a for a in dynamic_axes.values())
         if batch_dynamic:
-            from modelport.loaders.torch import flatten
+            from modelport.loaders.torch import tensors
 
             batch = len(flat_args[0]) if flat_args and flat_args[0].dim() else None
-            for name, value in zip(source.outputs, flatten(example_out)):
+            for name, value in zip(source.outputs, tensors(example_out)):
                 if getattr(value, "dim", lambda: 0)() and value.shape[0] == batch:
                     dynamic_axes[name] = {0: "batch"}
         with quiet(*_LOGGERS), torch.no_grad():

@@ -11,6 +11,7 @@ from modelport.core.memory import give_back
 from modelport.core.report import OutputResult, Verification
 from modelport.verify.compare import Tolerance, compare_output, match_outputs
 from modelport.verify.inputs import generate, load_npz, merge_specs
+from modelport.verify.ties import TieRows, is_label, label_ties, union
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,6 +52,7 @@ class Reference:
         self._rules: dict | None = None
         self._twin = None  # the float64 twin once built, False when it cannot be
         self._twins: dict[int, list | None] = {}
+        self._ties: dict[int, TieRows | None] = {}
         self.floor_note = "not needed: every output within atol/rtol"
 
     def rules(self) -> dict:
@@ -122,6 +124,21 @@ class Reference:
         return self._twins[key]
 
 
+    def tie_rows(self, cases: list[dict], warnings: list[str]) -> TieRows | None:
+        """Per case, the rows the model says rest on a tie (Model.tie_rows); None when it knows of none."""
+        key = id(cases)  # a list held in self._cache for the Reference's lifetime
+        if key not in self._ties:
+            self._ties[key] = None
+            try:
+                found = [self.model.tie_rows(c) for c in cases]
+            except Exception as exc:
+                warnings.append(f"could not look for ties in the source ({one_line(exc)}): none assumed")
+                found = []
+            if any(f is not None for f in found):
+                rule = next(f[0] for f in found if f is not None)
+                self._ties[key] = TieRows([None if f is None else f[1] for f in found], rule)
+        return self._ties[key]
+
     def _repeatable(self, cases: list[dict]) -> bool:
         """Does the source give the same outputs when run again on the same inputs? A model with random ops
         (or dropout left in training mode) does not, and its float64 twin would differ from it by that
@@ -170,22 +187,36 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
         if sequences else []
     if how in ("position", "shape"):
         warnings.append(f"outputs matched by {how}: " + ", ".join(f"{a}->{b}" for a, b in pairs if a != b))
-    results = []
+    model_ties = reference.tie_rows(cases, warnings)
+    results: dict[str, OutputResult] = {}
     twins = None
+    labels = []
     for ref_name, cand_name in pairs:
         atol, rtol = tol.for_output(ref_name)
         if cand_name is None:
-            results.append(OutputResult(ref_name, "", list(ref_outs[0][ref_name].shape), [], False, atol, rtol,
-                                        reason="missing in candidate"))
+            results[ref_name] = OutputResult(ref_name, "", list(ref_outs[0][ref_name].shape), [], False, atol, rtol,
+                                             reason="missing in candidate")
             continue
         refs, cands = [o[ref_name] for o in ref_outs], [o[cand_name] for o in cand_outs]
-        result = compare_output(ref_name, cand_name, refs, cands, atol, rtol, tol.max_mismatch)
+        if is_label(refs):
+            labels.append((ref_name, cand_name))  # compared after the scores, whose ties they may share
+            continue
+        result = compare_output(ref_name, cand_name, refs, cands, atol, rtol, tol.max_mismatch, ties=model_ties)
         if not result.passed and not result.exact and result.reason is None and reference.plan.noise_floor:
             twins = twins if twins is not None else reference.twin_outputs(cases)
             if twins is not None and all(ref_name in t for t in twins):
                 result = compare_output(ref_name, cand_name, refs, cands, atol, rtol, tol.max_mismatch,
-                                        [t[ref_name] for t in twins])
-        results.append(result)
+                                        [t[ref_name] for t in twins], ties=model_ties)
+        if result.ties:
+            result.tie_rule = model_ties.rule
+        results[ref_name] = result
+    for ref_name, cand_name in labels:
+        results[ref_name] = _compare_label(ref_name, cand_name, ref_outs, cand_outs, results, tol, model_ties)
+    for result in results.values():
+        if result.ties:
+            warnings.append(f"'{result.name}': {result.ties} value(s) differ only in rows the source decides by a "
+                            f"tie ({result.tie_rule}): counted as ties, not mismatches")
+    results = [results[name] for name, _ in pairs]
     extra = [n for n in cand_names if n not in {c for _, c in pairs}]
     if extra:
         warnings.append("candidate outputs not in the reference (not compared): " + ", ".join(extra))
@@ -201,6 +232,31 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
         warnings=list(reference.warnings) + warnings,
         noise_floor=reference.floor_note if reference.plan.noise_floor else "not measured (switched off)",
     )
+
+
+def _compare_label(ref_name: str, cand_name: str, ref_outs: list[dict], cand_outs: list[dict],
+                   scores: dict[str, OutputResult], tol: Tolerance, model_ties) -> OutputResult:
+    """A label output, exactly; where it differs, rows the source decides by a tie of one of its score outputs'
+    top two values (verify/ties.py) count as ties."""
+    atol, rtol = tol.for_output(ref_name)
+    refs, cands = [o[ref_name] for o in ref_outs], [o[cand_name] for o in cand_outs]
+    result = compare_output(ref_name, cand_name, refs, cands, atol, rtol, ties=model_ties)
+    if model_ties is not None and result.ties:
+        result.tie_rule = model_ties.rule
+    if result.passed or not result.exact or not result.mismatch_ratio:
+        return result
+    for score in scores.values():
+        if score.exact or score.reason is not None:
+            continue
+        tied = label_ties(refs, cands, [o[score.name] for o in ref_outs], score)
+        if tied is None:
+            continue
+        retry = compare_output(ref_name, cand_name, refs, cands, atol, rtol, ties=union(model_ties, tied))
+        if retry.ties > result.ties:
+            retry.tie_rule = (f"its top two '{score.name}' within twice their tolerance"
+                              + (" or noise floor" if score.noise_floor else ""))
+            result = retry
+    return result
 
 
 def _rename_for(candidate: Model, feed: dict) -> dict:

@@ -74,11 +74,15 @@ def _is_exact(a: np.ndarray) -> bool:
 def compare_output(
     name: str, cand_name: str, refs: list[np.ndarray], cands: list[np.ndarray], atol: float, rtol: float,
     max_mismatch: float = 0.0, twins: list[np.ndarray] | None = None, multiple: float = FLOOR_MULTIPLE,
+    ties: list[np.ndarray | None] | None = None,
 ) -> OutputResult:
     """Compare one output over all verification cases (lists hold one array per case).
 
     `twins`: the same output from the source's float64 twin. Then |reference - twin| is the output's noise
     floor (what float32 rounding alone moves it), and an output within `multiple` of it passes.
+    `ties`: per case, a mask of the rows whose value the source decides by a tie (two classes whose scores are
+    equal within rounding, equidistant neighbours: see verify/ties.py). A difference in such a row is counted
+    as a tie, not a mismatch, and left out of the error figures.
     """
     refs = [np.asarray(r) for r in refs]
     cands = [np.asarray(c) for c in cands]
@@ -93,6 +97,7 @@ def compare_output(
             return result
     ref = np.concatenate([r.ravel() for r in refs])
     cand = np.concatenate([c.ravel() for c in cands])
+    tied = _tie_elements(ties, refs)
     if ref.size == 0:
         result.passed = True
         return result
@@ -102,8 +107,11 @@ def compare_output(
             result.reason = f"dtype {cand.dtype} differs from reference {ref.dtype}"
             return result
         same = ref.astype(np.float64) == cand.astype(np.float64) if ref.dtype.kind not in "USO" else ref == cand
-        result.mismatch_ratio = float(1.0 - same.mean())
         result.label_agreement = float(same.mean())
+        if tied is not None:
+            result.ties = int((~same & tied).sum())
+            same = same | tied
+        result.mismatch_ratio = float(1.0 - same.mean())
         result.passed = bool(same.all())
         if not result.passed:
             result.reason = f"{int((~same).sum())} of {same.size} values differ (compared exactly)"
@@ -123,6 +131,10 @@ def compare_output(
             f"{int((r_nan & ~c_nan).sum())} NaN and {int((r_inf & ~c_inf).sum())} Inf in reference"
         )
     ok = ~(special | bad_special)
+    if tied is not None:  # a tied row that differs is left out of the comparison (and counted)
+        off = tied & ok & (np.abs(c - r) > atol + rtol * np.abs(r))
+        result.ties = int(off.sum())
+        ok &= ~off
     diff_ok = np.abs(c[ok] - r[ok])
     if diff_ok.size:
         result.max_abs_error = float(diff_ok.max())
@@ -174,6 +186,19 @@ def _agreement_statistics(result: OutputResult, r: np.ndarray, c: np.ndarray, re
             hits += sum(len(set(x) & set(y)) for x, y in zip(top_a, top_b))
             total += top_a.size
         result.top5_agreement = hits / total if total else None
+
+
+def _tie_elements(ties: list[np.ndarray | None] | None, refs: list[np.ndarray]) -> np.ndarray | None:
+    """The per-row tie masks spread over each case's elements, flattened like the outputs (None: no ties)."""
+    if not ties or not any(t is not None and t.any() for t in ties):
+        return None
+    parts = []
+    for mask, ref in zip(ties, refs):
+        if mask is None or not ref.ndim or len(mask) != ref.shape[0]:
+            parts.append(np.zeros(ref.size, bool))
+        else:
+            parts.append(np.broadcast_to(mask.reshape((-1,) + (1,) * (ref.ndim - 1)), ref.shape).ravel())
+    return np.concatenate(parts)
 
 
 def _integral(a: np.ndarray) -> bool:

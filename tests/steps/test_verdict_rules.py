@@ -1,0 +1,73 @@
+"""Verdict rules of issue 24, each both ways: outputs that are not tensors, decision boundaries (a tuned
+threshold a converter drops). Expected numbers come from the source framework and onnxruntime directly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs
+from tests.steps.roundtrip import ort_run
+
+pytestmark = pytest.mark.slow
+
+NONE_OUTPUT = '''
+import torch
+
+
+class Heads(torch.nn.Module):
+    """Returns (features, None, logits), as transformers models do with return_dict=False when a head is off."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Linear(4, 6)
+        self.head = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = torch.tanh(self.body(x))
+        return h, None, self.head(h)
+'''
+
+
+def _none_output_pt2(path):
+    import torch
+
+    ns: dict = {}
+    exec(compile(NONE_OUTPUT, "heads", "exec"), ns)
+    torch.manual_seed(0)
+    module = ns["Heads"]().eval()
+    torch.export.save(torch.export.export(module, (torch.randn(2, 4),)), str(path))
+    return module
+
+
+@needs("torch")
+def test_none_in_an_output_tuple_is_not_an_output_but_a_missing_tensor_still_fails(tmp_path, cli):
+    import onnx
+    import torch
+
+    import modelport
+
+    src, out, bad = tmp_path / "heads.pt2", tmp_path / "heads.onnx", tmp_path / "one_head.onnx"
+    module = _none_output_pt2(src)
+    report = modelport.convert(src, out)
+    assert report.ok, report.verification.summary()
+    assert [o.name for o in report.verification.outputs] == ["output_0", "output_2"]
+    assert any("output_1 (NoneType)" in w for w in report.warnings)
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    with torch.no_grad():
+        h, none, logits = module(torch.from_numpy(x))
+    assert none is None
+    got = ort_run(out, {onnx.load(str(out)).graph.input[0].name: x})
+    np.testing.assert_allclose(got["output_2"], logits.numpy(), atol=1e-5)
+    # a real tensor output missing from the candidate still fails
+    model = onnx.load(str(out))
+    kept = [o for o in model.graph.output if o.name != "output_2"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    onnx.save(model, str(bad))
+    code, stdout, err = cli("verify", src, bad, "--json", "-")
+    assert code == 1, err
+    outputs = {o["name"]: o for o in json.loads(stdout)["verification"]["outputs"]}
+    assert outputs["output_2"]["reason"] == "missing in candidate" and outputs["output_0"]["passed"]
