@@ -89,7 +89,7 @@ def convert(source, out: Path, options: StepOptions, precision: str) -> dict:
 
     from modelport.core.logs import quiet
     from modelport.routes.sklearn_third_party import register
-    from modelport.routes.sklearn_threshold import apply_threshold
+    from modelport.routes.sklearn_threshold import apply_threshold, register_fixed
 
     floats = DoubleTensorType if precision == "float64" else FloatTensorType
     types = {"float32": floats, "float64": floats, "int64": Int64TensorType, "str": StringTensorType}
@@ -100,6 +100,7 @@ def convert(source, out: Path, options: StepOptions, precision: str) -> dict:
         initial.append((spec.name, types.get(spec.dtype, floats)(dims)))
     opset = {"": options.opset or DEFAULT_OPSET, "ai.onnx.ml": 3}
     register(est)
+    register_fixed(est)
     try:
         with quiet("skl2onnx"):
             proto = convert_sklearn(est, initial_types=initial, options=converter_options(est) or None,

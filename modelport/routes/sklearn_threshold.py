@@ -1,7 +1,9 @@
 """Decision thresholds skl2onnx drops: TunedThresholdClassifierCV and FixedThresholdClassifier label by
-`score >= threshold` (positive class) on `predict_proba`, but skl2onnx 1.20 converts them as their inner
-classifier, labelling by argmax (0.5). Measured: a TunedThresholdClassifierCV on breast_cancer (threshold 0.82)
-got 4.9% of labels wrong. The graph's `label` is recomputed from its own probabilities with the threshold.
+`score >= threshold` (positive class) on `predict_proba`, but skl2onnx 1.20 converts TunedThresholdClassifierCV
+as its inner classifier, labelling by argmax (0.5), and has no converter for FixedThresholdClassifier (it is
+registered here with the same one: both hold the fitted inner classifier as `estimator_`). Measured: a
+TunedThresholdClassifierCV on breast_cancer (threshold 0.82) got 4.9% of labels wrong. The graph's `label` is
+recomputed from its own probabilities with the threshold.
 """
 
 from __future__ import annotations
@@ -18,6 +20,23 @@ def _thresholded(est):
     if steps and type(steps[-1][1]).__name__ in _THRESHOLDED:
         return steps[-1][1]
     return None
+
+
+def register_fixed(est) -> None:
+    """Let skl2onnx convert a FixedThresholdClassifier in `est` as it converts TunedThresholdClassifierCV."""
+    from modelport.loaders.sklearn import walk
+
+    fixed = next((type(n) for n in walk(est) if type(n).__name__ == "FixedThresholdClassifier"), None)
+    if fixed is None:
+        return
+    from skl2onnx import update_registered_converter
+    from skl2onnx.operator_converters.tuned_threshold_classifier import convert_sklearn_tuned_threshold_classifier
+    from skl2onnx.shape_calculators.tuned_threshold_classifier import tuned_threshold_classifier_shape_calculator
+
+    update_registered_converter(fixed, "SklearnFixedThresholdClassifier", tuned_threshold_classifier_shape_calculator,
+                                convert_sklearn_tuned_threshold_classifier,
+                                options={"zipmap": [True, False, "columns"], "output_class_labels": [False, True],
+                                         "nocl": [True, False]})
 
 
 def apply_threshold(proto, est) -> str | None:

@@ -79,6 +79,7 @@ class Reference:
                 rules = self.rules()
                 cases = generate(specs, self.plan.samples, self.plan.seed, self.plan.int_range, rules)
                 self.inputs_from = {s.name: describe(rules.get(s.name), s.dtype, self.plan.int_range) for s in specs}
+                self._add_boundary_rows(specs, cases)
             try:
                 outs = [self.model.run(c) for c in cases]
             except UsageError:
@@ -95,6 +96,24 @@ class Reference:
             self._cache[key] = (cases, outs)
             give_back()  # the reference runs' activations
         return self._cache[key]
+
+    def _add_boundary_rows(self, specs, cases: list[dict]) -> None:
+        """Rows either side of the source's own decision boundary, appended to the first case (verify/boundary.py).
+        A source that fails here fails again, with its message, on the reference run that follows."""
+        import numpy as np
+
+        from modelport.verify.boundary import boundary_rows
+
+        if len(specs) != 1 or not specs[0].shape or isinstance(specs[0].shape[0], int):
+            return
+        name = specs[0].name
+        try:
+            rows = boundary_rows(self.model.run, cases[0], self.plan.seed)
+        except Exception:
+            return
+        if rows is not None:
+            cases[0][name] = np.concatenate([cases[0][name], rows])
+            self.inputs_from[name] += f", + {len(rows)} rows either side of its decision boundary"
 
     def twin_outputs(self, cases: list[dict]) -> list[dict] | None:
         """The source's float64 twin on the same cases (None, with floor_note saying why, when unavailable).

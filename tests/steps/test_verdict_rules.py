@@ -71,3 +71,52 @@ def test_none_in_an_output_tuple_is_not_an_output_but_a_missing_tensor_still_fai
     assert code == 1, err
     outputs = {o["name"]: o for o in json.loads(stdout)["verification"]["outputs"]}
     assert outputs["output_2"]["reason"] == "missing in candidate" and outputs["output_0"]["passed"]
+
+
+@pytest.fixture(scope="module")
+def thresholded(tmp_path_factory):
+    """A FixedThresholdClassifier (positive at p >= 0.8) around a scaled logistic regression on breast_cancer,
+    its faithful file (modelport), and what a converter that ignores the threshold writes: skl2onnx on the
+    inner classifier, which labels by argmax (0.5)."""
+    import skops.io as sio
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import FixedThresholdClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import modelport
+
+    folder = tmp_path_factory.mktemp("threshold")
+    x, y = load_breast_cancer(return_X_y=True)
+    est = FixedThresholdClassifier(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+                                   threshold=0.8).fit(x, y)
+    src, out, bad = folder / "thr.skops", folder / "thr.onnx", folder / "argmax.onnx"
+    sio.dump(est, str(src))
+    bad.write_bytes(to_onnx(est.estimator_, x[:1].astype(np.float32), options={"zipmap": False})
+                    .SerializeToString())
+    return est, x, src, out, bad, modelport.convert(src, out, trust=True)
+
+
+@needs("sklearn")
+def test_a_tuned_threshold_kept_by_the_converter_verifies(thresholded):
+    est, x, _, out, _, report = thresholded
+    assert report.ok, report.verification.summary()
+    assert "decision boundary" in report.verification.inputs_from["X"]
+    label = ort_run(out, {"X": x.astype(np.float32)})["label"]
+    assert np.array_equal(label, est.predict(x))  # independently, on the data set's 569 rows
+
+
+@needs("sklearn")
+def test_a_threshold_the_converter_drops_is_caught_by_boundary_probes(thresholded, cli):
+    est, x, src, _, bad, _ = thresholded
+    p = est.predict_proba(x)[:, 1]
+    between = (p > 0.5) & (p < 0.8)
+    label = ort_run(bad, {"X": x.astype(np.float32)})["label"]
+    assert between.sum() >= 5 and np.array_equal(label != est.predict(x), between)  # wrong exactly there
+    code, stdout, err = cli("verify", src, bad, "--json", "-")
+    assert code == 1, err
+    outputs = {o["name"]: o for o in json.loads(stdout)["verification"]["outputs"]}
+    assert not outputs["label"]["passed"] and outputs["label"]["ties"] == 0
+    assert outputs["probabilities"]["passed"]  # the probabilities are right: only the boundary moved
