@@ -68,6 +68,7 @@ BUILD = {
     "sk_five": (builders.sklearn_five_features, "five.skops"),
     "digits_cnn": (builders.digits_cnn_onnx, "digits_cnn.onnx"),
     "digits_mlp": (builders.digits_mlp_onnx, "digits_mlp.onnx"),
+    "digits_cnn_logits": (lambda p: builders.digits_cnn_onnx(p, logit_scale=10.0), "digits_cnn_logits.onnx"),
     "keras_digits": (builders.keras_digits_mlp, "digits_mlp.keras"),
 }
 

@@ -76,7 +76,7 @@ def verification_table(v: Verification):
             result = "[green]pass[/] (noise floor)"
         if o.ties:
             result += f" ({o.ties} ties)"
-        tol = "exact" if o.exact else f"{o.atol:g}/{o.rtol:g}"
+        tol = "exact" if o.exact else f"{o.atol:.3g}/{o.rtol:g}"
         labels = "-" if o.label_agreement is None else f"{o.label_agreement:.1%}"
         shape = "x".join(map(str, o.shape)) or "scalar"
         needed = "-" if o.exact else _num(o.required_atol)
@@ -84,7 +84,9 @@ def verification_table(v: Verification):
         cosine = "-" if o.cosine is None or o.exact else f"{o.cosine:.6f}"
         table.add_row(name, shape, _num(o.max_abs_error), _num(o.max_rel_error), f"{o.mismatch_ratio:.1%}", tol,
                       needed, floor, cosine, labels, result)
-    table.caption = f"float32 noise floor: {v.noise_floor}" if v.noise_floor != "not measured" else None
+    lines = [f"float32 noise floor: {v.noise_floor}"] if v.noise_floor != "not measured" else []
+    lines += [f"'{o.name}': atol {o.atol:.3g} = {o.atol_rule}" for o in v.outputs if o.atol_rule]
+    table.caption = "\n".join(lines) or None
     table.caption_justify = "left"
     return table
 

@@ -108,16 +108,22 @@ def compress(
                          hint="or use --method dynamic-range, which needs none")
     baseline = registry.chain(fmt, target)[0].name if to_tflite else None
     atol, rtol, mismatch = tolerance
+    # without --data, the calibration rows are the real inputs at hand: generated ones can lie far outside the
+    # ranges the int8 model was calibrated for (N(0, 1) pixels for a [0, 1] image model) and fail it for that
+    check_data = data if data is not None or calibration is None else calibration
     job = Job("compress", str(model), str(output),
               [Stage("quantize", [s.name for s in chosen], pick=pick, forced=True,
                      options=StepOptions(calibration=str(calibration) if calibration else None, calibrate=calibrate,
                                          seed=seed))],
               source_format=fmt.value, inputs=[str(s) for s in inputs], trust=trust, force=force,
               external_data=external_data,
-              verify=VerifyOptions(samples=samples, seed=seed, data=str(data) if data else None, atol=atol,
+              verify=VerifyOptions(samples=samples, seed=seed, data=str(check_data) if check_data else None, atol=atol,
                                    rtol=rtol, max_mismatch=mismatch, per_output=dict(per_output or {})),
               measure=Measure(runs=runs, baseline=baseline), record=dict(record or {}))
     report = run(job, registry=registry, progress=progress)
+    if check_data is not data:
+        report.warnings.append(f"verified on the calibration rows ({calibration}): pass --data FILE.npz with rows "
+                               "the model was not calibrated on")
     if layered and report.output:
         from modelport.commands.compress_layers import refine
 

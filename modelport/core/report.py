@@ -37,6 +37,8 @@ class OutputResult:
     top5_agreement: float | None = None
     ties: int = 0  # values that differ only where the source decides by a tie (not counted as mismatches)
     tie_rule: str | None = None  # what those ties are
+    atol_rule: str | None = None  # where atol came from when it is not the fixed one (int8: a share of the range)
+    clear_label_agreement: float | None = None  # int8: top-1 agreement on rows with a clear margin
 
 
 @dataclass

@@ -15,13 +15,11 @@ from pathlib import Path
 from modelport.core.formats import Format
 from modelport.core.logs import quiet, quiet_onnxruntime
 from modelport.core.onnx_graph import repair_ir3
-from modelport.core.registry import Step, StepOptions
+from modelport.core.registry import INT8_TOLERANCE, Step, StepOptions
 
 CALIBRATION = ("minmax", "entropy", "percentile")
 CONV_OPS = {"Conv", "ConvTranspose"}
 MATMUL_OPS = {"MatMul", "Gemm", "LSTM", "GRU", "RNN", "Attention", "MultiHeadAttention", "Einsum"}
-# int8 is not held to fp32 tolerances: |a-b| <= 0.1 + 0.1|b| on all but 2% of the elements (overridable)
-INT8_TOLERANCE = (0.1, 0.1, 0.02)
 
 
 def op_mix(model) -> dict[str, int]:

@@ -41,12 +41,15 @@ class VerifyOptions:
         return InputPlan(self.samples, self.seed, self.int_range, Path(self.data) if self.data else None,
                          self.noise_floor)
 
-    def tolerance(self, step_default: tuple[float, float, float] | None = None):
+    def tolerance(self, step_default: tuple[float, ...] | None = None):
+        """The step's default (atol, rtol, share of elements off[, share of each output's range as atol]) with
+        the user's values over it; an --atol given by the user is a fixed atol (no range share)."""
         from modelport.verify.compare import Tolerance
 
-        atol, rtol, mismatch = step_default or (DEFAULT_ATOL, DEFAULT_RTOL, 0.0)
+        atol, rtol, mismatch, *share = step_default or (DEFAULT_ATOL, DEFAULT_RTOL, 0.0)
         return Tolerance(atol if self.atol is None else self.atol, rtol if self.rtol is None else self.rtol,
-                         dict(self.per_output), mismatch if self.max_mismatch is None else self.max_mismatch)
+                         dict(self.per_output), mismatch if self.max_mismatch is None else self.max_mismatch,
+                         share[0] if share and self.atol is None else 0.0)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VerifyOptions:

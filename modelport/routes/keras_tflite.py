@@ -15,7 +15,7 @@ from pathlib import Path
 from modelport.core.errors import UnsupportedError
 from modelport.core.formats import Format
 from modelport.core.logs import native_stderr_silenced, quiet
-from modelport.core.registry import StepOptions
+from modelport.core.registry import INT8_TOLERANCE, StepOptions
 from modelport.routes.tflite_limit import ToTflite
 
 _LOGGERS = ("tensorflow", "absl")
@@ -102,7 +102,7 @@ class SavedModelTflite(ToTflite, name="savedmodel-tflite", source=(Format.TF_SAV
 
 
 class _Quantized(ToTflite, kind="quantize", source=TF_SOURCES, target=Format.TFLITE, extra="tensorflow",
-                 requires=("tensorflow",), tolerance=(0.1, 0.1, 0.02)):
+                 requires=("tensorflow",), tolerance=INT8_TOLERANCE):
     """TFLiteConverter with Optimize.DEFAULT; subclasses set the method's own converter settings."""
 
     def configure(self, converter, source, options: StepOptions) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
-from modelport.core.registry import StepOptions
+from modelport.core.registry import INT8_TOLERANCE, StepOptions
 from modelport.routes.tflite_limit import ToTflite
 from modelport.routes.torch_onnx import TRACEABLE, dynamic_shapes
 
@@ -63,7 +63,7 @@ class LitertTorch(ToTflite, name="torch-litert", source=TRACEABLE, target=Format
 
 class LitertTorchInt8(ToTflite, name="torch-litert-int8", kind="quantize", method="int8", source=TRACEABLE,
                       target=Format.TFLITE, extra="litert", requires=("torch", "litert_torch"), order=10,
-                      tolerance=(0.1, 0.1, 0.02), description="litert-torch PT2E static int8 (needs --calibration)"):
+                      tolerance=INT8_TOLERANCE, description="litert-torch PT2E static int8 (needs --calibration)"):
     """The program is traced at its example shapes, so calibration batches are cut to that batch size."""
 
     shrink = 4

@@ -220,12 +220,14 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
         if is_label(refs):
             labels.append((ref_name, cand_name))  # compared after the scores, whose ties they may share
             continue
-        result = compare_output(ref_name, cand_name, refs, cands, atol, rtol, tol.max_mismatch, ties=model_ties)
+        share = tol.range_share if ref_name not in tol.per_output else 0.0
+        result = compare_output(ref_name, cand_name, refs, cands, atol, rtol, tol.max_mismatch, ties=model_ties,
+                                range_share=share)
         if not result.passed and not result.exact and result.reason is None and reference.plan.noise_floor:
             twins = twins if twins is not None else reference.twin_outputs(cases)
             if twins is not None and all(ref_name in t for t in twins):
                 result = compare_output(ref_name, cand_name, refs, cands, atol, rtol, tol.max_mismatch,
-                                        [t[ref_name] for t in twins], ties=model_ties)
+                                        [t[ref_name] for t in twins], ties=model_ties, range_share=share)
         if result.ties:
             result.tie_rule = model_ties.rule
         results[ref_name] = result

@@ -28,6 +28,11 @@ class Tolerance:
     per_output: dict[str, tuple[float, float]] = field(default_factory=dict)
     # share of elements allowed outside atol/rtol (0 for conversions; quantized models get a little slack)
     max_mismatch: float = 0.0
+    # int8 results: each output's atol is at least this share of its range on the reference (int8 error grows
+    # with the range a tensor is quantized over: raw logits spanning 400 miss a fixed 0.1 while their labels
+    # all agree), and classifier-like outputs must keep top-1 agreement >= 1 - max_mismatch on rows whose
+    # top two scores are further apart than that error (see range_atol)
+    range_share: float = 0.0
 
     def for_output(self, name: str) -> tuple[float, float]:
         return self.per_output.get(name, (self.atol, self.rtol))
@@ -74,7 +79,7 @@ def _is_exact(a: np.ndarray) -> bool:
 def compare_output(
     name: str, cand_name: str, refs: list[np.ndarray], cands: list[np.ndarray], atol: float, rtol: float,
     max_mismatch: float = 0.0, twins: list[np.ndarray] | None = None, multiple: float = FLOOR_MULTIPLE,
-    ties: list[np.ndarray | None] | None = None,
+    ties: list[np.ndarray | None] | None = None, range_share: float = 0.0,
 ) -> OutputResult:
     """Compare one output over all verification cases (lists hold one array per case).
 
@@ -83,6 +88,8 @@ def compare_output(
     `ties`: per case, a mask of the rows whose value the source decides by a tie (two classes whose scores are
     equal within rounding, equidistant neighbours: see verify/ties.py). A difference in such a row is counted
     as a tie, not a mismatch, and left out of the error figures.
+    `range_share`: the atol is at least this share of the output's range on the reference (int8 results),
+    and a classifier-like output must also keep its top-1 labels (`_range_labels`).
     """
     refs = [np.asarray(r) for r in refs]
     cands = [np.asarray(c) for c in cands]
@@ -119,6 +126,12 @@ def compare_output(
 
     r = ref.astype(np.float64)
     c = cand.astype(np.float64)
+    if range_share:
+        finite = r[np.isfinite(r)]
+        span = float(finite.max() - finite.min()) if finite.size else 0.0
+        if range_share * span > atol:
+            atol = result.atol = range_share * span
+            result.atol_rule = f"{range_share:.0%} of the output's range {span:.4g}"
     r_nan, c_nan = np.isnan(r), np.isnan(c)
     r_inf, c_inf = np.isinf(r), np.isinf(c)
     both_nan = r_nan & c_nan
@@ -159,6 +172,8 @@ def compare_output(
                 result.floor_ratio = result.max_abs_error / result.noise_floor
                 if not result.passed and not bad_special.any() and result.floor_ratio <= multiple:
                     result.passed, result.passed_by = True, "noise floor"
+    if range_share and result.passed:
+        _range_labels(result, refs, cands, atol, 1.0 - max_mismatch)
     if result.nonfinite and not result.passed:
         result.reason = result.nonfinite
     if special.any() and not result.nonfinite:
@@ -186,6 +201,26 @@ def _agreement_statistics(result: OutputResult, r: np.ndarray, c: np.ndarray, re
             hits += sum(len(set(x) & set(y)) for x, y in zip(top_a, top_b))
             total += top_a.size
         result.top5_agreement = hits / total if total else None
+
+
+def _range_labels(result: OutputResult, refs, cands, atol: float, least: float) -> None:
+    """A classifier-like (N, C) output judged by a range-relative atol must keep its top-1 labels: on the rows
+    whose top two reference scores are more than 2 x atol apart (the rest may swap within the tolerance),
+    at least `least` of them."""
+    if refs[0].ndim != 2 or refs[0].shape[-1] < 2 or any(a.shape != b.shape for a, b in zip(refs, cands)):
+        return
+    r = np.concatenate([np.asarray(a, np.float64) for a in refs])
+    c = np.concatenate([np.asarray(b, np.float64) for b in cands])
+    top2 = np.sort(r, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * atol
+    if not clear.any():
+        return
+    agree = float((np.argmax(r[clear], 1) == np.argmax(c[clear], 1)).mean())
+    result.clear_label_agreement = agree
+    if agree < least:
+        result.passed, result.passed_by = False, None
+        result.reason = (f"top-1 labels agree on {agree:.1%} of the {int(clear.sum())} rows with a clear margin "
+                         f"(at least {least:.0%} needed)")
 
 
 def _tie_elements(ties: list[np.ndarray | None] | None, refs: list[np.ndarray]) -> np.ndarray | None:

@@ -67,3 +67,24 @@ def test_per_output_tolerance():
     tol = Tolerance(1e-4, 1e-3, {"logits": (1e-2, 0.0)})
     assert tol.for_output("logits") == (1e-2, 0.0)
     assert tol.for_output("other") == (1e-4, 1e-3)
+
+
+def test_int8_atol_is_a_share_of_the_outputs_range_and_labels_must_hold():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(0, 100, (50, 4))  # logits spanning ~500
+    ref[np.arange(50), rng.integers(0, 4, 50)] += 400  # a clear winner per row
+    noisy = ref + rng.normal(0, 2, ref.shape)  # int8-like error: ~0.4% of the range
+    fixed = compare_output("y", "y", [ref], [noisy], 0.1, 0.1, max_mismatch=0.02)
+    assert not fixed.passed
+    ranged = compare_output("y", "y", [ref], [noisy], 0.1, 0.1, max_mismatch=0.02, range_share=0.02)
+    assert ranged.passed and ranged.atol > 10 and "range" in ranged.atol_rule
+    assert ranged.clear_label_agreement == 1.0
+    small = compare_output("p", "p", [ref / 1e4], [noisy / 1e4], 0.1, 0.1, range_share=0.02)
+    assert small.atol == 0.1 and small.atol_rule is None  # never stricter than the fixed atol
+    swapped = noisy.copy()
+    top2 = np.argsort(ref, axis=1)[:5, -2:]
+    rows = np.arange(5)[:, None]
+    swapped[rows, top2] = swapped[rows, top2[:, ::-1]]  # five rows' top two swapped: 5% of the elements off
+    result = compare_output("y", "y", [ref], [swapped], 0.1, 0.1, max_mismatch=0.06, range_share=0.02)
+    assert result.mismatch_ratio <= 0.06  # within the share of elements allowed off...
+    assert not result.passed and result.clear_label_agreement == 0.9  # ...but 10% of the labels moved
