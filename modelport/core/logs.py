@@ -28,40 +28,53 @@ def quiet(*loggers: str):
         log = logging.getLogger(name)
         saved[name] = log.level
         log.setLevel(logging.ERROR)
+    # and below ERROR everywhere: importing torch._dynamo (torchao does, on transformers' first import) resets the
+    # torch loggers' levels in the middle of the block, and their pytree deprecations then reach the terminal
+    disabled = logging.root.manager.disable
+    logging.disable(max(disabled, logging.WARNING))
     sink = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
             warnings.simplefilter("ignore")
             yield
     finally:
+        logging.disable(disabled)
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
 
 
-class native_stderr_silenced:
-    """Silence C++ log lines (TensorFlow's oneDNN banner, XNNPACK) written straight to fd 2 during a block.
-
-    Python exceptions are unaffected.
+class native_silenced:
+    """Silence C++ lines written straight to file descriptors during a block: fd 2 by default (TensorFlow's oneDNN
+    banner, XNNPACK), fd 1 too where native code prints to stdout (the TorchScript ONNX exporter's "Torch IR graph
+    at exception" dump). Python exceptions are unaffected.
     """
 
+    def __init__(self, *fds: int) -> None:
+        self.fds = fds or (2,)
+
     def __enter__(self):
-        self.saved = None
+        self.saved = {}
         if debugging():
             return self
-        try:
-            sys.stderr.flush()
-            self.saved = os.dup(2)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-        except OSError:
-            self.saved = None
+        for fd in self.fds:
+            try:
+                (sys.stdout if fd == 1 else sys.stderr).flush()
+                saved = os.dup(fd)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, fd)
+                os.close(devnull)
+                self.saved[fd] = saved
+            except OSError:
+                pass
         return self
 
     def __exit__(self, *exc):
-        if self.saved is not None:
-            os.dup2(self.saved, 2)
-            os.close(self.saved)
+        for fd, saved in self.saved.items():
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
+native_stderr_silenced = native_silenced
 
 
 def quiet_onnxruntime() -> None:

@@ -40,7 +40,8 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
     if config.get("auto_map") and not trust:
         raise UnsafeError(f"{path}: the model's code lives in the folder (auto_map: trust_remote_code)",
                           hint="pass --trust if you trust the Python files in this folder")
-    task = hf_tasks.check_task(task) if task else hf_tasks.task_from_config(config, path)
+    derived = hf_tasks.task_from_config(config, path) if not task else None
+    task = hf_tasks.check_task(task) if task else derived
     base, _, part = task.partition(":")
     if base in hf_tasks.PARTS and not part:
         parts = " or ".join(f"--task {base}:{p}" for p in hf_tasks.PARTS[base].values())
@@ -50,9 +51,9 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
     torch = require("torch", "torch", "read Hugging Face models")
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    auto = getattr(transformers, hf_tasks.TASKS[base])
     try:
-        with quiet(*_LOGGERS):
+        with quiet(*_LOGGERS):  # the class's module is imported here: torchao logs its load failures
+            auto = _saved_class(transformers, config, derived) or getattr(transformers, hf_tasks.TASKS[base])
             model = auto.from_pretrained(str(path), trust_remote_code=trust, dtype=torch.float32).eval()
     except Exception as exc:
         raise UsageError(f"{path}: transformers cannot load it for {task} ({one_line(exc)})",
@@ -60,6 +61,15 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
     refined = hf_tasks.refine_task(task, getattr(model, "main_input_name", "input_ids"))
     return HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
                    transformers.__version__, input_specs)
+
+
+def _saved_class(transformers, config: dict, derived: str | None):
+    """The class that saved the folder (`architectures[0]`), when the task is the one it implies and transformers
+    has it: a task's Auto class builds another class for some (T5EncoderModel's config makes AutoModel build
+    the whole encoder-decoder T5Model, which then wants decoder inputs)."""
+    archs = config.get("architectures") or []
+    cls = getattr(transformers, archs[0], None) if derived and archs and not config.get("auto_map") else None
+    return cls if cls is not None and hasattr(cls, "from_pretrained") else None
 
 
 class HFModel(TorchModel):
@@ -77,7 +87,7 @@ class HFModel(TorchModel):
         params = set(inspect.signature(hf_model.forward).parameters)
         main = getattr(hf_model, "main_input_name", "input_ids")
         if main == "pixel_values":
-            layouts = [hf_tasks.image_specs(config)]
+            layouts = [hf_tasks.image_specs(config, path)]
         elif main in ("input_values", "input_features"):
             layouts = hf_tasks.audio_specs(config, main)
         else:
@@ -104,6 +114,29 @@ class HFModel(TorchModel):
                     errors.append(exc)
             else:
                 raise errors[0]
+            if main == "pixel_values":
+                self._check_image_sizes(torch, config, given)
+
+    def _check_image_sizes(self, torch, config, given) -> None:
+        """Dynamic height and width only when the model takes a second size: a convolution stack does, a ViT's
+        position embeddings do not. Fixed, with a note saying at which size and why, otherwise."""
+        spec = next(s for s in self.inputs if s.name == "pixel_values")
+        if isinstance(spec.shape[2], int):
+            return
+        rule = self.rules["pixel_values"]
+        other = rule.sizes[1]
+        x = torch.randn(EXAMPLE_BATCH, spec.shape[1], other, other, generator=torch.Generator().manual_seed(0))
+        try:
+            with torch.no_grad(), quiet(*_LOGGERS):
+                self.module(pixel_values=x)
+            return
+        except Exception as exc:
+            reason = one_line(exc)
+        height, width, where = hf_tasks.image_size(config, self.path)
+        self.notes.append(f"pixel_values is fixed at {height}x{width} ({where}): {self.architecture} fails at "
+                          f"{other}x{other} ({reason})")
+        specs, self.rules = hf_tasks.fixed_image_specs(config, self.path)
+        self._plain(torch, with_sizes(specs, given))
 
     def _set_pad_token(self, config) -> None:
         """A decoder-based sequence classifier scores each row at its last non-padding token, and refuses
@@ -217,9 +250,10 @@ class HFModel(TorchModel):
         tensors = {}
         for spec in self.inputs:
             rule = self.rules.get(spec.name)
-            own = rule.sizes[0] if rule is not None and rule.sizes and spec.name.startswith("input_") else None
-            shape = [d if isinstance(d, int) else (own or sizes[d]) if d == "sequence_length" else sizes[d]
-                     for d in spec.shape]
+            own = rule.sizes[0] if rule is not None and rule.sizes and \
+                (spec.name.startswith("input_") or spec.name == "pixel_values") else None
+            shape = [d if isinstance(d, int) else (own or sizes[d]) if d in ("sequence_length", "height", "width")
+                     else sizes[d] for d in spec.shape]
             if spec.name == "position_ids":
                 start = sizes["past_sequence_length"]
                 tensors[spec.name] = torch.arange(start, start + shape[1]).expand(shape[0], -1).contiguous()

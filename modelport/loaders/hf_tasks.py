@@ -115,12 +115,56 @@ def text_specs(config, params: set[str], task: str) -> tuple[list[TensorSpec], d
     return specs, rules
 
 
-def image_specs(config) -> tuple[list[TensorSpec], dict[str, InputRule]]:
-    size = _get(config, "image_size", default=224)
+PIXELS = "normalised pixels (an image processor's output): N(0, 1)"
+
+
+def image_size(config, folder) -> tuple[int, int, str]:
+    """(height, width, where they came from): the folder's preprocessor_config.json (what its image processor
+    makes), else config.image_size, else 224."""
+    import json
+    from pathlib import Path
+
+    try:
+        pre = json.loads((Path(folder) / "preprocessor_config.json").read_text())
+    except (OSError, ValueError):
+        pre = {}
+    for key in ("crop_size", "size"):
+        value = pre.get(key) if pre.get("do_center_crop", True) or key == "size" else None
+        if isinstance(value, int):
+            return value, value, f"preprocessor_config.json {key}"
+        if isinstance(value, dict) and "height" in value and "width" in value:
+            return int(value["height"]), int(value["width"]), f"preprocessor_config.json {key}"
+        if isinstance(value, dict) and "shortest_edge" in value:
+            edge = int(value["shortest_edge"])
+            return edge, edge, f"preprocessor_config.json {key}"
+    size = _get(config, "image_size")
+    if size is None:
+        return 224, 224, "the usual 224 (neither config.json nor a preprocessor config gives a size)"
     height, width = (size, size) if isinstance(size, int) else tuple(size)[:2]
+    return int(height), int(width), "config.image_size"
+
+
+def image_specs(config, folder=None) -> tuple[list[TensorSpec], dict[str, InputRule]]:
+    """pixel_values with dynamic height and width, generated at the folder's own size and at a second one
+    (HFModel fixes them when the model refuses the second)."""
+    height, width, _ = image_size(config, folder)
     channels = int(_get(config, "num_channels", default=3))
-    rule = InputRule("normalised pixels (an image processor's output): N(0, 1)", mean=0.0, std=1.0)
-    return [TensorSpec("pixel_values", ("batch", channels, int(height), int(width)), "float32")], {"pixel_values": rule}
+    rule = InputRule(PIXELS, mean=0.0, std=1.0, sizes=(height, second_size(height)))
+    if height != width:  # both dims share a rule's sizes: a non-square image keeps its size
+        return fixed_image_specs(config, folder)
+    return [TensorSpec("pixel_values", ("batch", channels, "height", "width"), "float32")], {"pixel_values": rule}
+
+
+def fixed_image_specs(config, folder=None) -> tuple[list[TensorSpec], dict[str, InputRule]]:
+    height, width, _ = image_size(config, folder)
+    channels = int(_get(config, "num_channels", default=3))
+    rule = InputRule(PIXELS, mean=0.0, std=1.0)
+    return [TensorSpec("pixel_values", ("batch", channels, height, width), "float32")], {"pixel_values": rule}
+
+
+def second_size(size: int) -> int:
+    """The other image size verified: 32 more (convolution stacks downsample by 32 at most)."""
+    return size + 32
 
 
 def audio_specs(config, main_input: str) -> list[tuple[list[TensorSpec], dict[str, InputRule]]]:

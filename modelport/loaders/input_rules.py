@@ -117,7 +117,8 @@ def torch_rules(model) -> dict[str, InputRule]:
     if not ints:
         return rules
     if model.program is not None:
-        rules.update(_program_embeddings(model))
+        found = _program_embeddings(model)
+        rules.update({name: rule for name, rule in found.items() if name not in rules})
     else:
         rows = [m.num_embeddings for m in model.module.modules() if type(m).__name__ == "Embedding"
                 and hasattr(m, "num_embeddings")]
@@ -125,6 +126,18 @@ def torch_rules(model) -> dict[str, InputRule]:
             rules[ints[0].name] = InputRule(f"the module's Embedding ({min(rows)} rows): integers in "
                                             f"[0, {min(rows)})", integers=(0, int(min(rows))))
     return rules
+
+
+# ops that pass their first argument's values through unchanged (a view, a copy, a cast, a slice)
+_SAME_VALUES = {"view", "reshape", "_unsafe_view", "_to_copy", "to", "clone", "contiguous", "unsqueeze", "squeeze",
+                "expand", "flatten", "slice", "select", "alias", "lift_fresh_copy", "permute", "transpose"}
+
+
+def _op_name(node) -> str:
+    """aten.view.default -> view."""
+    target = str(node.target)
+    parts = target.split(".")
+    return parts[1] if len(parts) >= 2 and parts[0] == "aten" else parts[-2] if len(parts) >= 2 else target
 
 
 def _program_embeddings(model) -> dict[str, InputRule]:
@@ -139,8 +152,10 @@ def _program_embeddings(model) -> dict[str, InputRule]:
         if node.op != "call_function" or "embedding" not in str(node.target) or len(node.args) < 2:
             continue
         weight, source = node.args[0], node.args[1]
-        while getattr(source, "op", None) == "call_function" and source.args and source.name not in names:
-            source = source.args[0]  # back through view / reshape / to
+        while getattr(source, "op", None) == "call_function" and source.args and source.name not in names \
+                and _op_name(source) in _SAME_VALUES:
+            source = source.args[0]  # back through view / reshape / to: the input's own values index it
+        # not through arithmetic: OPT's positions are cumsum(attention_mask) + 2, which says nothing of the mask
         val = getattr(weight, "meta", {}).get("val")
         if getattr(source, "name", None) in names and val is not None:
             rows = int(val.shape[0])

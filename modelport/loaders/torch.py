@@ -68,8 +68,14 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpo
 
 # packages whose output classes (transformers ModelOutputs, ...) a program may name: importing their module
 # registers the class with pytree, and they are already installed libraries, not code from the file
-PYTREE_PACKAGES = ("transformers", "diffusers", "timm", "sentence_transformers", "peft")
+PYTREE_PACKAGES = ("transformers", "diffusers", "timm", "sentence_transformers", "peft", "torchvision")
 _TYPE = re.compile(r'\\?"type\\?": ?\\?"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)')
+# operators a program calls from other libraries' namespaces (torch.library custom ops): registered when the
+# library's module that defines them is imported (transformers' mixture-of-experts grouped matmul, torchvision's nms)
+_OP = re.compile(r'torch\.ops\.([A-Za-z_][A-Za-z0-9_]*)\.[A-Za-z_]')
+_TORCH_OPS = {"aten", "prims", "higher_order", "_c10d_functional", "c10d_functional", "quantized_decomposed",
+              "_quantized", "quantized", "rngprims", "profiler", "_operator", "mkldnn", "onednn", "torchao"}
+OP_MODULES = {"transformers": ("transformers", "transformers.integrations.moe"), "torchvision": ("torchvision",)}
 _LOAD_LOGGERS = ("torch", "torchao", "transformers")
 
 
@@ -80,26 +86,31 @@ def _load_program(torch, path, trust: bool):
     try:
         return _export_load(torch, path)
     except Exception as exc:
-        modules = [m for m in _pytree_modules(path) if m not in sys.modules]
+        modules = {m: what for m, what in _pytree_modules(path).items() if m not in sys.modules}
         if not modules:
             raise
         first = exc
-    for module in modules:
+    _import_modules(path, modules, trust, first)
+    return _export_load(torch, path)
+
+
+def _import_modules(path, modules: dict[str, str], trust: bool, first: BaseException) -> None:
+    """Import what a program names (module -> what it gives: "classes" for outputs, "operators" it calls)."""
+    for module, what in modules.items():
         package = module.split(".")[0]
+        why = "its inputs or outputs are classes" if what == "classes" else "it calls operators"
         if package not in PYTREE_PACKAGES and not trust:
-            raise UnsafeError(f"{path}: its inputs or outputs are classes from {module}, which must be imported "
-                              "to read it", hint=f"pass --trust (or --import {module} --trust) if you trust that "
-                                                 "code") from first
+            raise UnsafeError(f"{path}: {why} from {module}, which must be imported to read it",
+                              hint=f"pass --trust (or --import {module} --trust) if you trust that code") from first
         try:
             with quiet(*_LOAD_LOGGERS):
                 importlib.import_module(module)
         except ImportError as exc:
             if importlib.util.find_spec(package) is None:
                 raise MissingDependency(package, "transformers" if package == "transformers" else None,
-                                        f"read {path} (its outputs are {package} classes)") from first
+                                        f"read {path} ({why} from {package})") from first
             raise UsageError(f"{path}: importing {module} failed ({one_line(exc)})",
                              hint=f"the program was saved with another {package} version") from first
-    return _export_load(torch, path)
 
 
 class _LoggedErrors(logging.Handler):
@@ -136,17 +147,25 @@ def _export_load(torch, path):
         log.propagate, log.handlers = saved[1], saved[2]
 
 
-def _pytree_modules(path) -> list[str]:
-    """Modules defining the non-builtin classes a .pt2's input/output specs name (read from its JSON)."""
+def _pytree_modules(path) -> dict[str, str]:
+    """Modules defining the non-builtin classes a .pt2's input/output specs name, then the modules registering
+    the custom operators it calls (read from its JSON)."""
     import zipfile
 
     names: set[str] = set()
+    namespaces: set[str] = set()
     with zipfile.ZipFile(path) as archive:
         for entry in archive.namelist():
             if entry.endswith(".json") and "/models/" in f"/{entry}":
                 text = archive.read(entry).decode("utf-8", "replace")
                 names.update(_TYPE.findall(text))
-    return sorted({n.rpartition(".")[0] for n in names if n.split(".")[0] not in ("builtins", "collections", "torch")})
+                namespaces.update(_OP.findall(text))
+    modules = {n.rpartition(".")[0]: "classes" for n in sorted(names)
+               if n.split(".")[0] not in ("builtins", "collections", "torch")}
+    for namespace in sorted(namespaces - _TORCH_OPS):
+        for module in OP_MODULES.get(namespace, (namespace,)):
+            modules.setdefault(module, "operators")
+    return modules
 
 
 

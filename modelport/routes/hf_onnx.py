@@ -5,6 +5,8 @@ torch ops patched while tracing, FX nodes rewritten before lowering, onnxscript 
 (`transformers.grouped_mm_fallback` of mixture-of-experts layers, `index_put`, `bincount`, ...) and IR fixes for ONNX
 Runtime. This route applies those fixes to modelport's own module (HF input names, the KV cache as tensors), so the
 file keeps modelport's interface. A transformers without the exporter makes this route fail (the next one runs).
+A `.pt2` program that calls transformers' own operators (`torch.ops.transformers.*`: a mixture-of-experts layer
+exported with torch.export) goes through it too, with the same op translations.
 """
 
 from __future__ import annotations
@@ -18,18 +20,32 @@ from modelport.core.registry import Step, StepOptions
 from modelport.routes.torch_onnx import _LOGGERS, dynamic_shapes, save_program
 
 
-class TransformersPatchedExport(Step, name="hf-dynamo-patched", source=(Format.TRANSFORMERS,), target=Format.ONNX,
+def transformers_ops(program) -> list[str]:
+    """The transformers operators an exported program calls (torch.ops.transformers.*)."""
+    return sorted({str(n.target) for n in program.graph.nodes
+                   if n.op == "call_function" and str(n.target).startswith("transformers.")})
+
+
+class TransformersPatchedExport(Step, name="hf-dynamo-patched", source=(Format.TRANSFORMERS, Format.TORCH_EXPORT),
+                                target=Format.ONNX,
                                 extra="transformers", requires=("torch", "onnxscript", "transformers"), order=15,
                                 description="torch.export + torch.onnx.export with transformers' own ONNX export "
-                                            "fixes (patches, FX rewrites, op translations; transformers >= 5.2x)"):
+                                            "fixes (patches, FX rewrites, op translations; transformers >= 5.2x); "
+                                            ".pt2 programs calling transformers operators"):
+
+    def skip_reason(self, source) -> str | None:
+        if source.format is Format.TORCH_EXPORT and not transformers_ops(source.program):
+            return "the program calls no transformers operators"
+        return None
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import torch
-        import transformers
 
         try:
-            from transformers.exporters import exporter_onnx as fixes
-            from transformers.exporters.utils import apply_patches
+            with quiet(*_LOGGERS, "transformers", "torchao"):  # torchao logs its load failures on import
+                import transformers
+                from transformers.exporters import exporter_onnx as fixes
+                from transformers.exporters.utils import apply_patches
         except ImportError as exc:
             raise UnsupportedError(f"transformers {transformers.__version__} has no ONNX exporter fixes "
                                    "(transformers.exporters)") from exc
@@ -43,8 +59,12 @@ class TransformersPatchedExport(Step, name="hf-dynamo-patched", source=(Format.T
         # apply_patches("onnx") also hooks torch.onnx's preparation step so that the FX node fixes run right after
         # decomposition; torch.onnx.export relaxes dynamic dims the way the plain route does
         with quiet(*_LOGGERS, "transformers"), torch.no_grad(), apply_patches("onnx"):
-            onnx_program = torch.onnx.export(source.module, tuple(args), kwargs=kwargs or None, dynamic_shapes=shapes,
-                                             **export)
+            if source.program is not None:  # already exported: its own shapes and names
+                onnx_program = torch.onnx.export(source.program, (), **{k: v for k, v in export.items()
+                                                                         if k != "input_names"})
+            else:
+                onnx_program = torch.onnx.export(source.module, tuple(args), kwargs=kwargs or None,
+                                                 dynamic_shapes=shapes, **export)
         apply = getattr(fixes, "apply_onnx_ir_fixes", None)
         if apply is not None:
             apply(onnx_program)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelport.core.formats import Format
-from modelport.core.logs import quiet
+from modelport.core.logs import native_silenced, quiet
 from modelport.core.registry import Step, StepOptions
 
 TORCH_SOURCES = (Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PY, Format.TORCH_PICKLE, Format.TRANSFORMERS)
@@ -45,6 +45,9 @@ def save_program(program, out: Path) -> None:
     brings them back into the file, streamed, once the result is verified (core/onnx_files.internalize)."""
     program.save(str(out), external_data=True)
 
+
+# an image's spatial axes (Hugging Face vision inputs): dynamic through torch.export, fixed through the tracer
+IMAGE_AXES = ("height", "width")
 
 # torch.export cannot trace a ScriptModule: TorchScript files go straight to the TorchScript exporter.
 TRACEABLE = (Format.TORCH_EXPORT, Format.TORCH_PY, Format.TORCH_PICKLE, Format.TRANSFORMERS)
@@ -98,10 +101,15 @@ class TorchScriptExport(Step, name="torch-torchscript", source=TORCH_SOURCES, ta
         module = _wrap(torch, source.module, source.kwarg_names)
         with torch.no_grad():
             example_out = module(*flat_args)
-        dynamic_axes = {}
-        for spec in source.inputs:
+        dynamic_axes, warnings = {}, []
+        for spec, value in zip(source.inputs, flat_args):
             axes = {i: (str(d) if d else f"{spec.name}_dim{i}") for i, d in enumerate(spec.shape)
-                    if not isinstance(d, int)}
+                    if not isinstance(d, int) and d not in IMAGE_AXES}
+            if any(d in IMAGE_AXES for d in spec.shape):
+                size = "x".join(str(n) for n, d in zip(value.shape, spec.shape) if d in IMAGE_AXES)
+                warnings.append(f"{spec.name}: height and width fixed at {size}: the TorchScript exporter records "
+                                "the model's shape arithmetic (window padding, patch counts) as constants, so a "
+                                "file with them dynamic could be wrong at sizes the verification did not try")
             if axes:
                 dynamic_axes[spec.name] = axes
         batch_dynamic = any(0 in a for a in dynamic_axes.values())
@@ -112,13 +120,13 @@ class TorchScriptExport(Step, name="torch-torchscript", source=TORCH_SOURCES, ta
             for name, value in zip(source.outputs, tensors(example_out)):
                 if getattr(value, "dim", lambda: 0)() and value.shape[0] == batch:
                     dynamic_axes[name] = {0: "batch"}
-        with quiet(*_LOGGERS), torch.no_grad():
+        with quiet(*_LOGGERS), torch.no_grad(), native_silenced(1):  # its C++ prints the graph on a failure
             torch.onnx.export(
                 module, flat_args, str(out), dynamo=False, input_names=names,
                 output_names=list(source.outputs), dynamic_axes=dynamic_axes or None,
                 opset_version=options.opset or 17,
             )
-        return {"converter": f"torch {torch.__version__} (TorchScript exporter)"}
+        return {"converter": f"torch {torch.__version__} (TorchScript exporter)", "warnings": warnings}
 
 
 def _wrap(torch, module, kwarg_names):

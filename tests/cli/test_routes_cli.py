@@ -19,7 +19,7 @@ def test_routes_json(cli):
     assert code == 0
     data = json.loads(stdout)
     torch_chain = [r["route"] for r in data["routes"] if r["source"] == "torch.export" and r["target"] == "onnx"]
-    assert torch_chain == ["torch-dynamo", "torch-torchscript"]
+    assert torch_chain == ["torch-dynamo", "hf-dynamo-patched", "torch-torchscript"]
     assert all({"extra", "installed", "order"} <= set(r) for r in data["routes"])
     assert data["broken"] == []
 

@@ -49,8 +49,8 @@ def feed_for(path, rng, batch: int, length: int) -> dict[str, np.ndarray]:
 
     feed = {}
     for i in ort.InferenceSession(str(path)).get_inputs():
-        shape = [batch if d == "batch" else d if isinstance(d, int) else (3 if d == "num_choices" else length)
-                 for d in i.shape]
+        sizes = {"batch": batch, "num_choices": 3, "height": 48, "width": 48}  # an image size modelport did not use
+        shape = [d if isinstance(d, int) else sizes.get(d, length) for d in i.shape]
         if i.name == "input_values":
             shape[-1] = 40 * length
         if i.name == "attention_mask":

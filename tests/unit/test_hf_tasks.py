@@ -79,3 +79,21 @@ def test_without_transformers_the_folder_exits_5_with_the_install_line(tmp_path,
     monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers now fails as if not installed
     code, _, err = cli("convert", folder, "-o", tmp_path / "x.onnx")
     assert code == 5 and "pip install 'modelport[transformers]'" in err
+
+
+def test_image_size_comes_from_the_preprocessor_then_the_config(tmp_path):
+    from types import SimpleNamespace
+
+    from modelport.loaders.hf_tasks import image_size, image_specs
+
+    config = SimpleNamespace(image_size=32, num_channels=3)
+    assert image_size(config, tmp_path) == (32, 32, "config.image_size")
+    assert image_size(SimpleNamespace(), tmp_path)[:2] == (224, 224)
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"size": {"shortest_edge": 40},
+                                                                    "crop_size": {"height": 36, "width": 36}}))
+    assert image_size(config, tmp_path) == (36, 36, "preprocessor_config.json crop_size")
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"size": {"height": 48, "width": 48},
+                                                                    "do_center_crop": False, "crop_size": 20}))
+    assert image_size(config, tmp_path)[:2] == (48, 48)
+    specs, rules = image_specs(config, tmp_path)
+    assert specs[0].shape == ("batch", 3, "height", "width") and rules["pixel_values"].sizes == (48, 80)

@@ -44,7 +44,7 @@ def test_builtin_steps_come_from_entry_points():
     reg = load_registry()
     assert not reg.broken, reg.broken
     names = [s.name for s in reg.chain(Format.TORCH_EXPORT, Format.ONNX)]
-    assert names == ["torch-dynamo", "torch-torchscript"]
+    assert names == ["torch-dynamo", "hf-dynamo-patched", "torch-torchscript"]  # the middle one: transformers ops
     keras = [s.name for s in reg.chain(Format.KERAS, Format.ONNX)]
     assert keras == ["keras-tf2onnx-keras", "keras-tf2onnx-function", "keras-tf2onnx-savedmodel", "keras-torch-dynamo"]
 
