@@ -179,12 +179,63 @@ def work() -> None:
             report = convert(folder, out, force=True, task=TASK[job["group"]])
             result.update(outcome="pass" if report.ok else "fail", route=report.route,
                           reason=None if report.ok else report.verification.summary())
+            if report.ok and out.endswith(".onnx"):
+                with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+                    result["broken"] = broken_verdict(folder, Path(out), TASK[job["group"]])
         except ModelportError as exc:
             result.update(outcome="fail", reason=f"exit {exc.exit_code}: {one_line(exc)[:600]}")
         except Exception as exc:
             result.update(outcome="fail", reason=f"internal: {one_line(exc)[:600]}")
         result["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps(result), file=results, flush=True)
+
+
+SIZES = {"batch": 2, "sequence_length": 8, "past_sequence_length": 3, "total_sequence_length": 11,
+         "encoder_sequence_length": 8, "decoder_sequence_length": 8, "height": 64, "width": 64, "num_choices": 2}
+
+
+def _feed(path: Path) -> dict:
+    """Inputs for an ONNX file from its declared shapes alone (independent of modelport's generator)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(11)
+    feed = {}
+    for i in ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs():
+        shape = [d if isinstance(d, int) else (16000 if i.name == "input_values" else SIZES.get(d, 8))
+                 for d in i.shape]
+        if "mask" in i.name:
+            feed[i.name] = np.ones(shape, np.int64)
+        elif i.name == "position_ids":
+            feed[i.name] = np.broadcast_to(np.arange(3, 3 + shape[-1]), shape).astype(np.int64)
+        elif i.type == "tensor(int64)":
+            feed[i.name] = rng.integers(0, 10, shape).astype(np.int64)
+        else:
+            feed[i.name] = rng.standard_normal(shape).astype(np.float32)
+    return feed
+
+
+def broken_verdict(folder: Path, out: Path, task: str) -> str:
+    """The largest weight x1.01 in a copy: "caught" by `modelport verify`, a "FALSE PASS", "not broken" (onnxruntime
+    shows the copy equal to the file on inputs drawn from the declared shapes) or "unmeasured" (those inputs do
+    not run)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from modelport.commands.verify import verify
+    from tests.builders import scale_weight
+
+    bad = out.with_name(out.stem + ".bad.onnx")
+    scale_weight(out, bad)
+    try:
+        feed = _feed(out)
+        good, wrong = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feed)
+                       for p in (out, bad))
+    except Exception:  # noqa: BLE001
+        return "unmeasured"
+    if max(float(np.max(np.abs(a - b) / (1 + np.abs(a)))) for a, b in zip(good, wrong) if a.dtype.kind == "f") < 1e-4:
+        return "not broken"
+    return "FALSE PASS" if verify(folder, bad, task=task).ok else "caught"
 
 
 class Worker:
@@ -285,6 +336,13 @@ def summarise(results: list[dict]) -> None:
         print(f"{group:10s} {passed:3d} / {len(tried):3d} = {rate:>4s}   "
               f"({sum(r['outcome'] == 'not buildable' for r in rows)} not buildable, "
               f"{sum(r['outcome'] == 'not run' for r in rows)} not run)")
+    verdicts = [r["broken"] for r in results if r.get("broken")]
+    print(f"\nbroken copies (largest weight x1.01): {verdicts.count('caught')} caught, "
+          f"{verdicts.count('FALSE PASS')} false passes, {verdicts.count('not broken')} not broken, "
+          f"{verdicts.count('unmeasured')} unmeasured")
+    for r in results:
+        if r.get("broken") == "FALSE PASS":
+            print(f"  FALSE PASS {r['group']} {r['model_type']}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@ modelport (`--rtol 1e-4`), then checked independently (onnxruntime directly agai
 on the whole data set: labels 100%, numbers within 1e-4 of 1 + |value|; 1e-5 for float64 routes). Prints
 passed / supported / total, the route (precision) each took, and every failure with its reason.
 
+Both ways: each faithful file's largest float array (tree thresholds or leaves, coefficients, scaler statistics)
+is scaled by 1.05 in a copy; when onnxruntime shows the copy wrong on the data set, `modelport verify` must fail
+it. Prints the broken copies caught and every false pass.
+
     python benchmarks/sklearn_sweep.py [--float32] [NAME ...]
 """
 
@@ -17,6 +21,9 @@ from pathlib import Path
 
 import _common  # noqa: F401  (sets up paths and environment)
 
+broken: dict[str, str] = {}  # estimator -> caught | FALSE PASS | not broken | no float array
+ties: dict[str, int] = {}  # estimator -> values counted as ties in its verification
+
 
 def sweep(names: list[str], dtype) -> dict[str, tuple[str, str, float]]:
     from modelport.core.errors import ModelportError
@@ -24,6 +31,8 @@ def sweep(names: list[str], dtype) -> dict[str, tuple[str, str, float]]:
 
     folder = Path(tempfile.mkdtemp(prefix="modelport-sksweep-"))
     results = {}
+    broken.clear()
+    ties.clear()
     for name, case in zoo.catalogue().items():
         if names and name not in names:
             continue
@@ -37,6 +46,11 @@ def sweep(names: list[str], dtype) -> dict[str, tuple[str, str, float]]:
                 outcome = f"verification failed: {report.verification.summary()}"
             else:
                 outcome = "ok" if not problems else "; ".join(problems)
+            if outcome == "ok":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    broken[name] = zoo.verdict_on_broken(case, dtype, folder)
+                ties[name] = sum(o.ties for o in report.verification.outputs)
         except ModelportError as exc:
             route, outcome = "-", f"exit {exc.exit_code}: {exc.message}"
         except Exception as exc:  # noqa: BLE001  (a sweep reports everything)
@@ -65,6 +79,14 @@ def main() -> None:
     for name, (route, outcome, _) in sorted(results.items()):
         if outcome != "ok":
             print(f"  FAIL {name} [{route}] {outcome}")
+    counts = Counter(broken.values())
+    print(f"broken copies (largest float array x1.05): {counts['caught']} caught, {counts['FALSE PASS']} false "
+          f"passes, {counts['not broken']} not wrong on the data set, {counts['no float array']} without floats")
+    for name, verdict in sorted(broken.items()):
+        if verdict == "FALSE PASS":
+            print(f"  FALSE PASS {name}")
+    tied = {n: t for n, t in ties.items() if t}
+    print(f"passes with ties reported: {len(tied)}: " + ", ".join(f"{n} ({t})" for n, t in sorted(tied.items())))
     for name, reason in zoo.SKIPS.items():
         print(f"  skip {name}: {reason}")
     slow = sorted(results.items(), key=lambda kv: -kv[1][2])[:5]

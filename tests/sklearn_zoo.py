@@ -287,3 +287,51 @@ def check(est, x: np.ndarray, onnx_path, rtol: float = 1e-4) -> list[str]:
             if worst > rtol:
                 problems.append(f"numbers off by {worst:.3g} of 1 + |value| (allowed {rtol:.3g})")
     return problems
+
+
+def break_copy(src, out, factor: float = 1.05) -> str | None:
+    """A copy of a converted scikit-learn graph with its largest float array (an initializer, or a node's float
+    attribute: tree thresholds or leaf values, coefficients, scaler statistics) scaled by `factor`. Returns what
+    was scaled, or None when the graph holds no float array."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    arrays = []  # (size, label, apply)
+    for t in model.graph.initializer:
+        if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE) and int(np.prod(t.dims)) > 1:
+            def scale(t=t):
+                a = numpy_helper.to_array(t)
+                t.CopyFrom(numpy_helper.from_array((a * factor).astype(a.dtype), t.name))
+            arrays.append((int(np.prod(t.dims)), f"initializer {t.name}", scale))
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.FLOATS and len(attr.floats) > 1 and "hitrates" not in attr.name:
+                def scale(attr=attr):
+                    values = [v * factor for v in attr.floats]
+                    del attr.floats[:]
+                    attr.floats.extend(values)
+                arrays.append((len(attr.floats), f"{node.op_type}.{attr.name}", scale))
+    if not arrays:
+        return None
+    size, label, apply = max(arrays, key=lambda a: a[0])
+    apply()
+    onnx.save(model, str(out))
+    return label
+
+
+def verdict_on_broken(case: Case, dtype, folder) -> str:
+    """After a faithful conversion (convert_and_check in `folder`): break a copy (`break_copy`), measure with
+    onnxruntime whether it is really wrong on the data set, and ask modelport to verify it. Returns "caught",
+    "FALSE PASS", "not broken" (the change moves nothing on the data set) or "no float array"."""
+    import modelport
+    from modelport.pipeline import VerifyOptions
+
+    est, x, _ = fitted(case, dtype)
+    src, out, bad = folder / f"{case.name}.skops", folder / f"{case.name}.onnx", folder / f"{case.name}.bad.onnx"
+    if break_copy(out, bad) is None:
+        return "no float array"
+    if not check(est, x, bad, 1e-4):
+        return "not broken"
+    report = modelport.verify(src, bad, trust=True, check=VerifyOptions(rtol=1e-4))
+    return "FALSE PASS" if report.ok else "caught"

@@ -18,8 +18,9 @@ def debugging() -> bool:
 
 
 @contextlib.contextmanager
-def quiet(*loggers: str):
-    """Silence converter chatter (warnings, logging, prints) during a block; errors still propagate."""
+def quiet(*loggers: str, everywhere: bool = True):
+    """Silence converter chatter (warnings, logging, prints) during a block; errors still propagate.
+    `everywhere=False`: only the named loggers' levels (a block that collects another logger's warnings)."""
     if debugging():
         yield
         return
@@ -31,7 +32,8 @@ def quiet(*loggers: str):
     # and below ERROR everywhere: importing torch._dynamo (torchao does, on transformers' first import) resets the
     # torch loggers' levels in the middle of the block, and their pytree deprecations then reach the terminal
     disabled = logging.root.manager.disable
-    logging.disable(max(disabled, logging.WARNING))
+    if everywhere:
+        logging.disable(max(disabled, logging.WARNING))
     sink = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink):

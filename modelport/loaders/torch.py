@@ -136,7 +136,7 @@ def _export_load(torch, path):
         log.handlers, log.propagate = [handler], False
         log.setLevel(logging.WARNING)
     try:
-        with quiet(*_LOAD_LOGGERS):
+        with quiet(*_LOAD_LOGGERS, everywhere=False):  # torch.export's warning is what the handler collects
             return torch.export.load(str(path))
     except RuntimeError as exc:
         if handler.errors and "warnings above" in str(exc):

@@ -142,7 +142,6 @@ class Reference:
                 self.floor_note = f"unavailable ({one_line(exc)}): fixed tolerances only"
         return self._twins[key]
 
-
     def tie_rows(self, cases: list[dict], warnings: list[str]) -> TieRows | None:
         """Per case, the rows the model says rest on a tie (Model.tie_rows); None when it knows of none."""
         key = id(cases)  # a list held in self._cache for the Reference's lifetime

@@ -144,7 +144,9 @@ def test_every_route_mismatching_keeps_the_first_file_and_exits_1(models, tmp_pa
     assert "kept" in err and out.exists()
     data = json.loads(report.read_text())
     assert [(a["route"], a["outcome"]) for a in data["attempts"]] == [("torch-dynamo", "mismatch"),
+                                                                      ("hf-dynamo-patched", "skipped"),
                                                                       ("torch-torchscript", "mismatch")]
+    assert data["attempts"][1]["reason"] == "the program calls no transformers operators"
     from modelport.core.provenance import read_onnx
 
     facts = read_onnx(out)
