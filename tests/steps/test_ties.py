@@ -31,21 +31,26 @@ def _run(path, x):
     return sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})
 
 
-@pytest.fixture(scope="module")
-def extra_trees(tmp_path_factory):
+def _fitted_and_converted(folder, est, loader):
+    """Fit `est` on a bundled data set, save it with skops and convert it: (est, X, source, output, report)."""
     import skops.io as sio
-    from sklearn.datasets import load_wine
-    from sklearn.ensemble import ExtraTreesClassifier
 
     import modelport
 
-    folder = tmp_path_factory.mktemp("ties")
-    x, y = load_wine(return_X_y=True)
-    est = ExtraTreesClassifier(n_estimators=50, random_state=0).fit(x, y)
-    src, out = folder / "et.skops", folder / "et.onnx"
+    x, y = loader(return_X_y=True)
+    est.fit(x, y)
+    src, out = folder / "model.skops", folder / "model.onnx"
     sio.dump(est, str(src))
-    report = modelport.convert(src, out, trust=True)
-    return est, x, src, out, report
+    return est, x, src, out, modelport.convert(src, out, trust=True)
+
+
+@pytest.fixture(scope="module")
+def extra_trees(tmp_path_factory):
+    from sklearn.datasets import load_wine
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    return _fitted_and_converted(tmp_path_factory.mktemp("ties"), ExtraTreesClassifier(n_estimators=50,
+                                                                                      random_state=0), load_wine)
 
 
 def test_extra_trees_faithful_file_passes_with_its_ties_reported(extra_trees):
@@ -88,19 +93,10 @@ def test_extra_trees_with_one_tree_changed_fails_on_clear_margin_labels(extra_tr
 @pytest.fixture(scope="module")
 def neighbours(tmp_path_factory):
     """k = 5 on iris, which repeats rows: the 5th and 6th neighbours of some rows are equidistant."""
-    import skops.io as sio
     from sklearn.datasets import load_iris
     from sklearn.neighbors import KNeighborsClassifier
 
-    import modelport
-
-    folder = tmp_path_factory.mktemp("knn")
-    x, y = load_iris(return_X_y=True)
-    est = KNeighborsClassifier(n_neighbors=5).fit(x, y)
-    src, out = folder / "knn.skops", folder / "knn.onnx"
-    sio.dump(est, str(src))
-    report = modelport.convert(src, out, trust=True)
-    return est, x, src, out, report
+    return _fitted_and_converted(tmp_path_factory.mktemp("knn"), KNeighborsClassifier(n_neighbors=5), load_iris)
 
 
 def test_neighbours_on_duplicate_rows_pass_with_ties_reported(neighbours):
