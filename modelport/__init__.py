@@ -6,13 +6,26 @@ The Python API mirrors the CLI: `modelport.convert(...)`, `verify`, `inspect`, `
 
 from __future__ import annotations
 
+import sys
+import types
+
 __version__ = "0.1.0"
 __all__ = ["__version__", "bench", "compress", "convert", "fuse", "inspect", "optimize", "verify"]
+_COMMANDS = frozenset(__all__[1:])
 
 
-def __getattr__(name: str):
-    if name in __all__[1:]:
-        import importlib
+class _Package(types.ModuleType):
+    """`modelport.verify` and `modelport.fuse` are commands, though packages share their names: importing the
+    package `modelport.verify` (every conversion does) binds it here, and `modelport.verify(...)` then called a
+    module. Command names always resolve to the command; the packages stay importable by their dotted names
+    (`from modelport.verify.check import ...`)."""
 
-        return getattr(importlib.import_module(f"modelport.commands.{name}"), name)
-    raise AttributeError(name)
+    def __getattribute__(self, name: str):
+        if name in _COMMANDS:
+            import importlib
+
+            return getattr(importlib.import_module(f"modelport.commands.{name}"), name)
+        return super().__getattribute__(name)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -73,3 +73,17 @@ def test_broken_plugin_is_listed_not_fatal(monkeypatch):
         load_registry.cache_clear()
     assert [b.name for b in reg.broken] == ["broken-plugin"]
     assert "nowhere" in reg.broken[0].reason
+
+
+def test_the_python_api_names_commands_even_after_their_namesake_packages_load():
+    """modelport.verify and modelport.fuse are also packages: importing them bound the module over the command."""
+    import modelport
+    import modelport.fuse.base  # noqa: F401
+    import modelport.verify.check  # noqa: F401
+    from modelport.commands.fuse import fuse
+    from modelport.commands.verify import verify
+
+    assert modelport.verify is verify and modelport.fuse is fuse
+    from modelport import verify as imported
+
+    assert imported is verify
