@@ -165,9 +165,27 @@ def _first_step_rule(first, n: int) -> InputRule | None:
     return None
 
 
+# meta-estimators whose first fitted inner estimator sees the raw features: what it says about them holds
+_WRAPPERS = {"TunedThresholdClassifierCV": "estimator_", "FixedThresholdClassifier": "estimator_",
+             "GridSearchCV": "best_estimator_", "RandomizedSearchCV": "best_estimator_",
+             "HalvingGridSearchCV": "best_estimator_", "HalvingRandomSearchCV": "best_estimator_",
+             "MultiOutputClassifier": "estimators_", "MultiOutputRegressor": "estimators_",
+             "OneVsRestClassifier": "estimators_", "OneVsOneClassifier": "estimators_",
+             "ClassifierChain": "estimators_", "RegressorChain": "estimators_"}
+
+
+def _inner(estimator):
+    """The estimator a meta-estimator wraps (a tuned threshold, a search, one model per target or class)."""
+    attr = _WRAPPERS.get(type(estimator).__name__)
+    inner = getattr(estimator, attr, None) if attr else None
+    if isinstance(inner, list):
+        inner = inner[0] if inner else None
+    return estimator if inner is None else _inner(inner)
+
+
 def feature_rule(estimator, n: int) -> InputRule | None:
     """The rule for a 2-D (rows, n features) input, or None when the estimator says nothing useful."""
-    steps = _steps(estimator)
+    steps = _steps(_inner(estimator))
     rule = _first_step_rule(steps[0], n)
     a, b = np.ones(n), np.zeros(n)
     points, source = None, None

@@ -9,7 +9,10 @@ So for a model with a label output, take pairs of generated rows the source labe
 segment between them with the source itself, and add the two ends of the last bracket: rows just either side
 of the source's boundary. A candidate that draws the boundary elsewhere labels one of them differently. The
 count is bounded (PAIRS_PER_CLASS_PAIR per pair of labels, MAX_PAIRS in all) and the bisection costs STEPS
-batched runs of the source.
+batched runs of the source. When the source gives every generated row the same label (a model that says nothing
+about its data, fed N(0, 1) rows on features in the thousands), rows spread 10, 100 and 1000 times further from
+their centre are tried (one run each) until one is labelled otherwise, and the pairs cross from one to the other.
+A multi-output classifier's row of labels counts as one label.
 
 Where the source decides by argmax, the two ends straddle a tie of its scores, and a float32 candidate may
 label either way there: verify/ties.py counts such a difference as a tie. A threshold drawn elsewhere is no
@@ -22,17 +25,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from modelport.verify.ties import is_label
-
 PAIRS_PER_CLASS_PAIR = 4
 MAX_PAIRS = 32
 # the last bracket is 1/4096 of the segment: close to the boundary, yet far beyond float32 rounding of a row
 STEPS = 12
+WIDER = (10.0, 100.0, 1000.0)  # spreads tried when every generated row gets the same label
 
 
 def boundary_rows(run: Callable[[dict], dict], feed: dict[str, np.ndarray], seed: int = 0) -> np.ndarray | None:
     """Rows either side of the source's decision boundary, for a lone 2-D float input `feed`; None when the
-    model has no label output or fewer than two labels on these rows."""
+    model has no label output or no two labels can be found around these rows."""
     if len(feed) != 1:
         return None
     name, x = next(iter(feed.items()))
@@ -42,25 +44,57 @@ def boundary_rows(run: Callable[[dict], dict], feed: dict[str, np.ndarray], seed
     label_name = _label_output(outputs)
     if label_name is None:
         return None
-    labels = np.asarray(outputs[label_name]).reshape(len(x))
+    x, labels = _both_sides(run, name, x, _row_ids(outputs[label_name], len(x)), label_name)
     pairs = _pairs(labels, np.random.default_rng(seed))
     if not pairs:
         return None
     first, second = np.array(pairs).T
     lo, hi = x[first].astype(np.float64), x[second].astype(np.float64)
-    lo_label = labels[first]
+    lo_value = _labels_of(run, name, x[first], label_name)
     for _ in range(STEPS):
         mid = ((lo + hi) / 2).astype(x.dtype)
-        same = np.asarray(run({name: mid})[label_name]).reshape(len(mid)) == lo_label
+        same = _same(_labels_of(run, name, mid, label_name), lo_value)
         lo = np.where(same[:, None], mid, lo)
         hi = np.where(same[:, None], hi, mid)
     return np.concatenate([lo, hi]).astype(x.dtype)
 
 
+def _both_sides(run, name: str, x: np.ndarray, labels: np.ndarray, label_name: str):
+    """The rows and their label ids; when all share one label, rows further out (the generated rows spread
+    about their centre by 10, 100, 1000) that the source labels otherwise are added: a model that says nothing
+    about its data (N(0, 1) rows on features in the thousands) may label every generated row alike."""
+    if len(np.unique(labels)) > 1:
+        return x, labels
+    centre = x.mean(axis=0)
+    for spread in WIDER:
+        wide = (centre + (x - centre) * spread).astype(x.dtype)
+        other = ~_same(_labels_of(run, name, wide, label_name), _labels_of(run, name, x[:1], label_name)[0:1])
+        if other.any():
+            return np.concatenate([x, wide[other]]), np.concatenate([labels, np.full(int(other.sum()), -1)])
+    return x, labels
+
+
+def _labels_of(run, name: str, rows: np.ndarray, label_name: str) -> np.ndarray:
+    value = np.asarray(run({name: rows})[label_name])
+    return value.reshape(len(rows), -1)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row by row: the same label (every target's, for a multi-output model)."""
+    return (a == b).all(axis=1)
+
+
+def _row_ids(value, rows: int) -> np.ndarray:
+    """One id per row's label (a multi-output model's row of labels counts as one)."""
+    value = np.asarray(value).reshape(rows, -1)
+    return np.unique(value, axis=0, return_inverse=True)[1].reshape(rows)
+
+
 def _label_output(outputs: dict) -> str | None:
+    """The first output holding labels: integers or strings, a row of them per input row."""
     for out_name, value in outputs.items():
         value = np.asarray(value)
-        if value.ndim and is_label([value]):
+        if value.ndim in (1, 2) and value.dtype.kind in "biuUSO":
             return out_name
     return None
 
