@@ -135,7 +135,7 @@ class HFModel(TorchModel):
         height, width, where = hf_tasks.image_size(config, self.path)
         self.notes.append(f"pixel_values is fixed at {height}x{width} ({where}): {self.architecture} fails at "
                           f"{other}x{other} ({reason})")
-        specs, self.rules = hf_tasks.fixed_image_specs(config, self.path)
+        specs, self.rules = hf_tasks.image_specs(config, self.path, dynamic=False)
         self._plain(torch, with_sizes(specs, given))
 
     def _set_pad_token(self, config) -> None:

@@ -144,27 +144,17 @@ def image_size(config, folder) -> tuple[int, int, str]:
     return int(height), int(width), "config.image_size"
 
 
-def image_specs(config, folder=None) -> tuple[list[TensorSpec], dict[str, InputRule]]:
-    """pixel_values with dynamic height and width, generated at the folder's own size and at a second one
-    (HFModel fixes them when the model refuses the second)."""
+def image_specs(config, folder=None, dynamic: bool = True) -> tuple[list[TensorSpec], dict[str, InputRule]]:
+    """pixel_values [batch, channels, height, width], height and width dynamic (generated at the folder's own size
+    and 32 more: convolution stacks downsample by 32 at most; HFModel fixes them when the model refuses the second)
+    unless `dynamic` is False or the image is not square (both dims share one rule's sizes)."""
     height, width, _ = image_size(config, folder)
     channels = int(_get(config, "num_channels", default=3))
-    rule = InputRule(PIXELS, mean=0.0, std=1.0, sizes=(height, second_size(height)))
-    if height != width:  # both dims share a rule's sizes: a non-square image keeps its size
-        return fixed_image_specs(config, folder)
-    return [TensorSpec("pixel_values", ("batch", channels, "height", "width"), "float32")], {"pixel_values": rule}
-
-
-def fixed_image_specs(config, folder=None) -> tuple[list[TensorSpec], dict[str, InputRule]]:
-    height, width, _ = image_size(config, folder)
-    channels = int(_get(config, "num_channels", default=3))
+    if dynamic and height == width:
+        rule = InputRule(PIXELS, mean=0.0, std=1.0, sizes=(height, height + 32))
+        return [TensorSpec("pixel_values", ("batch", channels, "height", "width"), "float32")], {"pixel_values": rule}
     rule = InputRule(PIXELS, mean=0.0, std=1.0)
     return [TensorSpec("pixel_values", ("batch", channels, height, width), "float32")], {"pixel_values": rule}
-
-
-def second_size(size: int) -> int:
-    """The other image size verified: 32 more (convolution stacks downsample by 32 at most)."""
-    return size + 32
 
 
 def audio_specs(config, main_input: str) -> list[tuple[list[TensorSpec], dict[str, InputRule]]]:

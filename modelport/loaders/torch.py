@@ -81,12 +81,13 @@ _LOAD_LOGGERS = ("torch", "torchao", "transformers")
 
 def _load_program(torch, path, trust: bool):
     """torch.export.load. A program whose inputs or outputs are classes registered with pytree (transformers
-    ModelOutputs saved with return_dict=True) loads once the module defining them is imported: the archive names
-    them, so import those modules (allowed packages freely, anything else with --trust) and load again."""
+    ModelOutputs saved with return_dict=True), or that calls operators a library registers on import
+    (torch.ops.transformers.*), loads once the module defining them is imported: the archive names them, so
+    import those modules (allowed packages freely, anything else with --trust) and load again."""
     try:
         return _export_load(torch, path)
     except Exception as exc:
-        modules = {m: what for m, what in _pytree_modules(path).items() if m not in sys.modules}
+        modules = {m: what for m, what in _modules_to_import(path).items() if m not in sys.modules}
         if not modules:
             raise
         first = exc
@@ -147,7 +148,7 @@ def _export_load(torch, path):
         log.propagate, log.handlers = saved[1], saved[2]
 
 
-def _pytree_modules(path) -> dict[str, str]:
+def _modules_to_import(path) -> dict[str, str]:
     """Modules defining the non-builtin classes a .pt2's input/output specs name, then the modules registering
     the custom operators it calls (read from its JSON)."""
     import zipfile

@@ -31,7 +31,7 @@ class Tolerance:
     # int8 results: each output's atol is at least this share of its range on the reference (int8 error grows
     # with the range a tensor is quantized over: raw logits spanning 400 miss a fixed 0.1 while their labels
     # all agree), and classifier-like outputs must keep top-1 agreement >= 1 - max_mismatch on rows whose
-    # top two scores are further apart than that error (see range_atol)
+    # top two scores are further apart than that error (see _range_labels)
     range_share: float = 0.0
 
     def for_output(self, name: str) -> tuple[float, float]:
