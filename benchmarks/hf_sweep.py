@@ -226,7 +226,10 @@ def broken_verdict(folder: Path, out: Path, task: str) -> str:
     from tests.builders import scale_weight
 
     bad = out.with_name(out.stem + ".bad.onnx")
-    scale_weight(out, bad)
+    try:
+        scale_weight(out, bad)
+    except ValueError:  # no float initializer: the TorchScript exporter keeps weights in Constant nodes
+        return "unmeasured"
     try:
         feed = _feed(out)
         good, wrong = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feed)

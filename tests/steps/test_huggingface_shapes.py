@@ -126,7 +126,7 @@ def _text_inputs():
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def test_opt_program_gets_a_mask_not_positions(tmp_path):
+def test_opt_program_gets_a_mask_not_positions(tmp_path, cli):
     """OPT's learned positions are cumsum(attention_mask) + 2: the mask reaches that embedding through
     arithmetic, and must not be generated as indices into it (values up to 65 overran it)."""
     import torch
@@ -147,6 +147,9 @@ def test_opt_program_gets_a_mask_not_positions(tmp_path):
         expected = model(**inputs).last_hidden_state.numpy()
     got = ort_run(out, {k: v.numpy() for k, v in inputs.items()})
     np.testing.assert_allclose(next(iter(got.values())), expected, atol=1e-4, rtol=1e-3)
+    scale_weight(out, tmp_path / "bad.onnx")
+    code, _, err = cli("verify", tmp_path / "opt.pt2", tmp_path / "bad.onnx")
+    assert code == 1, err
 
 
 MIXTRAL = dict(vocab_size=99, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
