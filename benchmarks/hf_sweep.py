@@ -284,6 +284,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=4 * 3600, help="stop starting models after this long")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--shard", default="0/1", help="K/N: run every N-th model from the K-th (N processes)")
+    parser.add_argument("--only", default="", help="comma-separated model types (config.model_type) to run")
     parser.add_argument("--summarise", nargs="*", type=Path,
                         help="only print the summary of these result files (a later file's row replaces an earlier's)")
     parser.add_argument("--retry", nargs="*", type=Path,
@@ -299,7 +300,8 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as root:
         worker = Worker()
-        todo = [j for j in jobs(args.groups.split(","), root) if (j["group"], j["model_type"]) not in settled]
+        todo = [j for j in jobs(args.groups.split(","), root) if (j["group"], j["model_type"]) not in settled
+                and (not args.only or j["model_type"] in args.only.split(","))]
         for job in todo[shard::shards]:
             if time.perf_counter() - started > args.budget:
                 results.append({**job, "outcome": "not run", "reason": "time budget"})
