@@ -57,7 +57,12 @@ def supported() -> list[str]:
     from sklearn.utils import all_estimators
 
     names = {c.__name__ for c in sklearn_operator_name_map if c.__module__.startswith("sklearn")}
+    names |= MODELPORT_REGISTERS  # whether registered yet in this process or not
     return sorted(names & {n for n, _ in all_estimators()})
+
+
+# estimators skl2onnx has no converter for until modelport registers one (routes/sklearn_threshold.py)
+MODELPORT_REGISTERS = {"FixedThresholdClassifier"}
 
 
 def catalogue() -> dict[str, Case]:
@@ -102,6 +107,8 @@ def catalogue() -> dict[str, Case]:
             [("ridge", linear_model.Ridge()), ("tree", tree.DecisionTreeRegressor(max_depth=3, random_state=0))]),
             "diabetes"),
         "TunedThresholdClassifierCV": (lambda: model_selection.TunedThresholdClassifierCV(lr()), "breast_cancer"),
+        "FixedThresholdClassifier": (lambda: model_selection.FixedThresholdClassifier(lr(), threshold=0.7),
+                                     "breast_cancer"),
         "Pipeline": (lambda: pipeline.make_pipeline(preprocessing.StandardScaler(), decomposition.PCA(3), lr()),
                      "iris"),
         "FeatureUnion": (lambda: pipeline.FeatureUnion(

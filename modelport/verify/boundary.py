@@ -44,34 +44,34 @@ def boundary_rows(run: Callable[[dict], dict], feed: dict[str, np.ndarray], seed
     label_name = _label_output(outputs)
     if label_name is None:
         return None
-    x, labels = _both_sides(run, name, x, _row_ids(outputs[label_name], len(x)), label_name)
-    pairs = _pairs(labels, np.random.default_rng(seed))
+    x, values = _both_sides(run, name, x, np.asarray(outputs[label_name]).reshape(len(x), -1), label_name)
+    pairs = _pairs(_row_ids(values), np.random.default_rng(seed))
     if not pairs:
         return None
     first, second = np.array(pairs).T
     lo, hi = x[first].astype(np.float64), x[second].astype(np.float64)
-    lo_value = _labels_of(run, name, x[first], label_name)
     for _ in range(STEPS):
         mid = ((lo + hi) / 2).astype(x.dtype)
-        same = _same(_labels_of(run, name, mid, label_name), lo_value)
+        same = _same(_labels_of(run, name, mid, label_name), values[first])
         lo = np.where(same[:, None], mid, lo)
         hi = np.where(same[:, None], hi, mid)
     return np.concatenate([lo, hi]).astype(x.dtype)
 
 
-def _both_sides(run, name: str, x: np.ndarray, labels: np.ndarray, label_name: str):
-    """The rows and their label ids; when all share one label, rows further out (the generated rows spread
-    about their centre by 10, 100, 1000) that the source labels otherwise are added: a model that says nothing
-    about its data (N(0, 1) rows on features in the thousands) may label every generated row alike."""
-    if len(np.unique(labels)) > 1:
-        return x, labels
+def _both_sides(run, name: str, x: np.ndarray, values: np.ndarray, label_name: str):
+    """The rows and their labels (a row of them each); when all share one, rows further out (the generated rows
+    spread about their centre by 10, 100, 1000) that the source labels otherwise are added: a model that says
+    nothing about its data (N(0, 1) rows on features in the thousands) may label every generated row alike."""
+    if len(np.unique(values, axis=0)) > 1:
+        return x, values
     centre = x.mean(axis=0)
     for spread in WIDER:
         wide = (centre + (x - centre) * spread).astype(x.dtype)
-        other = ~_same(_labels_of(run, name, wide, label_name), _labels_of(run, name, x[:1], label_name)[0:1])
+        wide_values = _labels_of(run, name, wide, label_name)
+        other = ~_same(wide_values, values[:1])
         if other.any():
-            return np.concatenate([x, wide[other]]), np.concatenate([labels, np.full(int(other.sum()), -1)])
-    return x, labels
+            return np.concatenate([x, wide[other]]), np.concatenate([values, wide_values[other]])
+    return x, values
 
 
 def _labels_of(run, name: str, rows: np.ndarray, label_name: str) -> np.ndarray:
@@ -84,10 +84,9 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b).all(axis=1)
 
 
-def _row_ids(value, rows: int) -> np.ndarray:
+def _row_ids(values: np.ndarray) -> np.ndarray:
     """One id per row's label (a multi-output model's row of labels counts as one)."""
-    value = np.asarray(value).reshape(rows, -1)
-    return np.unique(value, axis=0, return_inverse=True)[1].reshape(rows)
+    return np.unique(values, axis=0, return_inverse=True)[1].reshape(len(values))
 
 
 def _label_output(outputs: dict) -> str | None:
