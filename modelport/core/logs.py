@@ -76,8 +76,6 @@ class native_silenced:
             os.close(saved)
 
 
-native_stderr_silenced = native_silenced
-
 
 def quiet_onnxruntime() -> None:
     """Sessions onnxruntime makes itself (the quantizer's, the optimizer's) log C++ warnings such as

@@ -9,7 +9,7 @@ from typing import Any
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UnsafeError, UsageError, one_line, require
 from modelport.core.formats import Format
-from modelport.core.logs import native_stderr_silenced
+from modelport.core.logs import native_silenced
 from modelport.core.model import Model, cast_feed
 from modelport.loaders.base import check_input_sizes
 from modelport.loaders.input_rules import keras_rules
@@ -23,7 +23,7 @@ def tensorflow():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         if "keras" not in sys.modules:
             os.environ["KERAS_BACKEND"] = "tensorflow"
-        with native_stderr_silenced():
+        with native_silenced():
             return require("tensorflow", "tensorflow", "read Keras and TensorFlow models")
     return sys.modules["tensorflow"]
 
@@ -162,7 +162,7 @@ class SavedModel(Model):
         self.path = path
         self.framework_version = f"tensorflow {tf.__version__}"
         try:
-            with native_stderr_silenced():
+            with native_silenced():
                 self.loaded = tf.saved_model.load(str(path))
         except Exception as exc:
             raise UsageError(f"{path}: cannot load SavedModel ({one_line(exc)})") from exc

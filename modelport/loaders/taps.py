@@ -228,11 +228,11 @@ def tflite_tap_values(lm, feed: dict, keys: list[str]) -> dict:
     """The values of one run of an interpreter built for this call, told to keep every tensor (TFLite reuses
     tensor memory otherwise: this is the one way to read an intermediate value). Peak memory is one run's
     activations, freed when the call ends. Quantized values are returned in real units."""
-    from modelport.core.logs import native_stderr_silenced
+    from modelport.core.logs import native_silenced
     from modelport.loaders.tflite import dequantize, interpreter_class, invoke
 
     cls, _ = interpreter_class()
-    with native_stderr_silenced():
+    with native_silenced():
         interp = cls(model_path=str(lm.path), experimental_preserve_all_tensors=True)
         invoke(interp, cast_feed(feed, lm.inputs))
     info = {str(d["index"]): d for d in interp.get_tensor_details()}

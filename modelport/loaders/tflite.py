@@ -5,7 +5,7 @@ from __future__ import annotations
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import MissingDependency, UsageError, one_line
 from modelport.core.formats import Format
-from modelport.core.logs import native_stderr_silenced
+from modelport.core.logs import native_silenced
 from modelport.core.model import Model, cast_feed
 from modelport.loaders.base import check_input_sizes
 from modelport.loaders.taps import tflite_tap_values, tflite_taps
@@ -90,7 +90,7 @@ class TfliteModel(Model):
         interpreter, self.framework_version = interpreter_class()
         self.path = path
         try:  # a damaged file can also fail past the constructor: reading signatures, allocating tensors
-            with native_stderr_silenced():
+            with native_silenced():
                 self.interpreter = interpreter(model_path=str(path), num_threads=threads)
                 self._read_io()
         except Exception as exc:
@@ -129,7 +129,7 @@ class TfliteModel(Model):
         if self.runner is not None:
             named = {s.name: quantize(a, self.in_details[s.name]) for s, a in zip(self.inputs, arrays)}
             if not getattr(self, "_warm", False):  # the first call prints the XNNPACK banner on fd 2
-                with native_stderr_silenced():
+                with native_silenced():
                     out = self.runner(**named)
                 self._warm = True
             else:

@@ -20,10 +20,9 @@ from modelport.core.registry import Step, StepOptions
 from modelport.routes.torch_onnx import _LOGGERS, dynamic_shapes, save_program
 
 
-def transformers_ops(program) -> list[str]:
-    """The transformers operators an exported program calls (torch.ops.transformers.*)."""
-    return sorted({str(n.target) for n in program.graph.nodes
-                   if n.op == "call_function" and str(n.target).startswith("transformers.")})
+def calls_transformers_ops(program) -> bool:
+    """Does an exported program call transformers' own operators (torch.ops.transformers.*)?"""
+    return any(n.op == "call_function" and str(n.target).startswith("transformers.") for n in program.graph.nodes)
 
 
 class TransformersPatchedExport(Step, name="hf-dynamo-patched", source=(Format.TRANSFORMERS, Format.TORCH_EXPORT),
@@ -34,21 +33,22 @@ class TransformersPatchedExport(Step, name="hf-dynamo-patched", source=(Format.T
                                             ".pt2 programs calling transformers operators"):
 
     def skip_reason(self, source) -> str | None:
-        if source.format is Format.TORCH_EXPORT and not transformers_ops(source.program):
+        if source.format is Format.TORCH_EXPORT and not calls_transformers_ops(source.program):
             return "the program calls no transformers operators"
         return None
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import torch
 
-        try:
-            with quiet(*_LOGGERS, "transformers", "torchao"):  # torchao logs its load failures on import
-                import transformers
+        with quiet(*_LOGGERS, "transformers", "torchao"):  # torchao logs its load failures on import
+            import transformers
+
+            try:
                 from transformers.exporters import exporter_onnx as fixes
                 from transformers.exporters.utils import apply_patches
-        except ImportError as exc:
-            raise UnsupportedError(f"transformers {transformers.__version__} has no ONNX exporter fixes "
-                                   "(transformers.exporters)") from exc
+            except ImportError as exc:
+                raise UnsupportedError(f"transformers {transformers.__version__} has no ONNX exporter fixes "
+                                       "(transformers.exporters)") from exc
         args, kwargs = source.example_inputs()
         names = [s.name for s in source.inputs]
         shapes = dynamic_shapes(source, names, source.kwarg_names)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from modelport.core.errors import UnsupportedError
 from modelport.core.formats import Format
-from modelport.core.logs import native_stderr_silenced, quiet
+from modelport.core.logs import native_silenced, quiet
 from modelport.core.registry import INT8_TOLERANCE, StepOptions
 from modelport.routes.tflite_limit import ToTflite
 
@@ -49,7 +49,7 @@ def _write(converter, source, out: Path, int8: bool = False) -> dict:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if int8
                                            else tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        with quiet(*_LOGGERS), native_stderr_silenced():
+        with quiet(*_LOGGERS), native_silenced():
             out.write_bytes(converter.convert())
     except Exception as exc:
         if any(marker in str(exc) for marker in _SELECT_OPS):

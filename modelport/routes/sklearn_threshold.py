@@ -23,12 +23,13 @@ def _thresholded(est):
 
 
 def register_fixed(est) -> None:
-    """Let skl2onnx convert a FixedThresholdClassifier in `est` as it converts TunedThresholdClassifierCV."""
-    from modelport.loaders.sklearn import walk
-
-    fixed = next((type(n) for n in walk(est) if type(n).__name__ == "FixedThresholdClassifier"), None)
-    if fixed is None:
+    """Let skl2onnx convert a FixedThresholdClassifier where `apply_threshold` will apply its threshold (the model,
+    or a pipeline's last step) as it converts TunedThresholdClassifierCV. Anywhere else it stays unconverted
+    (exit 3 naming it) rather than converted without its threshold."""
+    node = _thresholded(est)
+    if node is None or type(node).__name__ != "FixedThresholdClassifier":
         return
+    fixed = type(node)
     from skl2onnx import update_registered_converter
     from skl2onnx.operator_converters.tuned_threshold_classifier import convert_sklearn_tuned_threshold_classifier
     from skl2onnx.shape_calculators.tuned_threshold_classifier import tuned_threshold_classifier_shape_calculator
