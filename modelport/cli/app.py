@@ -19,6 +19,7 @@ from modelport.cli import inspect as inspect_cmd
 from modelport.cli import optimize as optimize_cmd
 from modelport.cli import register as register_cmd
 from modelport.cli import routes as routes_cmd
+from modelport.cli import serve as serve_cmd
 from modelport.cli import verify as verify_cmd
 
 HELP = """Move trained models between PyTorch, TensorFlow/Keras, scikit-learn and ONNX — and prove it.
@@ -60,6 +61,7 @@ app.command("optimize", epilog=optimize_cmd.EPILOG)(optimize_cmd.optimize)
 app.command("bench", epilog=bench_cmd.EPILOG)(bench_cmd.bench)
 app.command("batch", epilog=batch_cmd.EPILOG)(batch_cmd.batch)
 app.command("register", epilog=register_cmd.EPILOG)(register_cmd.register)
+app.command("serve", epilog=serve_cmd.EPILOG)(serve_cmd.serve)
 app.command("routes")(routes_cmd.routes)
 
 

@@ -15,6 +15,13 @@ class ModelportError(Exception):
         self.hint = hint
 
 
+class VerificationRefused(ModelportError):
+    """A model whose recorded verification failed, refused where only verified models go (exit 1)."""
+
+    exit_code = 1
+    kind = "verification_failed"
+
+
 class UsageError(ModelportError):
     """Bad flags, or an input that is missing, unreadable or corrupt (exit 2)."""
 

@@ -1,0 +1,68 @@
+"""`modelport serve MODEL...`: verified models over the Open Inference Protocol (REST and gRPC)."""
+
+from __future__ import annotations
+
+import typer
+
+from modelport.cli.options import command
+
+EPILOG = """\
+Examples:\n
+  modelport serve fraud.onnx                                   (http://127.0.0.1:8080/v2/models/fraud, grpc :8081)\n
+  modelport serve clf.onnx digits.tflite ensemble.onnx --http-port 9000 --grpc-port 9001\n
+  modelport serve models:/fraud@production --name fraud\n
+  modelport serve fraud.onnx --write-triton triton_repo/       (writes a Triton model repository, serves nothing)\n
+\n
+Call it with tritonclient (http or grpc), curl or grpcurl: see docs/serve.md. SIGTERM drains requests in
+flight and exits 0; Ctrl-C exits 130. A file whose recorded verification failed is refused (exit 1) unless
+--allow-unverified. Needs modelport[serve].
+"""
+
+
+def render(report, session) -> None:
+    d = report.details
+    console = session.console()
+    if "triton" in d:
+        for m in d["triton"]:
+            console.print(f"{m['name']}: {m['config']} (max_batch_size {m['max_batch_size']})")
+        for warning in report.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
+        return
+    console.print(f"stopped: served {', '.join(m['name'] for m in d.get('models', []))}")
+
+
+@command("serve", render=render)
+def serve(
+    opts,
+    models: list[str] = typer.Argument(..., metavar="MODEL...", help="ONNX or TFLite files, Hugging Face output "
+                                                                     "folders, models:/NAME/V or models:/NAME@ALIAS."),
+    names: list[str] = typer.Option(None, "--name", "-n", help="Name of each model in URLs, in order (default: "
+                                                                "the file stem or registered name)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    http_port: int = typer.Option(8080, "--http-port", help="REST port."),
+    grpc_port: int = typer.Option(8081, "--grpc-port", help="gRPC port (0: no gRPC)."),
+    engine: str = typer.Option("kserve", "--engine", help="kserve (one machine)."),
+    allow_unverified: bool = typer.Option(False, "--allow-unverified",
+                                          help="Serve a file whose recorded verification failed."),
+    threads: int = typer.Option(None, "--threads", min=1, help="ONNX Runtime / LiteRT threads per model "
+                                                               "(default: MODELPORT_THREADS, else all cores)."),
+    max_request_mb: float = typer.Option(64.0, "--max-request-mb", help="Largest request body (413 above it)."),
+    write_triton: str = typer.Option(None, "--write-triton", metavar="DIR",
+                                     help="Write a Triton model repository for MODEL... and exit."),
+    max_batch: int = typer.Option(None, "--max-batch", min=1,
+                                  help="--write-triton: max_batch_size (default 8 when the batch axis is dynamic)."),
+    dynamic_batching: bool = typer.Option(False, "--dynamic-batching", help="--write-triton: turn Triton's dynamic "
+                                                                            "batching on."),
+):
+    """Serve verified models over REST and gRPC (Open Inference Protocol), or write a Triton repository."""
+    if write_triton:
+        from modelport.serve.triton import write_repository
+
+        return write_repository(models, write_triton, names=names, max_batch=max_batch,
+                                dynamic_batching=dynamic_batching, allow_unverified=allow_unverified,
+                                force=False)
+    from modelport.serve.run import serve as run
+
+    return run(models, names=names, host=host, http_port=http_port, grpc_port=grpc_port, engine=engine,
+               allow_unverified=allow_unverified, threads=threads, max_request_mb=max_request_mb,
+               debug=opts.session.debug, progress=opts.session.progress)

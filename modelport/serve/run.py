@@ -1,0 +1,96 @@
+"""`modelport serve`: check the ports, load every model, then hand them to an engine until SIGTERM or Ctrl-C.
+
+Engines: KServe (`kserve_engine`, the default). The Triton repository writer (`triton`) runs nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from modelport.core.errors import UsageError
+from modelport.core.report import Report
+
+ENGINES = ("kserve",)
+
+
+def check_port(host: str, port: int, what: str) -> None:
+    """Exit 2 naming the port when something already listens there (before any model loads)."""
+    import socket
+
+    if not 0 < port < 65536:
+        raise UsageError(f"--{what}-port {port} is not a port number (1-65535)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise UsageError(f"--host {host}: not an address of this machine", hint="e.g. 127.0.0.1 or 0.0.0.0") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is not "in use"
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise UsageError(f"{what.upper()} port {port} on {host} is in use ({exc.strerror})",
+                             hint=f"choose another with --{what}-port, or stop what listens there") from None
+
+
+def quiet_servers(debug: bool) -> None:
+    """KServe's, uvicorn's and gRPC's log lines stay off the terminal unless --debug."""
+    import logging
+    import os
+
+    if debug:
+        logging.basicConfig(level=logging.INFO)
+        return
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    for name in ("kserve", "kserve.trace", "uvicorn", "uvicorn.error", "uvicorn.access", "fastapi", "grpc",
+                 "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def serve(sources: list[str], *, names: list[str] | None = None, host: str = "127.0.0.1", http_port: int = 8080,
+          grpc_port: int = 8081, engine: str = "kserve", allow_unverified: bool = False, threads: int | None = None,
+          max_request_mb: float = 64.0, debug: bool = False, say: Callable[[str], None] | None = None,
+          progress: Callable[[str], None] = lambda _: None) -> Report:
+    """Serve `sources` until SIGTERM (drained; returns an ok report) or Ctrl-C (KeyboardInterrupt: exit 130)."""
+    from modelport.serve.served import resolve
+
+    say = say or (lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()))
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine}: not an engine", hint=f"choose one of {', '.join(ENGINES)}")
+    if max_request_mb <= 0:
+        raise UsageError("--max-request-mb must be > 0")
+    if grpc_port and grpc_port == http_port:
+        raise UsageError(f"--http-port and --grpc-port are both {http_port}", hint="give them different ports")
+    check_port(host, http_port, "http")
+    if grpc_port:
+        check_port(host, grpc_port, "grpc")
+    from modelport.serve.kserve_engine import import_kserve
+
+    quiet_servers(debug)
+    import_kserve()  # exit 5 with the install line before models load
+    served = resolve(list(sources), names, threads=threads, allow_unverified=allow_unverified, progress=progress)
+    for s in served:
+        for note in s.notes:
+            say(f"warning: {note}")
+
+    def ready() -> None:
+        shown = "localhost" if host in ("0.0.0.0", "::") else host
+        for s in served:
+            grpc = f", grpc {shown}:{grpc_port}" if grpc_port else ""
+            say(f"{s.name} v{s.current.number} ready: http://{shown}:{http_port}/v2/models/{s.name}{grpc}")
+
+    from modelport.serve import kserve_engine
+
+    why = kserve_engine.serve(served, host=host, http_port=http_port, grpc_port=grpc_port,
+                              max_request_mb=max_request_mb, on_ready=lambda: (progress(""), ready()))
+    if why == "interrupt":
+        raise KeyboardInterrupt
+    report = Report("serve", ok=True)
+    report.details.update({"engine": engine, "host": host, "http_port": http_port, "grpc_port": grpc_port,
+                           "models": [{"name": s.name, "source": s.source, "version": s.current.number,
+                                       "file": str(s.current.file)} for s in served]})
+    return report

@@ -1,0 +1,288 @@
+"""`modelport serve` on the KServe engine, called as users call it: tritonclient (http JSON and binary, grpc) and a
+plain JSON POST from a separate client process. Every answer is compared with ONNX Runtime or the LiteRT
+interpreter run here, directly, on the same file and inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs, run_cli
+from tests.serving import Server, ask, free_port, tensor
+
+# kserve and tritonclient.grpc cannot share a process (both define inference.*): look for them, import neither
+pytestmark = [pytest.mark.slow, needs("torch", "sklearn", "tensorflow"),
+              pytest.mark.skipif(not (importlib.util.find_spec("kserve") and importlib.util.find_spec("tritonclient")),
+                                 reason="needs modelport[serve]")]
+
+VIAS = ("http-json", "http-binary", "grpc", "plain-json")
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from modelport.cli.app import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, (args, result.stdout, result.stderr)
+
+
+def _frame():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame({"age": rng.uniform(1, 80, n), "fare": rng.lognormal(3, 1, n),
+                       "sex": rng.choice(["male", "female"], n), "port": rng.choice(["S", "C", "Q"], n)})
+    y = ((df.age < 30) ^ (df.sex == "female") | (df.port == "C")).astype(int)
+    return df, y
+
+
+@pytest.fixture(scope="module")
+def served_files(models, tmp_path_factory):
+    """Four verified files: a two-input PyTorch encoder, a scikit-learn DataFrame pipeline (strings and floats), a
+    Keras model as TFLite, and a fused scikit-learn + PyTorch ensemble."""
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    root = tmp_path_factory.mktemp("served")
+    files = {name: root / f"{name}.{ext}" for name, ext in
+             (("encoder", "onnx"), ("frame", "onnx"), ("seq", "tflite"), ("fused", "onnx"))}
+    _cli("convert", models("transformer_pt2"), "-o", files["encoder"])
+    df, y = _frame()
+    pipe = make_pipeline(ColumnTransformer([("num", StandardScaler(), ["age", "fare"]),
+                                            ("cat", OneHotEncoder(handle_unknown="ignore"), ["sex", "port"])]),
+                         LogisticRegression()).fit(df, y)
+    sio.dump(pipe, str(root / "frame.skops"))
+    _cli("convert", root / "frame.skops", "-o", files["frame"])
+    _cli("convert", models("keras_seq"), "-o", files["seq"])
+    _cli("fuse", models("sk_pipeline"), models("torch_iris"), "-o", files["fused"], "--strategy", "mean")
+    return files
+
+
+def _inputs(name, rows=3):
+    rng = np.random.default_rng(1)
+    if name == "encoder":
+        ids = rng.integers(0, 50, (2, 12)).astype(np.int64)  # exported at a fixed size
+        mask = np.ones((2, 12), np.int64)
+        mask[0, 9:] = 0
+        return {"input_ids": (ids, "INT64"), "attention_mask": (mask, "INT64")}
+    if name == "frame":
+        df, _ = _frame()
+        return {"age": (df.age.to_numpy()[:rows, None].astype(np.float32), "FP32"),
+                "fare": (df.fare.to_numpy()[:rows, None].astype(np.float32), "FP32"),
+                "sex": (df.sex.to_numpy()[:rows, None], "BYTES"), "port": (df.port.to_numpy()[:rows, None], "BYTES")}
+    if name == "seq":
+        return {"_": (rng.normal(size=(rows, 6)).astype(np.float32), "FP32")}
+    from tests.builders import iris
+
+    return {"_": (iris()[0][:rows].astype(np.float32), "FP32")}
+
+
+def _direct(path, feed):
+    """The file run here: onnxruntime, or the LiteRT interpreter's signature runner."""
+    if str(path).endswith(".tflite"):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interp = Interpreter(model_path=str(path))
+        runner = interp.get_signature_runner()
+        return {k: np.asarray(v) for k, v in runner(**feed).items()}
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feed)))
+
+
+def _names(path):
+    """Input names of the file as the server declares them."""
+    if str(path).endswith(".tflite"):
+        from ai_edge_litert.interpreter import Interpreter
+
+        runner = Interpreter(model_path=str(path)).get_signature_runner()
+        return list(runner.get_input_details())
+    import onnxruntime as ort
+
+    return [i.name for i in ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()]
+
+
+def _job_inputs(name, path):
+    raw = _inputs(name)
+    if "_" in raw:
+        raw = {_names(path)[0]: raw["_"]}
+    return raw
+
+
+def test_four_models_answer_like_their_runtimes(served_files):
+    files = served_files
+    with Server(*files.values()) as server:
+        lines = server.ready(4)
+        assert any(ln.startswith(f"encoder v1 ready: http://127.0.0.1:{server.http}/v2/models/encoder, grpc "
+                                 f"127.0.0.1:{server.grpc}") for ln in lines), lines
+        calls = [{"do": "health", "via": "http"}, {"do": "health", "via": "grpc"}]
+        expected = []
+        for name, path in files.items():
+            raw = _job_inputs(name, path)
+            job = {k: tensor(v, dt) for k, (v, dt) in raw.items()}
+            feed = {k: (v.astype(object) if dt == "BYTES" else v) for k, (v, dt) in raw.items()}
+            want = _direct(path, feed)
+            calls += [{"do": "metadata", "via": via, "model": name} for via in ("http", "grpc")]
+            for via in VIAS:
+                calls.append({"do": "infer", "via": via, "model": name, "inputs": job})
+                expected.append((name, via, want))
+        answers = ask(server, calls)
+        assert server.stop() == 0
+    assert answers[0] == {"ok": True, "live": True, "ready": True} and answers[1] == answers[0]
+    metas = [a for a in answers if "metadata" in a]
+    http_meta = {m["metadata"]["name"]: m["metadata"] for m in metas[0::2]}
+    grpc_meta = {m["metadata"]["name"]: m["metadata"] for m in metas[1::2]}
+    enc = http_meta["encoder"]
+    assert [i["name"] for i in enc["inputs"]] == ["input_ids", "attention_mask"]
+    assert enc["inputs"][0]["datatype"] == "INT64" and enc["inputs"][0]["shape"] == [2, 12]
+    assert enc["versions"] == ["1"] and enc["parameters"]["modelport.verification"] == "passed"
+    assert enc["parameters"]["modelport.source_format"] == "torch.export"
+    assert grpc_meta["encoder"]["versions"] == ["1"]
+    assert [i["datatype"] for i in http_meta["frame"]["inputs"]] == ["FP32", "FP32", "BYTES", "BYTES"]
+    assert http_meta["seq"]["platform"] == "tflite"
+    results = [a for a in answers if "outputs" in a or a.get("ok") is False and "status" in a]
+    assert len(results) == len(expected)
+    for (name, via, want), got in zip(expected, results):
+        assert got["ok"], (name, via, got)
+        assert got["version"] == "1"
+        assert set(got["outputs"]) == set(want), (name, via)
+        for out, value in want.items():
+            data = got["outputs"][out]["data"]
+            assert got["outputs"][out]["shape"] == list(value.shape), (name, via, out)
+            if value.dtype.kind in "iuOUSb":
+                assert [str(v) for v in data] == [str(v) for v in value.reshape(-1).tolist()], (name, via, out)
+            else:
+                np.testing.assert_allclose(np.asarray(data, np.float64), value.reshape(-1), atol=1e-6, rtol=0,
+                                           err_msg=f"{name} {via} {out}")
+
+
+def test_bad_requests_get_400_and_the_next_request_is_answered(served_files):
+    path = served_files["encoder"]
+    good = {k: tensor(v, dt) for k, (v, dt) in _inputs("encoder").items()}
+    ids, mask = good["input_ids"], good["attention_mask"]
+    frame = {k: tensor(v, dt) for k, (v, dt) in _inputs("frame").items()}
+    url = "/v2/models/encoder/infer"
+
+    def body(inputs):
+        return json.dumps({"inputs": [{"name": n, **s} for n, s in inputs.items()]})
+
+    bad_rest = [
+        ("/v2/models/nope/infer", body(good), 404, "nope"),
+        (url, body({"input_ids": ids}), 400, "missing input 'attention_mask'"),
+        (url, body({**good, "extra": ids}), 400, "unknown input 'extra'"),
+        (url, body({"input_ids": {**ids, "datatype": "FP32"}, "attention_mask": mask}), 400, "INT64"),
+        (url, body({"input_ids": {**ids, "shape": [24]}, "attention_mask": mask}), 400, "has shape [24]"),
+        (url, body({"input_ids": {**ids, "shape": [2, 13]}, "attention_mask": mask}), 400, "expects input_ids"),
+        (url, body({"input_ids": {**ids, "data": ids["data"][:-1]}, "attention_mask": mask}), 400, "23 values"),
+        ("/v2/models/frame/infer", body({**frame, "fare": tensor(np.ones((2, 1), np.float32), "FP32")}), 400,
+         "disagree"),
+        (url, '{"inputs": [{"name": "input_ids"', 400, "malformed"),
+        (url, '{"inputs": "x"}', 400, "malformed"),
+        (url, "[]", 400, "malformed"),
+        (url, body({"input_ids": {**ids, "data": ["a"] * 24}, "attention_mask": mask}), 400, "not INT64"),
+        (url, "x" * (2 * 1024 * 1024), 413, "--max-request-mb"),
+    ]
+    calls = []
+    for path_, text, _, _ in bad_rest:
+        calls += [{"do": "raw", "method": "POST", "path": path_, "body": text},
+                  {"do": "infer", "via": "plain-json", "model": "encoder", "inputs": good}]
+    bad_grpc = [({"input_ids": ids}, "missing input 'attention_mask'"),
+                ({"input_ids": {**ids, "datatype": "INT32", "data": list(range(24))}, "attention_mask": mask}, "INT64"),
+                ({"input_ids": {**ids, "shape": [2, 11]}, "attention_mask": mask}, "expects input_ids")]
+    for inputs, _ in bad_grpc:
+        calls += [{"do": "grpc-raw", "model": "encoder", "inputs": inputs},
+                  {"do": "infer", "via": "grpc", "model": "encoder", "inputs": good}]
+    calls.append({"do": "grpc-raw", "model": "nope", "inputs": good})
+    calls.append({"do": "raw", "method": "GET", "path": "/v2/models/nope"})
+    with Server(path, served_files["frame"], "--max-request-mb", "1") as server:
+        server.ready(2)
+        answers = ask(server, calls)
+        assert server.proc.poll() is None  # still serving
+        assert server.stop() == 0
+    rest_answers, rest = answers[:2 * len(bad_rest)], answers[2 * len(bad_rest):]
+    for (_, _, status, words), bad, after in zip(bad_rest, rest_answers[0::2], rest_answers[1::2]):
+        assert bad["status"] == status, (words, bad)
+        assert words in json.loads(bad["body"])["error"], (words, bad)
+        assert after["ok"], after
+    grpc_answers = rest[:2 * len(bad_grpc)]
+    for (_, words), bad, after in zip(bad_grpc, grpc_answers[0::2], grpc_answers[1::2]):
+        assert bad["status"] == "INVALID_ARGUMENT" and words in bad["error"], (words, bad)
+        assert after["ok"], after
+    assert rest[-2]["status"] == "NOT_FOUND"
+    assert rest[-1]["status"] == 404
+
+
+def test_refusals_and_exit_codes(served_files, models, tmp_path):
+    from modelport.core import provenance
+
+    failed = tmp_path / "failed.onnx"
+    failed.write_bytes(served_files["encoder"].read_bytes())
+    provenance.write_onnx(failed, {**provenance.read_onnx(failed), "verification": "failed"})
+    done = run_cli("serve", failed, "--http-port", free_port(), "--grpc-port", free_port())
+    assert done.returncode == 1 and "recorded verification failed" in done.stderr, done.stderr
+    assert "--allow-unverified" in done.stderr
+
+    done = run_cli("serve", models("sk_pipeline"), "--http-port", free_port())
+    assert done.returncode == 2 and "modelport convert" in done.stderr, done.stderr
+
+    with Server(served_files["encoder"]) as busy:
+        busy.ready()
+        # the port check comes before any model loads: a missing model is not even looked at
+        done = run_cli("serve", tmp_path / "missing.onnx", "--http-port", busy.http, "--grpc-port", free_port())
+        assert done.returncode == 2 and f"HTTP port {busy.http}" in done.stderr and "in use" in done.stderr
+        done = run_cli("serve", tmp_path / "missing.onnx", "--http-port", free_port(), "--grpc-port", busy.grpc)
+        assert done.returncode == 2 and f"GRPC port {busy.grpc}" in done.stderr, done.stderr
+
+    with Server(failed, "--allow-unverified") as server:
+        server.ready()
+        assert any("warning" in ln and "verification failed" in ln for ln in server.lines)
+        assert server.stop(signal.SIGINT) == 130
+    assert not any("Traceback" in ln or "INFO" in ln for ln in server.lines), server.lines
+
+
+def test_write_triton_repository(served_files, tmp_path, cli):
+    """A dynamic batch axis becomes Triton's implicit batch (max_batch_size > 0, dims without it); the encoder,
+    exported at a fixed [2, 12], gets max_batch_size 0 and full dims. Names and dims come from the graph."""
+    import onnxruntime as ort
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    def parsed(name):
+        return text_format.Parse((repo / name / "config.pbtxt").read_text(), mc.ModelConfig())
+
+    def graph(name):
+        sess = ort.InferenceSession(str(served_files[name]), providers=["CPUExecutionProvider"])
+        return sess.get_inputs(), sess.get_outputs()
+
+    repo = tmp_path / "repo"
+    code, out, err = cli("serve", served_files["fused"], served_files["encoder"], served_files["frame"],
+                         "--write-triton", repo, "--dynamic-batching", "--max-batch", "16")
+    assert code == 0, err
+    fused = parsed("fused")
+    inputs, outputs = graph("fused")
+    assert fused.platform == "onnxruntime_onnx" and fused.max_batch_size == 16 and fused.HasField("dynamic_batching")
+    assert [(i.name, list(i.dims)) for i in fused.input] == [(i.name, list(i.shape[1:])) for i in inputs]
+    assert [o.name for o in fused.output] == [o.name for o in outputs]
+    assert fused.input[0].data_type == mc.TYPE_FP32 and fused.instance_group[0].kind == mc.ModelInstanceGroup.KIND_CPU
+    assert (repo / "fused" / "1" / "model.onnx").read_bytes() == served_files["fused"].read_bytes()
+
+    encoder = parsed("encoder")
+    assert encoder.max_batch_size == 0 and [list(i.dims) for i in encoder.input] == [[2, 12], [2, 12]]
+    assert encoder.input[0].data_type == mc.TYPE_INT64
+    frame = parsed("frame")
+    assert [i.data_type for i in frame.input] == [mc.TYPE_FP32, mc.TYPE_FP32, mc.TYPE_STRING, mc.TYPE_STRING]
+
+    code, _, err = cli("serve", served_files["seq"], "--write-triton", repo)
+    assert code == 3 and "TFLite" in err
+    code, _, err = cli("serve", served_files["fused"], "--write-triton", repo)
+    assert code == 2 and "already exists" in err

@@ -1,0 +1,91 @@
+"""Start `modelport serve` as users do (its own process on 127.0.0.1, free ports), ask it through the client
+process (tests/serve_client.py), and stop it by its process id. Every wait is bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+CLIENT = Path(__file__).with_name("serve_client.py")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`modelport serve ARGS` on free ports; `ready(n)` waits for n "ready:" lines (bounded)."""
+
+    def __init__(self, *args, env: dict | None = None, ports: tuple[int, int] | None = None) -> None:
+        self.http, self.grpc = ports or (free_port(), free_port())
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "modelport", "serve", *map(str, args), "--http-port", str(self.http),
+             "--grpc-port", str(self.grpc)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {})))
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def address(self) -> dict:
+        return {"http": f"127.0.0.1:{self.http}", "grpc": f"127.0.0.1:{self.grpc}"}
+
+    def ready(self, count: int = 1, timeout: float = 180.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = [ln for ln in self.lines if " ready: " in ln]
+            if len(ready) >= count:
+                return ready
+            if self.proc.poll() is not None:
+                time.sleep(0.2)  # let the reader take the last lines
+                raise AssertionError(f"server exited {self.proc.returncode}: {self.lines}")
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready in {timeout} s: {self.lines}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            code = self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        return code
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def ask(server: Server, calls: list[dict], timeout: float = 300.0) -> list[dict]:
+    """Run the calls in a client process; its answers, one per call."""
+    job = json.dumps({**server.address, "calls": calls})
+    done = subprocess.run([sys.executable, str(CLIENT)], input=job, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def tensor(value, datatype: str) -> dict:
+    """A job's input from a NumPy array (or a list of strings for BYTES)."""
+    import numpy as np
+
+    value = np.asarray(value)
+    data = [str(v) for v in value.reshape(-1)] if datatype == "BYTES" else value.reshape(-1).tolist()
+    return {"datatype": datatype, "shape": list(value.shape), "data": data}
