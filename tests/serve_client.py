@@ -8,7 +8,8 @@ Job: {"http": "HOST:PORT", "grpc": "HOST:PORT", "calls": [call, ...]}; each call
   {"do": "health", "via": "http"|"grpc"}
   {"do": "raw", "method": "GET"|"POST", "path": "/v2/...", "body": str, "headers": {...}}   (REST, any status)
   {"do": "grpc-raw", "model": NAME, "inputs": {...}}                                      (gRPC, any status)
-  {"do": "loop", "via": ..., "model": ..., "inputs": ..., "count": N, "seconds": S}  (bounded: N calls or S s)
+  {"do": "loop", "via": ..., "model": ..., "inputs": ..., "count": N, "seconds": S, "until": FILE}
+      (bounded: N calls, S seconds, or until FILE exists)
 Every answer: {"ok": bool, ...}; a failed call gives {"ok": false, "status": ..., "error": ...}.
 """
 
@@ -144,9 +145,12 @@ def grpc_raw(job, call):
 
 def loop(job, call):
     """Requests one after another until `count` are sent or `seconds` have passed: versions seen, failures."""
+    import os
+
     deadline = time.monotonic() + call["seconds"]
     seen, failures, sent = [], [], 0
-    while sent < call["count"] and time.monotonic() < deadline:
+    until = call.get("until")  # a file the test creates when it has seen enough
+    while sent < call["count"] and time.monotonic() < deadline and not (until and os.path.exists(until)):
         answer = infer(job, call)
         sent += 1
         if answer["ok"]:

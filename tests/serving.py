@@ -75,11 +75,41 @@ class Server:
 
 def ask(server: Server, calls: list[dict], timeout: float = 300.0) -> list[dict]:
     """Run the calls in a client process; its answers, one per call."""
-    job = json.dumps({**server.address, "calls": calls})
-    done = subprocess.run([sys.executable, str(CLIENT)], input=job, capture_output=True, text=True,
-                          timeout=timeout)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)
+    return answers(start_client(server, calls), timeout)
+
+
+def start_client(server: Server, calls: list[dict]) -> subprocess.Popen:
+    """The client process, started: `answers(proc)` waits for it (bounded)."""
+    proc = subprocess.Popen([sys.executable, str(CLIENT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(json.dumps({**server.address, "calls": calls}))
+    proc.stdin.close()
+    proc.stdin = None  # communicate() must not touch it again
+    return proc
+
+
+def answers(proc: subprocess.Popen, timeout: float = 300.0) -> list[dict]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate(timeout=10)
+        raise
+    assert proc.returncode == 0, err[-2000:]
+    return json.loads(out)
+
+
+def wait_for(server: Server, text: str, timeout: float = 120.0) -> str:
+    """The first stderr line of the server holding `text` (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [ln for ln in server.lines if text in ln]
+        if found:
+            return found[0]
+        if server.proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"no line with {text!r} in {timeout} s: {server.lines}")
 
 
 def tensor(value, datatype: str) -> dict:

@@ -10,7 +10,7 @@ EPILOG = """\
 Examples:\n
   modelport serve fraud.onnx                                   (http://127.0.0.1:8080/v2/models/fraud, grpc :8081)\n
   modelport serve clf.onnx digits.tflite ensemble.onnx --http-port 9000 --grpc-port 9001\n
-  modelport serve models:/fraud@production --name fraud\n
+  modelport serve models:/fraud@production --follow          (a moved alias is swapped in, no request fails)\n
   modelport serve fraud.onnx --write-triton triton_repo/       (writes a Triton model repository, serves nothing)\n
 \n
 Call it with tritonclient (http or grpc), curl or grpcurl: see docs/serve.md. SIGTERM drains requests in
@@ -47,6 +47,9 @@ def serve(
     threads: int = typer.Option(None, "--threads", min=1, help="ONNX Runtime / LiteRT threads per model "
                                                                "(default: MODELPORT_THREADS, else all cores)."),
     max_request_mb: float = typer.Option(64.0, "--max-request-mb", help="Largest request body (413 above it)."),
+    follow: bool = typer.Option(False, "--follow", help="models:/NAME@ALIAS: serve the version the alias names "
+                                                        "now, swapping when it moves (promotion or rollback)."),
+    poll: float = typer.Option(10.0, "--poll", help="--follow: seconds between looks at the alias."),
     write_triton: str = typer.Option(None, "--write-triton", metavar="DIR",
                                      help="Write a Triton model repository for MODEL... and exit."),
     max_batch: int = typer.Option(None, "--max-batch", min=1,
@@ -65,4 +68,4 @@ def serve(
 
     return run(models, names=names, host=host, http_port=http_port, grpc_port=grpc_port, engine=engine,
                allow_unverified=allow_unverified, threads=threads, max_request_mb=max_request_mb,
-               debug=opts.session.debug, progress=opts.session.progress)
+               follow=follow, poll=poll, debug=opts.session.debug, progress=opts.session.progress)

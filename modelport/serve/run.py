@@ -53,7 +53,8 @@ def quiet_servers(debug: bool) -> None:
 
 def serve(sources: list[str], *, names: list[str] | None = None, host: str = "127.0.0.1", http_port: int = 8080,
           grpc_port: int = 8081, engine: str = "kserve", allow_unverified: bool = False, threads: int | None = None,
-          max_request_mb: float = 64.0, debug: bool = False, say: Callable[[str], None] | None = None,
+          max_request_mb: float = 64.0, follow: bool = False, poll: float = 10.0, debug: bool = False,
+          say: Callable[[str], None] | None = None,
           progress: Callable[[str], None] = lambda _: None) -> Report:
     """Serve `sources` until SIGTERM (drained; returns an ok report) or Ctrl-C (KeyboardInterrupt: exit 130)."""
     from modelport.serve.served import resolve
@@ -63,6 +64,12 @@ def serve(sources: list[str], *, names: list[str] | None = None, host: str = "12
         raise UsageError(f"--engine {engine}: not an engine", hint=f"choose one of {', '.join(ENGINES)}")
     if max_request_mb <= 0:
         raise UsageError("--max-request-mb must be > 0")
+    if poll <= 0:
+        raise UsageError("--poll must be > 0 seconds")
+    if follow:
+        from modelport.serve.follow import check
+
+        check(list(sources))
     if grpc_port and grpc_port == http_port:
         raise UsageError(f"--http-port and --grpc-port are both {http_port}", hint="give them different ports")
     check_port(host, http_port, "http")
@@ -85,8 +92,14 @@ def serve(sources: list[str], *, names: list[str] | None = None, host: str = "12
 
     from modelport.serve import kserve_engine
 
+    background = None
+    if follow:
+        from modelport.serve.follow import watcher
+
+        background = watcher(served, poll=poll, threads=threads, allow_unverified=allow_unverified, say=say)
     why = kserve_engine.serve(served, host=host, http_port=http_port, grpc_port=grpc_port,
-                              max_request_mb=max_request_mb, on_ready=lambda: (progress(""), ready()))
+                              max_request_mb=max_request_mb, on_ready=lambda: (progress(""), ready()),
+                              background=background)
     if why == "interrupt":
         raise KeyboardInterrupt
     report = Report("serve", ok=True)

@@ -286,3 +286,69 @@ def test_write_triton_repository(served_files, tmp_path, cli):
     assert code == 3 and "TFLite" in err
     code, _, err = cli("serve", served_files["fused"], "--write-triton", repo)
     assert code == 2 and "already exists" in err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="needs modelport[mlflow]")
+def test_follow_swaps_versions_as_the_alias_moves_and_no_request_fails(tmp_path):
+    """v1 and v2 of an iris pipeline in the embedded SQLite registry; the server follows @production while a client
+    sends requests without pause; the alias moves v1 -> v2 -> v1. The client sees no failure and the versions
+    answering in that order, each answer equal to its own file run by onnxruntime."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import modelport
+    from tests.builders import iris
+    from tests.serving import answers, start_client, wait_for
+
+    x, y = iris()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    sio.dump(model, str(tmp_path / "v1.skops"))
+    model[0].mean_[2] += 1.5  # a retrain that changed the model
+    sio.dump(model, str(tmp_path / "v2.skops"))
+    for v in ("v1", "v2"):
+        assert modelport.convert(tmp_path / f"{v}.skops", tmp_path / f"{v}.onnx").ok
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+
+    def register(*args):
+        done = run_cli("register", *args, "--latency-runs", "0", env=env)
+        assert done.returncode == 0, done.stderr
+
+    register(tmp_path / "v1.onnx", "--name", "iris", "--alias", "production")
+    register(tmp_path / "v2.onnx", "--name", "iris")
+    rows = x[::15].astype(np.float32)
+    import onnxruntime as ort
+
+    sess = {v: ort.InferenceSession(str(tmp_path / f"v{v}.onnx"), providers=["CPUExecutionProvider"])
+            for v in ("1", "2")}
+    name = sess["1"].get_inputs()[0].name
+    inputs = {name: tensor(rows, "FP32")}
+    want = {v: dict(zip([o.name for o in s.get_outputs()], s.run(None, {name: rows}))) for v, s in sess.items()}
+    stop = tmp_path / "stop"
+    with Server("models:/iris@production", "--follow", "--poll", "0.3", env=env) as server:
+        assert "iris v1 ready" in server.ready()[0]
+        checks = [{"do": "infer", "via": via, "model": "iris", "inputs": inputs} for via in ("grpc", "http-binary")]
+        client = start_client(server, [{"do": "loop", "via": "http-binary", "model": "iris", "inputs": inputs,
+                                        "count": 100000, "seconds": 240, "until": str(stop)}])
+        first = ask(server, checks)
+        register("--name", "iris", "--alias", "production", "--version", "2")
+        wait_for(server, "iris v2 ready (alias moved from v1)")
+        second = ask(server, checks + [{"do": "metadata", "via": "http", "model": "iris"}])
+        register("--name", "iris", "--alias", "production", "--version", "1")
+        wait_for(server, "iris v1 ready (alias moved from v2)")
+        third = ask(server, checks)
+        stop.touch()
+        looped = answers(client)[0]
+        assert server.stop() == 0
+    assert looped["ok"], looped["failures"]
+    assert looped["versions"] == ["1", "2", "1"], looped
+    assert second[-1]["metadata"]["versions"] == ["2"]
+    assert second[-1]["metadata"]["parameters"]["modelport.registry_version"] == "models:/iris/2"
+    for version, got in (("1", first), ("2", second[:2]), ("1", third)):
+        for answer in got:
+            assert answer["ok"] and answer["version"] == version, answer
+            for out, value in want[version].items():
+                np.testing.assert_allclose(np.asarray(answer["outputs"][out]["data"], np.float64),
+                                           value.reshape(-1), atol=1e-6)
+    assert not np.allclose(want["1"]["probabilities"], want["2"]["probabilities"])  # the swap is visible
