@@ -73,6 +73,14 @@ BUILD = {
 }
 
 
+@pytest.fixture(scope="session")
+def served_files(models, tmp_path_factory):
+    """Four verified files every serving engine is tested on (tests/served_models.py), built once."""
+    from tests.served_models import build_files
+
+    return build_files(models, tmp_path_factory.mktemp("served"))
+
+
 def run_cli(*args: str, check_json: bool = False, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run modelport as a user does: a new process, real exit code, separate stdout and stderr."""
     return subprocess.run([sys.executable, "-m", "modelport", *map(str, args)], capture_output=True, text=True,

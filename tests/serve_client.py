@@ -9,7 +9,7 @@ Job: {"http": "HOST:PORT", "grpc": "HOST:PORT", "calls": [call, ...]}; each call
   {"do": "raw", "method": "GET"|"POST", "path": "/v2/...", "body": str, "headers": {...}}   (REST, any status)
   {"do": "grpc-raw", "model": NAME, "inputs": {...}}                                      (gRPC, any status)
   {"do": "loop", "via": ..., "model": ..., "inputs": ..., "count": N, "seconds": S, "until": FILE}
-      (bounded: N calls, S seconds, or until FILE exists)
+      (bounded: N calls, S seconds, or until FILE exists; "expect": {OUTPUT: flat values} checks each answer)
 Every answer: {"ok": bool, ...}; a failed call gives {"ok": false, "status": ..., "error": ...}.
 """
 
@@ -153,6 +153,10 @@ def loop(job, call):
     while sent < call["count"] and time.monotonic() < deadline and not (until and os.path.exists(until)):
         answer = infer(job, call)
         sent += 1
+        if answer["ok"] and call.get("expect") and not all(
+                np.allclose(np.asarray(answer["outputs"][k]["data"], np.float64), v, atol=call.get("atol", 1e-6))
+                for k, v in call["expect"].items()):
+            answer = {"ok": False, "error": "answer differs from the expected values (another request's rows?)"}
         if answer["ok"]:
             if not seen or seen[-1] != answer["version"]:
                 seen.append(answer["version"])

@@ -8,10 +8,12 @@ from modelport.cli.options import command
 
 EPILOG = """\
 Examples:\n
-  modelport serve fraud.onnx                                   (http://127.0.0.1:8080/v2/models/fraud, grpc :8081)\n
+  modelport serve fraud.onnx         (http://127.0.0.1:8080/v2/models/fraud, gRPC on 8081)\n
   modelport serve clf.onnx digits.tflite ensemble.onnx --http-port 9000 --grpc-port 9001\n
-  modelport serve models:/fraud@production --follow          (a moved alias is swapped in, no request fails)\n
-  modelport serve fraud.onnx --write-triton triton_repo/       (writes a Triton model repository, serves nothing)\n
+  modelport serve models:/fraud@production --follow         (a moved alias is swapped in)\n
+  modelport serve fraud.onnx --engine ray --replicas 2 --max-batch 16        (Ray Serve)\n
+  modelport serve fraud.onnx --write-config serve.yaml       (then: serve deploy serve.yaml)\n
+  modelport serve fraud.onnx --write-triton triton_repo/     (a Triton model repository)\n
 \n
 Call it with tritonclient (http or grpc), curl or grpcurl: see docs/serve.md. SIGTERM drains requests in
 flight and exits 0; Ctrl-C exits 130. A file whose recorded verification failed is refused (exit 1) unless
@@ -22,6 +24,11 @@ flight and exits 0; Ctrl-C exits 130. A file whose recorded verification failed 
 def render(report, session) -> None:
     d = report.details
     console = session.console()
+    if "ray_config" in d:
+        console.print(f"wrote {d['ray_config']['path']} (Ray Serve config: {', '.join(d['ray_config']['models'])})")
+        for warning in report.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
+        return
     if "triton" in d:
         for m in d["triton"]:
             console.print(f"{m['name']}: {m['config']} (max_batch_size {m['max_batch_size']})")
@@ -41,7 +48,16 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
     http_port: int = typer.Option(8080, "--http-port", help="REST port."),
     grpc_port: int = typer.Option(8081, "--grpc-port", help="gRPC port (0: no gRPC)."),
-    engine: str = typer.Option("kserve", "--engine", help="kserve (one machine)."),
+    engine: str = typer.Option("kserve", "--engine", help="kserve (one machine) or ray (Ray Serve: RAY_ADDRESS's "
+                                                          "cluster, else a local Ray)."),
+    replicas: int = typer.Option(1, "--replicas", min=1, help="--engine ray: replicas per model."),
+    autoscale: str = typer.Option(None, "--autoscale", metavar="MIN,MAX", help="--engine ray: autoscale each "
+                                                                                "model between MIN and MAX replicas."),
+    replica_cpus: float = typer.Option(1.0, "--replica-cpus", help="--engine ray: CPUs per replica (its ONNX "
+                                                                     "Runtime threads; fractions share a core)."),
+    batch_wait_ms: float = typer.Option(5.0, "--batch-wait-ms", help="--engine ray: longest wait to fill a batch."),
+    write_config: str = typer.Option(None, "--write-config", metavar="FILE.yaml",
+                                     help="Write a Ray Serve config (for `serve deploy`) and exit."),
     allow_unverified: bool = typer.Option(False, "--allow-unverified",
                                           help="Serve a file whose recorded verification failed."),
     threads: int = typer.Option(None, "--threads", min=1, help="ONNX Runtime / LiteRT threads per model "
@@ -53,7 +69,8 @@ def serve(
     write_triton: str = typer.Option(None, "--write-triton", metavar="DIR",
                                      help="Write a Triton model repository for MODEL... and exit."),
     max_batch: int = typer.Option(None, "--max-batch", min=1,
-                                  help="--write-triton: max_batch_size (default 8 when the batch axis is dynamic)."),
+                                  help="Largest batch: Ray Serve's dynamic batching (1: off), Triton's "
+                                       "max_batch_size (default 8; only for a dynamic batch axis)."),
     dynamic_batching: bool = typer.Option(False, "--dynamic-batching", help="--write-triton: turn Triton's dynamic "
                                                                             "batching on."),
 ):
@@ -64,8 +81,22 @@ def serve(
         return write_repository(models, write_triton, names=names, max_batch=max_batch,
                                 dynamic_batching=dynamic_batching, allow_unverified=allow_unverified,
                                 force=False)
+    from modelport.core.errors import UsageError
     from modelport.serve.run import serve as run
 
+    low = high = None
+    if autoscale:
+        try:
+            low, high = (int(x) for x in autoscale.split(","))
+        except ValueError:
+            raise UsageError(f"--autoscale '{autoscale}' is not MIN,MAX", hint="example: --autoscale 1,4") from None
+        if not 0 <= low <= high or high < 1:
+            raise UsageError(f"--autoscale '{autoscale}': need 0 <= MIN <= MAX and MAX >= 1")
+    if replica_cpus <= 0 or batch_wait_ms < 0:
+        raise UsageError("--replica-cpus must be > 0 and --batch-wait-ms >= 0")
+    ray = {"replicas": replicas, "min_replicas": low, "max_replicas": high, "replica_cpus": replica_cpus,
+           "max_batch": max_batch or 8, "batch_wait_ms": batch_wait_ms}
     return run(models, names=names, host=host, http_port=http_port, grpc_port=grpc_port, engine=engine,
                allow_unverified=allow_unverified, threads=threads, max_request_mb=max_request_mb,
-               follow=follow, poll=poll, debug=opts.session.debug, progress=opts.session.progress)
+               follow=follow, poll=poll, ray=ray, write_config=write_config, debug=opts.session.debug,
+               progress=opts.session.progress)

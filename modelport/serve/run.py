@@ -1,17 +1,19 @@
 """`modelport serve`: check the ports, load every model, then hand them to an engine until SIGTERM or Ctrl-C.
 
-Engines: KServe (`kserve_engine`, the default). The Triton repository writer (`triton`) runs nothing.
+Engines: KServe (`kserve_engine`, the default, one machine) and Ray Serve (`ray_engine`, replicas on a Ray
+cluster). `--write-config` (Ray Serve config) and `--write-triton` (Triton repository) run nothing.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from modelport.core.errors import UsageError
 from modelport.core.report import Report
 
-ENGINES = ("kserve",)
+ENGINES = ("kserve", "ray")
 
 
 def check_port(host: str, port: int, what: str) -> None:
@@ -47,14 +49,14 @@ def quiet_servers(debug: bool) -> None:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     for name in ("kserve", "kserve.trace", "uvicorn", "uvicorn.error", "uvicorn.access", "fastapi", "grpc",
-                 "asyncio"):
+                 "asyncio", "ray", "ray.serve"):
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def serve(sources: list[str], *, names: list[str] | None = None, host: str = "127.0.0.1", http_port: int = 8080,
           grpc_port: int = 8081, engine: str = "kserve", allow_unverified: bool = False, threads: int | None = None,
           max_request_mb: float = 64.0, follow: bool = False, poll: float = 10.0, debug: bool = False,
-          say: Callable[[str], None] | None = None,
+          say: Callable[[str], None] | None = None, ray: dict[str, Any] | None = None, write_config: str | None = None,
           progress: Callable[[str], None] = lambda _: None) -> Report:
     """Serve `sources` until SIGTERM (drained; returns an ok report) or Ctrl-C (KeyboardInterrupt: exit 130)."""
     from modelport.serve.served import resolve
@@ -69,16 +71,27 @@ def serve(sources: list[str], *, names: list[str] | None = None, host: str = "12
     if follow:
         from modelport.serve.follow import check
 
+        if engine != "kserve" or write_config:
+            raise UsageError("--follow runs on the kserve engine",
+                             hint="on Ray Serve a rollback is a new `serve deploy` of the config (docs/serve.md)")
         check(list(sources))
     if grpc_port and grpc_port == http_port:
         raise UsageError(f"--http-port and --grpc-port are both {http_port}", hint="give them different ports")
+    if write_config:
+        return _write_config(sources, names, write_config, host=host, http_port=http_port, grpc_port=grpc_port,
+                             allow_unverified=allow_unverified, ray=ray or {}, max_request_mb=max_request_mb)
     check_port(host, http_port, "http")
     if grpc_port:
         check_port(host, grpc_port, "grpc")
-    from modelport.serve.kserve_engine import import_kserve
-
     quiet_servers(debug)
-    import_kserve()  # exit 5 with the install line before models load
+    if engine == "kserve":
+        from modelport.serve.kserve_engine import import_kserve
+
+        import_kserve()  # exit 5 with the install line before models load
+    else:
+        from modelport.core.errors import require
+
+        require("ray.serve", "ray", "serve on Ray Serve (--engine ray)")
     served = resolve(list(sources), names, threads=threads, allow_unverified=allow_unverified, progress=progress)
     for s in served:
         for note in s.notes:
@@ -90,6 +103,16 @@ def serve(sources: list[str], *, names: list[str] | None = None, host: str = "12
             grpc = f", grpc {shown}:{grpc_port}" if grpc_port else ""
             say(f"{s.name} v{s.current.number} ready: http://{shown}:{http_port}/v2/models/{s.name}{grpc}")
 
+    if engine == "ray":
+        from modelport.serve import ray_engine
+
+        args = ray_engine.app_args(served, max_request_mb=max_request_mb, **(ray or {}))
+        if grpc_port and host in ("127.0.0.1", "localhost", "::1"):
+            say(f"note: Ray Serve's gRPC proxy listens on every interface (port {grpc_port}); it has no address "
+                "option")
+        why = ray_engine.serve(args, host=host, http_port=http_port, grpc_port=grpc_port, debug=debug,
+                               on_ready=lambda: (progress(""), ready()))
+        return _stopped(why, engine, host, http_port, grpc_port, served)
     from modelport.serve import kserve_engine
 
     background = None
@@ -100,10 +123,29 @@ def serve(sources: list[str], *, names: list[str] | None = None, host: str = "12
     why = kserve_engine.serve(served, host=host, http_port=http_port, grpc_port=grpc_port,
                               max_request_mb=max_request_mb, on_ready=lambda: (progress(""), ready()),
                               background=background)
+    return _stopped(why, engine, host, http_port, grpc_port, served)
+
+
+def _stopped(why: str, engine: str, host: str, http_port: int, grpc_port: int, served) -> Report:
     if why == "interrupt":
         raise KeyboardInterrupt
     report = Report("serve", ok=True)
     report.details.update({"engine": engine, "host": host, "http_port": http_port, "grpc_port": grpc_port,
                            "models": [{"name": s.name, "source": s.source, "version": s.current.number,
                                        "file": str(s.current.file)} for s in served]})
+    return report
+
+
+def _write_config(sources, names, path: str, *, host: str, http_port: int, grpc_port: int, allow_unverified: bool,
+                  ray: dict[str, Any], max_request_mb: float) -> Report:
+    """A Ray Serve config for `serve deploy` / `serve run`, checked by Ray's own schema; serves nothing."""
+    from modelport.serve import ray_engine
+    from modelport.serve.served import resolve
+
+    served = resolve(list(sources), names, threads=1, allow_unverified=allow_unverified)
+    args = ray_engine.app_args(served, max_request_mb=max_request_mb, **ray)
+    ray_engine.write_config(path, ray_engine.config(args, host=host, http_port=http_port, grpc_port=grpc_port))
+    report = Report("serve", ok=True)
+    report.warnings.extend(n for s in served for n in s.notes)
+    report.details["ray_config"] = {"path": path, "models": [m["name"] for m in args["models"]]}
     return report
