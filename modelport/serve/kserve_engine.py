@@ -144,7 +144,7 @@ def rest_app(models: "dict[str, Served]", dataplane, extension, max_request_byte
         headers = dict(request.headers)
         try:
             if INFERENCE_CONTENT_LENGTH_HEADER in headers:
-                parsed = InferRequest.from_bytes(body, int(headers[INFERENCE_CONTENT_LENGTH_HEADER]), model_name)
+                parsed = from_binary(body, int(headers[INFERENCE_CONTENT_LENGTH_HEADER]), model_name)
             else:
                 parsed = InferRequest.from_inference_request(InferenceRequest.model_validate(orjson.loads(body)),
                                                              model_name)
@@ -174,6 +174,32 @@ def rest_app(models: "dict[str, Served]", dataplane, extension, max_request_byte
         app.add_exception_handler(kind, _handler(status))
     app.add_exception_handler(Exception, _handler(500, internal=True))
     return app
+
+
+def from_binary(body: bytes, json_length: int, model_name: str):
+    """A request with the binary tensor extension, its tensors kept as the raw bytes they came in. (KServe's own
+    `InferRequest.from_bytes` turns each into a Python list and back: +45 ms for one 224x224 image.)"""
+    import orjson
+    from kserve.errors import InvalidInput
+    from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+
+    doc = orjson.loads(body[:json_length])
+    inputs, at = [], json_length
+    for item in doc["inputs"]:
+        params = item.get("parameters") or {}
+        tensor = InferInput(name=item["name"], shape=item["shape"], datatype=item["datatype"], parameters=params)
+        if "binary_data_size" in params:
+            size = int(params["binary_data_size"])
+            tensor._raw_data = body[at:at + size]
+            at += size
+        elif "data" in item:
+            tensor.data = item["data"]
+        else:
+            raise InvalidInput(f"input '{item['name']}' has neither data nor binary_data_size")
+        inputs.append(tensor)
+    outputs = [RequestedOutput(name=o["name"], parameters=o.get("parameters")) for o in doc.get("outputs") or []]
+    return InferRequest(model_name=model_name, infer_inputs=inputs, request_id=doc.get("id"),
+                        parameters=doc.get("parameters"), request_outputs=outputs or None)
 
 
 def _reason(exc: BaseException) -> str:

@@ -82,6 +82,19 @@ class ModelReplica:
         return [r if not isinstance(r, Exception) else _Raised(r) for r in results]
 
 
+class Unavailable(RuntimeError):
+    """Not the caller's fault and not lasting: 503 / UNAVAILABLE, which clients retry."""
+
+
+def _plain(exc: BaseException) -> str:
+    """One line without Ray's colour codes and actor dumps."""
+    import re
+
+    cause = getattr(exc, "cause", None) or exc
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(cause)).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0][:160]}" if text else type(cause).__name__
+
+
 class _Raised:
     """An exception carried back through the batch (serve.batch hands each caller its own item)."""
 
@@ -129,7 +142,12 @@ def ingress_class(max_request_bytes: int):
             meta = await self.meta(name)
             request = decode(meta["inputs"])
             handle = self.handles[name]
-            values, version = await handle.infer.remote(request.inputs)
+            try:
+                values, version = await handle.infer.remote(request.inputs)
+            except BadRequest:
+                raise
+            except Exception as exc:  # the replica died under the request (Ray starts another): retry-able
+                raise Unavailable(f"the replica running {name} failed ({_plain(exc)}); retry the request") from None
             if isinstance(values, _Raised):
                 raise values.exc
             wanted = request.outputs or [t.name for t in meta["outputs"]]
@@ -175,6 +193,8 @@ def ingress_class(max_request_bytes: int):
                 parsed, values, version = await self.run(name, lambda specs: codec.decode_rest(body, headers, specs))
             except BadRequest as exc:
                 return reply({"error": str(exc)}, 400)
+            except Unavailable as exc:
+                return reply({"error": str(exc)}, 503)
             data, extra = codec.encode_rest(parsed, name, version, values)
             return reply(data, 200, extra)
 
@@ -215,6 +235,8 @@ def ingress_class(max_request_bytes: int):
                 parsed, values, version = await self.run(name, lambda specs: codec.decode_grpc(request, specs))
             except BadRequest as exc:
                 return _abort(grpc_context, grpc.StatusCode.INVALID_ARGUMENT, str(exc), pb.ModelInferResponse())
+            except Unavailable as exc:
+                return _abort(grpc_context, grpc.StatusCode.UNAVAILABLE, str(exc), pb.ModelInferResponse())
             return codec.encode_grpc(pb.ModelInferResponse(), parsed, name, version, values)
 
     return Ingress

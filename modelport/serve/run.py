@@ -36,6 +36,19 @@ def check_port(host: str, port: int, what: str) -> None:
                              hint=f"choose another with --{what}-port, or stop what listens there") from None
 
 
+def threads_per_model(threads: int | None, models: int) -> int | None:
+    """--threads, else MODELPORT_THREADS, else the cores shared out between the models of one server (each ONNX
+    Runtime session would otherwise start a thread per core, and concurrent models would fight over them)."""
+    import os
+
+    if threads:
+        return threads
+    value = os.environ.get("MODELPORT_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, (os.cpu_count() or 1) // max(1, models)) if models > 1 else None
+
+
 def quiet_servers(debug: bool) -> None:
     """KServe's, uvicorn's and gRPC's log lines stay off the terminal unless --debug."""
     import logging
@@ -92,6 +105,8 @@ def serve(sources: list[str], *, names: list[str] | None = None, host: str = "12
         from modelport.core.errors import require
 
         require("ray.serve", "ray", "serve on Ray Serve (--engine ray)")
+    if engine == "kserve":
+        threads = threads_per_model(threads, len(sources))
     served = resolve(list(sources), names, threads=threads, allow_unverified=allow_unverified, progress=progress)
     for s in served:
         for note in s.notes:

@@ -60,3 +60,15 @@ def test_bytes_become_text_and_data_errors_say_what_is_wrong():
     assert output_names(None, SPECS) == ["ids", "mask", "x"]
     with pytest.raises(BadRequest, match="outputs are ids, mask, x"):
         output_names(["nope"], SPECS)
+
+
+def test_threads_are_shared_out_between_models(monkeypatch):
+    from modelport.serve.run import threads_per_model
+
+    monkeypatch.delenv("MODELPORT_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert threads_per_model(None, 1) is None  # one model: ONNX Runtime's own default (every core)
+    assert threads_per_model(None, 2) == 4 and threads_per_model(None, 3) == 2 and threads_per_model(None, 16) == 1
+    assert threads_per_model(3, 4) == 3
+    monkeypatch.setenv("MODELPORT_THREADS", "5")
+    assert threads_per_model(None, 4) == 5
