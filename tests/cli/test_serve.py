@@ -70,6 +70,9 @@ def test_bad_requests_get_400_and_the_next_request_is_answered(served_files):
         calls += [{"do": "grpc-raw", "model": "encoder", "inputs": inputs},
                   {"do": "infer", "via": "grpc", "model": "encoder", "inputs": good}]
     calls.append({"do": "grpc-raw", "model": "nope", "inputs": good})
+    calls.append({"do": "grpc-raw", "model": "encoder",  # 2.4 MB: over --max-request-mb 1
+                  "inputs": {"input_ids": {**ids, "shape": [2, 150000], "data": [0] * 300000}, "attention_mask": mask}})
+    calls.append({"do": "infer", "via": "grpc", "model": "encoder", "inputs": good})
     calls.append({"do": "raw", "method": "GET", "path": "/v2/models/nope"})
     with Server(path, served_files["frame"], "--max-request-mb", "1") as server:
         server.ready(2)
@@ -85,7 +88,9 @@ def test_bad_requests_get_400_and_the_next_request_is_answered(served_files):
     for (_, words), bad, after in zip(bad_grpc, grpc_answers[0::2], grpc_answers[1::2]):
         assert bad["status"] == "INVALID_ARGUMENT" and words in bad["error"], (words, bad)
         assert after["ok"], after
-    assert rest[-2]["status"] == "NOT_FOUND"
+    assert rest[-4]["status"] == "NOT_FOUND"
+    assert rest[-3]["status"] == "RESOURCE_EXHAUSTED", rest[-3]  # gRPC's own size limit, set from the flag
+    assert rest[-2]["ok"]
     assert rest[-1]["status"] == 404
 
 
