@@ -224,3 +224,40 @@ def test_follow_swaps_versions_as_the_alias_moves_and_no_request_fails(tmp_path)
                 np.testing.assert_allclose(np.asarray(answer["outputs"][out]["data"], np.float64),
                                            value.reshape(-1), atol=1e-6)
     assert not np.allclose(want["1"]["probabilities"], want["2"]["probabilities"])  # the swap is visible
+
+
+def test_fp16_int32_and_bool_tensors_travel_both_ways(tmp_path):
+    """A graph taking FP16, INT32 and BOOL inputs and giving them back changed: binary REST and gRPC answers equal
+    onnxruntime's (the datatypes the converted models above do not use)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["h", "h"], ["h2"]), helper.make_node("Add", ["i", "i"], ["i2"]),
+         helper.make_node("Not", ["b"], ["nb"])], "g",
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT16, ["n", 3]),
+         helper.make_tensor_value_info("i", TensorProto.INT32, ["n", 2]),
+         helper.make_tensor_value_info("b", TensorProto.BOOL, ["n"])],
+        [helper.make_tensor_value_info("h2", TensorProto.FLOAT16, ["n", 3]),
+         helper.make_tensor_value_info("i2", TensorProto.INT32, ["n", 2]),
+         helper.make_tensor_value_info("nb", TensorProto.BOOL, ["n"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "types.onnx"
+    onnx.save(model, str(path))
+    feed = {"h": np.array([[0.5, -1.25, 3.0], [2.0, 0.1, -0.3]], np.float16),
+            "i": np.array([[1, -7], [2**20, 3]], np.int32), "b": np.array([True, False])}
+    want = dict(zip(["h2", "i2", "nb"], ort.InferenceSession(str(path)).run(None, feed)))
+    job = {"h": tensor(feed["h"], "FP16"), "i": tensor(feed["i"], "INT32"), "b": tensor(feed["b"], "BOOL")}
+    with Server(path) as server:
+        server.ready()
+        got = ask(server, [{"do": "infer", "via": via, "model": "types", "inputs": job}
+                           for via in ("http-binary", "grpc")] +
+                  [{"do": "metadata", "via": "http", "model": "types"}])
+        assert server.stop() == 0
+    assert [t["datatype"] for t in got[-1]["metadata"]["inputs"]] == ["FP16", "INT32", "BOOL"]
+    for answer in got[:2]:
+        assert answer["ok"], answer
+        for name, value in want.items():
+            assert answer["outputs"][name]["data"] == value.reshape(-1).tolist(), (name, answer)
