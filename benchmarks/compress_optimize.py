@@ -81,7 +81,7 @@ def main() -> None:
     import torch
 
     import modelport
-    from modelport.loaders.onnx import OnnxModel
+    from modelport.runtimes.onnx.model import OnnxModel
     from tests.builders import digits
 
     torch.set_num_threads(1)

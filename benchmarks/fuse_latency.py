@@ -26,7 +26,7 @@ def main() -> None:
     import numpy as np
 
     import modelport
-    from modelport.loaders.onnx import OnnxModel
+    from modelport.runtimes.onnx.model import OnnxModel
 
     tmp = Path(tempfile.mkdtemp(prefix="modelport-fuse-bench-"))
     members = [ex.build_sklearn(tmp / "a.skops"), ex.build_torch(tmp / "b.pt2"), ex.build_keras(tmp / "c.keras")]

@@ -26,8 +26,8 @@ def main() -> None:
     import numpy as np
 
     import modelport
-    from modelport.loaders.onnx import OnnxModel
-    from modelport.loaders.tflite import TfliteModel
+    from modelport.runtimes.onnx.model import OnnxModel
+    from modelport.runtimes.tflite.model import TfliteModel
 
     tmp = Path(tempfile.mkdtemp(prefix="modelport-tfl-"))
     models = [("Keras CNN 28x28", demo.build_keras(tmp / "digits.keras"), (1, 28, 28, 1))]

@@ -18,7 +18,7 @@ from typing import Any
 import typer
 
 from modelport.core.errors import UsageError
-from modelport.loaders.hf_tasks import TASK_HELP
+from modelport.frameworks.hf.tasks import TASK_HELP
 
 JsonOpt = typer.Option(None, "--json", metavar="PATH|-", help="Write a machine-readable report (- for stdout).")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress or tables; errors only.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from modelport.cli.options import JsonOpt
-from modelport.loaders.hf_tasks import TASKS
+from modelport.frameworks.hf.tasks import TASKS
 
 TITLES = {"convert": "Routes (`modelport convert`)", "optimize": "Passes (`modelport optimize`)",
           "quantize": "Compression methods (`modelport compress --method`)",

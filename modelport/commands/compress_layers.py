@@ -17,8 +17,8 @@ QUANTIZED = ("Conv", "ConvInteger", "MatMul", "MatMulInteger", "Gemm", "QLinearC
 
 
 def damage_rows(model: str, result: str, data: str | None, samples: int, seed: int) -> list[dict]:
-    from modelport.loaders.onnx import OnnxModel
     from modelport.pipeline.locate import damage
+    from modelport.runtimes.onnx.model import OnnxModel
     from modelport.verify.inputs import generate, load_npz
 
     source, candidate = OnnxModel(model), OnnxModel(result)

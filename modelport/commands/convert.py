@@ -105,8 +105,8 @@ def convert(
 
 def hf_parts(source, task: str | None) -> dict[str, str]:
     """For a task written as several files (text2text-generation): file stem -> the task naming that part."""
-    from modelport.loaders.hf import read_config
-    from modelport.loaders.hf_tasks import PARTS, check_task, task_from_config
+    from modelport.frameworks.hf.model import read_config
+    from modelport.frameworks.hf.tasks import PARTS, check_task, task_from_config
 
     if task:
         task = check_task(task)
@@ -135,7 +135,7 @@ def copy_side_files(source: Path, folder: Path) -> list[str]:
     a temp name and renamed into place."""
     import shutil
 
-    from modelport.loaders.hf_tasks import side_files
+    from modelport.frameworks.hf.tasks import side_files
 
     copied = []
     for file in side_files(source):

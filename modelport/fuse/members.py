@@ -52,7 +52,7 @@ class Members(list):
 
     def run(self, index: int, feed: dict) -> dict:
         if index not in self._sessions:
-            from modelport.loaders.onnx import OnnxModel
+            from modelport.runtimes.onnx.model import OnnxModel
 
             self._sessions[index] = OnnxModel(self[index].onnx_path)
         return self._sessions[index].run(feed)

@@ -41,7 +41,7 @@ class Stack(Strategy, name="fuse-stack", method="stack", order=40,
         sklearn = require("sklearn", "sklearn", "fit a stacking meta-model")
         from sklearn.linear_model import LinearRegression, LogisticRegression
 
-        from modelport.loaders.sklearn import SklearnModel
+        from modelport.frameworks.sklearn.model import SklearnModel
 
         feed, rows = data_feed(members, request.fit_meta)
         labels = load_labels(request.fit_meta, rows)
@@ -60,7 +60,7 @@ class Stack(Strategy, name="fuse-stack", method="stack", order=40,
         from onnx import helper
 
         from modelport.fuse import graph, scores
-        from modelport.loaders.onnx import OnnxModel
+        from modelport.runtimes.onnx.model import OnnxModel
 
         c = scores.Combiner()
         scores.features(members, c)

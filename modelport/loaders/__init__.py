@@ -18,12 +18,12 @@ if TYPE_CHECKING:
     from modelport.core.model import Model
 
 _MODULES = {
-    "torch": "modelport.loaders.torch",
-    "transformers": "modelport.loaders.hf",  # by format: a transformers folder is a torch-framework format
-    "tensorflow": "modelport.loaders.keras",
-    "sklearn": "modelport.loaders.sklearn",
-    "onnx": "modelport.loaders.onnx",
-    "tflite": "modelport.loaders.tflite",
+    "torch": "modelport.frameworks.torch.model",
+    "transformers": "modelport.frameworks.hf.model",  # by format: a transformers folder is a torch-framework format
+    "tensorflow": "modelport.frameworks.keras.model",
+    "sklearn": "modelport.frameworks.sklearn.model",
+    "onnx": "modelport.runtimes.onnx.model",
+    "tflite": "modelport.runtimes.tflite.model",
 }
 
 

@@ -80,7 +80,7 @@ def _onnx(path) -> dict[str, Any]:
 
 def _tflite(path) -> dict[str, Any]:
     from modelport.core.errors import UsageError, one_line
-    from modelport.loaders.tflite import TfliteModel
+    from modelport.runtimes.tflite.model import TfliteModel
 
     model = TfliteModel(path)
     info: dict[str, Any] = {

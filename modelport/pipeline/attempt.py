@@ -103,7 +103,7 @@ def _reference_first(reference: Reference, proto) -> None:
         return
     from types import SimpleNamespace
 
-    from modelport.loaders.onnx import graph_input_specs
+    from modelport.runtimes.onnx.model import graph_input_specs
 
     specs = graph_input_specs(proto)
     if specs is not None:

@@ -70,7 +70,7 @@ def pair_taps(source: Model, candidate: Model) -> tuple[list[tuple[Tap, Tap]], s
     if source.format.framework == "sklearn" and src:
         import re
 
-        from modelport.loaders.sklearn_taps import main_output
+        from modelport.frameworks.sklearn.taps import main_output
 
         # in execution order, each transformer takes the next `variable...`, each ColumnTransformer the next
         # `transformed_column...`; the final estimator, the model's own output
@@ -215,7 +215,7 @@ def damage(source: Model, candidate: Model, feed: dict, group: int = GROUP, top:
     its relative error and the error it *adds* over the nearest compared values it is computed from (walking
     back through the source graph). Values are read `group` at a time. Sorted by added error, worst first;
     `node` is the candidate's node producing the value (what `--keep-float` leaves in float)."""
-    from modelport.loaders.taps import onnx_proto
+    from modelport.runtimes.onnx.taps import onnx_proto
 
     pairs, _ = pair_taps(source, candidate)
     errors: dict[str, float] = {}

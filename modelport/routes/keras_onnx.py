@@ -69,7 +69,8 @@ class Tf2OnnxFunction(_Tf2Onnx, name="keras-tf2onnx-function", order=20,
                       description="tf2onnx.convert.from_function on a tf.function calling the model"):
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
-        from modelport.loaders.keras import flatten_outputs, tensorflow
+        from modelport.core.tf import tensorflow
+        from modelport.frameworks.keras.outputs import flatten_outputs
 
         tf = tensorflow()
         import tf2onnx
@@ -96,7 +97,7 @@ class Tf2OnnxKeras(_Tf2Onnx, name="keras-tf2onnx-keras", order=10,
         return None
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
-        from modelport.loaders.keras import tensorflow
+        from modelport.core.tf import tensorflow
 
         tf = tensorflow()
         import tf2onnx
@@ -120,7 +121,7 @@ def export_saved_model(source, folder: str) -> None:
 
 def convert_saved_model(path: str | Path, opset: int):
     """tf2onnx on a SavedModel's serving_default signature; I/O named by the signature's keys."""
-    from modelport.loaders.keras import tensorflow
+    from modelport.core.tf import tensorflow
 
     tensorflow()
     import tensorflow as tf

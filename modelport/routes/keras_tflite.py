@@ -25,7 +25,7 @@ TF_SOURCES = (Format.KERAS, Format.TF_SAVEDMODEL)
 
 def _converter(source, via_saved_model: bool = False):
     """A TFLiteConverter for a loaded Keras model or SavedModel (a Keras model through model.export())."""
-    from modelport.loaders.keras import tensorflow
+    from modelport.core.tf import tensorflow
 
     tf = tensorflow()
     if source.format is Format.TF_SAVEDMODEL:

@@ -20,8 +20,8 @@ def main() -> int:
         import torch
         from torch.export import Dim
 
+        from modelport.frameworks.keras.outputs import flatten_outputs
         from modelport.loaders import import_user_code
-        from modelport.loaders.keras import flatten_outputs
 
         import_user_code(job.get("imports") or [], trust=True)  # the parent already required --trust
 

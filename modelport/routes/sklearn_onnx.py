@@ -20,7 +20,7 @@ from modelport.core.errors import UnsupportedError
 from modelport.core.formats import Format
 from modelport.core.onnx_files import save_onnx
 from modelport.core.registry import Step, StepOptions
-from modelport.loaders.sklearn import walk
+from modelport.frameworks.sklearn.estimators import walk
 
 DEFAULT_OPSET = 18
 

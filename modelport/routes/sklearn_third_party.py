@@ -11,7 +11,7 @@ _done: set[str] = set()
 
 
 def register(estimator) -> None:
-    from modelport.loaders.sklearn import walk
+    from modelport.frameworks.sklearn.estimators import walk
 
     packages = {type(node).__module__.split(".")[0] for node in walk(estimator)}
     if "lightgbm" in packages and "lightgbm" not in _done:

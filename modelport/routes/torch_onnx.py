@@ -114,7 +114,7 @@ class TorchScriptExport(Step, name="torch-torchscript", source=TORCH_SOURCES, ta
                 dynamic_axes[spec.name] = axes
         batch_dynamic = any(0 in a for a in dynamic_axes.values())
         if batch_dynamic:
-            from modelport.loaders.torch import tensors
+            from modelport.frameworks.torch.outputs import tensors
 
             batch = len(flat_args[0]) if flat_args and flat_args[0].dim() else None
             for name, value in zip(source.outputs, tensors(example_out)):

@@ -21,7 +21,7 @@ class ModelReplica:
     requests, batched along the first axis when the model's batch axis is dynamic."""
 
     def __init__(self, name: str, source: str, threads: int, max_batch: int, batch_wait_s: float) -> None:
-        from modelport.serve.run import quiet_servers
+        from modelport.serve.quiet import quiet_servers
         from modelport.serve.served import load_version
 
         quiet_servers(False)

@@ -12,6 +12,7 @@ from typing import Any
 
 from modelport.core.errors import UsageError
 from modelport.core.report import Report
+from modelport.serve.quiet import quiet_servers
 
 ENGINES = ("kserve", "ray")
 
@@ -47,23 +48,6 @@ def threads_per_model(threads: int | None, models: int) -> int | None:
     if value.isdigit() and int(value) > 0:
         return int(value)
     return max(1, (os.cpu_count() or 1) // max(1, models)) if models > 1 else None
-
-
-def quiet_servers(debug: bool) -> None:
-    """KServe's, uvicorn's and gRPC's log lines stay off the terminal unless --debug."""
-    import logging
-    import os
-
-    if debug:
-        logging.basicConfig(level=logging.INFO)
-        return
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    for name in ("kserve", "kserve.trace", "uvicorn", "uvicorn.error", "uvicorn.access", "fastapi", "grpc",
-                 "asyncio", "ray", "ray.serve"):
-        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def serve(sources: list[str], *, names: list[str] | None = None, host: str = "127.0.0.1", http_port: int = 8080,

@@ -57,7 +57,7 @@ def output_meta(model) -> list[TensorMeta]:
     """Outputs with datatypes and shapes from the graph (ONNX Runtime's session, the LiteRT output details)."""
     import numpy as np
 
-    from modelport.loaders.onnx import ORT_DTYPES
+    from modelport.runtimes.onnx.model import ORT_DTYPES
 
     if model.format is Format.ONNX:
         out = []

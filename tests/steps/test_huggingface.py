@@ -368,7 +368,7 @@ def test_folder_with_pytorch_model_bin_converts(tmp_path):
 def test_a_part_that_fails_leaves_no_part_behind(hf, tmp_path, monkeypatch):
     """text2text-generation writes a set of files: when the decoder cannot be made, the encoder already written
     is removed too (exit 3, an empty folder), rather than left as a set that cannot generate."""
-    import modelport.loaders.hf_modules as modules
+    import modelport.frameworks.hf.modules as modules
     from modelport.commands.convert import convert
     from modelport.core.errors import ModelportError
 

@@ -140,8 +140,8 @@ def test_weights_a_flatbuffer_cannot_hold_are_refused_naming_the_limit(models, t
     import modelport
     from modelport.core.errors import UnsupportedError
     from modelport.core.formats import Format
+    from modelport.frameworks.keras.model import KerasModel
     from modelport.loaders import open_model
-    from modelport.loaders.keras import KerasModel
     from modelport.routes.keras_tflite import TfliteDynamicRange, TfliteFp16
 
     src = models("keras_cnn")

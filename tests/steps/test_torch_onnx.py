@@ -123,7 +123,7 @@ def test_weight_bytes_count_parameters_and_buffers_once():
     import torch
 
     from modelport.core.formats import Format
-    from modelport.loaders.torch import TorchModel
+    from modelport.frameworks.torch.model import TorchModel
 
     first, last = torch.nn.Linear(4, 8), torch.nn.Linear(8, 4)
     tied = torch.nn.Linear(4, 8)

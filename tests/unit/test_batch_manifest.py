@@ -104,7 +104,7 @@ def test_each_job_gets_its_share_of_the_cores(monkeypatch):
     import os
 
     from modelport.batch.pool import thread_env
-    from modelport.loaders.onnx import _env_threads
+    from modelport.runtimes.onnx.model import _env_threads
 
     for var in ("OMP_NUM_THREADS", "MODELPORT_THREADS", "PYTHONHASHSEED"):
         monkeypatch.delenv(var, raising=False)

@@ -12,7 +12,7 @@ import pytest
 
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UsageError
-from modelport.loaders.base import MAX_INPUT_ELEMENTS, check_input_sizes
+from modelport.core.specs import MAX_INPUT_ELEMENTS, check_input_sizes
 
 HAS_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
 

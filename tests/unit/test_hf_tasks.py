@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from modelport.core.formats import Format, detect
-from modelport.loaders.hf_tasks import TASKS, refine_task, side_files, task_from_config
+from modelport.frameworks.hf.tasks import TASKS, refine_task, side_files, task_from_config
 
 
 def folder_with(tmp_path, config: dict):
@@ -84,7 +84,7 @@ def test_without_transformers_the_folder_exits_5_with_the_install_line(tmp_path,
 def test_image_size_comes_from_the_preprocessor_then_the_config(tmp_path):
     from types import SimpleNamespace
 
-    from modelport.loaders.hf_tasks import image_size, image_specs
+    from modelport.frameworks.hf.tasks import image_size, image_specs
 
     config = SimpleNamespace(image_size=32, num_channels=3)
     assert image_size(config, tmp_path) == (32, 32, "config.image_size")

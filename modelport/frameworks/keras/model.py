@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UnsafeError, UsageError, one_line, require
+from modelport.core.errors import UnsafeError, UsageError, one_line
 from modelport.core.formats import Format
 from modelport.core.logs import native_silenced
 from modelport.core.model import Model, cast_feed
-from modelport.loaders.base import check_input_sizes
-from modelport.loaders.input_rules import keras_rules
-from modelport.loaders.taps import keras_tap_values, keras_taps
-from modelport.loaders.twins import keras_twin
-
-
-def tensorflow():
-    """Import TensorFlow quietly (its C++ banner goes to fd 2) with the Keras TF backend."""
-    if "tensorflow" not in sys.modules:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        if "keras" not in sys.modules:
-            os.environ["KERAS_BACKEND"] = "tensorflow"
-        with native_silenced():
-            return require("tensorflow", "tensorflow", "read Keras and TensorFlow models")
-    return sys.modules["tensorflow"]
+from modelport.core.specs import check_input_sizes
+from modelport.core.tf import tensorflow
+from modelport.frameworks.keras.outputs import flatten_outputs
+from modelport.frameworks.keras.rules import keras_rules
+from modelport.frameworks.keras.taps import keras_tap_values, keras_taps
+from modelport.frameworks.keras.twin import keras_twin
 
 
 def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpose: str = "run") -> Model:
@@ -33,18 +22,6 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpo
         return SavedModel(path)
     return KerasModel(path, trust=trust, input_specs=input_specs)
 
-
-
-def flatten_outputs(out: Any, names: list[str] | None) -> tuple[list[str], list[Any]]:
-    """Flatten a Keras output: dicts in sorted key order (as tf.nest), lists in order."""
-    if isinstance(out, dict):
-        keys = sorted(out)
-        return list(keys), [out[k] for k in keys]
-    if isinstance(out, (list, tuple)):
-        if names and len(names) == len(out):
-            return list(names), list(out)
-        return [f"output_{i}" for i in range(len(out))], list(out)
-    return [names[0] if names and len(names) == 1 else "output"], [out]
 
 
 class KerasModel(Model):

@@ -3,75 +3,17 @@
 from __future__ import annotations
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import MissingDependency, UsageError, one_line
+from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format
 from modelport.core.logs import native_silenced
 from modelport.core.model import Model, cast_feed
-from modelport.loaders.base import check_input_sizes
-from modelport.loaders.taps import tflite_tap_values, tflite_taps
-
-
-def interpreter_class():
-    """(Interpreter class, runtime name). ai-edge-litert first: 0.12 s to import against TF's 5 s."""
-    try:
-        from importlib.metadata import version
-
-        from ai_edge_litert import interpreter as litert
-
-        return litert.Interpreter, f"ai-edge-litert {version('ai-edge-litert')}"
-    except ImportError:
-        pass
-    try:
-        from modelport.loaders.keras import tensorflow
-
-        tf = tensorflow()
-        return tf.lite.Interpreter, f"tensorflow {tf.__version__} (tf.lite)"
-    except (ImportError, MissingDependency):
-        raise MissingDependency("ai-edge-litert", "tensorflow", "run TFLite models") from None
+from modelport.core.specs import check_input_sizes
+from modelport.runtimes.tflite.interpreter import dequantize, interpreter_class, invoke, quant_params, quantize
+from modelport.runtimes.tflite.taps import tflite_tap_values, tflite_taps
 
 
 def load(path, fmt: Format, *, threads: int | None = None) -> TfliteModel:
     return TfliteModel(path, threads=threads)
-
-
-def _quant(detail: dict) -> tuple[float, int] | None:
-    """(scale, zero_point) of a quantized (int8/uint8) tensor, else None."""
-    import numpy as np
-
-    scale, zero = detail.get("quantization", (0.0, 0))
-    if np.dtype(detail["dtype"]).kind in "iu" and scale:
-        return float(scale), int(zero)
-    return None
-
-
-def quantize(array, detail: dict):
-    """Real values -> the integer domain of a quantized input tensor (unchanged for a float input)."""
-    import numpy as np
-
-    quant = _quant(detail)
-    if not quant:
-        return array.astype(detail["dtype"], copy=False)
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(array / quant[0] + quant[1]), info.min, info.max).astype(detail["dtype"])
-
-
-def dequantize(value, detail: dict):
-    """A quantized tensor's values in real units (unchanged for a float tensor)."""
-    import numpy as np
-
-    quant = _quant(detail)
-    return (value.astype(np.float32) - quant[1]) * np.float32(quant[0]) if quant else value
-
-
-def invoke(interp, arrays) -> None:
-    """One run without a signature runner: inputs resized to the arrays, quantized where the model is, set."""
-    for d, a in zip(interp.get_input_details(), arrays):
-        if list(d["shape"]) != list(a.shape):
-            interp.resize_tensor_input(d["index"], list(a.shape))
-    interp.allocate_tensors()
-    for d, a in zip(interp.get_input_details(), arrays):
-        interp.set_tensor(d["index"], quantize(a, d))
-    interp.invoke()
 
 
 def _spec(name: str, detail: dict) -> TensorSpec:
@@ -80,7 +22,7 @@ def _spec(name: str, detail: dict) -> TensorSpec:
 
     signature = list(detail.get("shape_signature", detail["shape"]))
     shape = tuple(int(d) if d >= 0 else ("batch" if i == 0 else None) for i, d in enumerate(signature))
-    return TensorSpec(name, shape, "float32" if _quant(detail) else np.dtype(detail["dtype"]).name)
+    return TensorSpec(name, shape, "float32" if quant_params(detail) else np.dtype(detail["dtype"]).name)
 
 
 class TfliteModel(Model):

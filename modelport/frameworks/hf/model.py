@@ -17,8 +17,10 @@ from modelport.core.errors import UnsafeError, UnsupportedError, UsageError, one
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
 from modelport.core.model import GENERATED_SIZES, InputRule
-from modelport.loaders import hf_modules, hf_tasks
-from modelport.loaders.torch import EXAMPLE_BATCH, EXAMPLE_DIM, TorchModel, output_names
+from modelport.frameworks.hf import modules as hf_modules
+from modelport.frameworks.hf import tasks as hf_tasks
+from modelport.frameworks.torch.model import EXAMPLE_BATCH, EXAMPLE_DIM, TorchModel
+from modelport.frameworks.torch.outputs import output_names
 
 EXAMPLE_PAST = 4  # traced past length: not 0 or 1 (torch.export specialises those), not the sequence length
 PAST_SIZES = (8, 0)  # verified past lengths: a decode step over a cache, and the prefill step (empty past)

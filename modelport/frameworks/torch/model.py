@@ -8,17 +8,17 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import MissingDependency, ModelportError, UnsafeError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.logs import debugging, quiet
 from modelport.core.model import Model, cast_feed
-from modelport.loaders.base import check_input_sizes, require_specs
-from modelport.loaders.input_rules import torch_rules
-from modelport.loaders.taps import torch_tap_values, torch_taps
-from modelport.loaders.twins import torch_twin
+from modelport.core.specs import check_input_sizes, require_specs
+from modelport.frameworks.torch.outputs import flatten, not_outputs, output_names, tensors
+from modelport.frameworks.torch.rules import torch_rules
+from modelport.frameworks.torch.taps import torch_tap_values, torch_taps
+from modelport.frameworks.torch.twin import torch_twin
 
 EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so dynamic dims are traced at 2
 EXAMPLE_DIM = 8
@@ -201,56 +201,6 @@ def _call_factory(ref: str):
     if not isinstance(obj, torch.nn.Module):
         raise UsageError(f"{ref}: the factory returned a {type(obj).__name__}, not a torch.nn.Module")
     return obj
-
-
-def _named_leaves(structure: Any) -> list[tuple[str, Any]]:
-    """(name, leaf) for each flattened leaf of a model output (dicts, tuples, transformers ModelOutputs)."""
-    import torch.utils._pytree as pytree
-
-    flat = pytree.tree_flatten_with_path(structure)[0]
-    if [path for path, _ in flat] == [()]:
-        return [("output", flat[0][1])]
-    named = []
-    for path, leaf in flat:
-        parts = []
-        for key in path:
-            for attr in ("key", "idx", "name"):
-                if hasattr(key, attr):
-                    parts.append(str(getattr(key, attr)))
-                    break
-        name = ".".join(parts)
-        named.append((f"output_{name}" if name[:1].isdigit() else name, leaf))
-    return named
-
-
-def _is_output(leaf: Any) -> bool:
-    """A leaf that is an output: a tensor, or in an exported graph the node computing one. None and Python
-    constants in an output tuple are not outputs (the exporters drop them: `return_dict=False` tuples hold
-    None where a model computes nothing)."""
-    import torch
-
-    return isinstance(leaf, (torch.Tensor, torch.fx.Node))
-
-
-def output_names(structure: Any) -> list[str]:
-    """Names of the tensor leaves of a model output."""
-    return [name for name, leaf in _named_leaves(structure) if _is_output(leaf)]
-
-
-def not_outputs(structure: Any) -> list[str]:
-    """What the report says of the leaves that are not tensors ("output_1 (None)")."""
-    return [f"{name} ({type(leaf).__name__})" for name, leaf in _named_leaves(structure) if not _is_output(leaf)]
-
-
-def flatten(structure: Any) -> list:
-    import torch.utils._pytree as pytree
-
-    return pytree.tree_leaves(structure)
-
-
-def tensors(structure: Any) -> list:
-    """The tensor leaves of a model output, in the order `output_names` names them."""
-    return [leaf for leaf in flatten(structure) if _is_output(leaf)]
 
 
 class TorchModel(Model):

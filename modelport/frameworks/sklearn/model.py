@@ -6,7 +6,8 @@ from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UnsafeError, UnsupportedError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
-from modelport.loaders.sklearn_taps import sklearn_tap_values, sklearn_taps
+from modelport.frameworks.sklearn.estimators import walk
+from modelport.frameworks.sklearn.taps import sklearn_tap_values, sklearn_taps
 
 SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # anything else (builtins functions included) needs --trust
 
@@ -54,23 +55,6 @@ def _load_pickle(path):
             return pickle.load(fh)
     except Exception as exc:
         raise UsageError(f"{path}: cannot unpickle ({one_line(exc)})", hint="is the file complete?") from exc
-
-
-def walk(estimator):
-    """Every estimator nested in pipelines, column transformers and ensembles."""
-    stack = [estimator]
-    while stack:
-        node = stack.pop()
-        yield node
-        for attr in ("steps", "transformers_", "estimators_", "named_estimators_"):
-            children = getattr(node, attr, None)
-            if isinstance(children, dict):
-                stack.extend(children.values())
-            elif isinstance(children, list):
-                stack.extend(c[1] if isinstance(c, tuple) else c for c in children)
-        for attr in ("estimator_", "best_estimator_"):
-            if hasattr(node, attr):
-                stack.append(getattr(node, attr))
 
 
 def kind(estimator) -> str:
@@ -157,7 +141,7 @@ class SklearnModel(Model):
         self.columns = False  # one input per DataFrame column (see sklearn_columns)
         specs = None
         if not input_specs and getattr(estimator, "feature_names_in_", None) is not None:
-            from modelport.loaders.sklearn_columns import column_specs
+            from modelport.frameworks.sklearn.columns import column_specs
 
             specs = column_specs(estimator, floats)
         if input_specs:
@@ -204,10 +188,10 @@ class SklearnModel(Model):
         }
 
     def input_rules(self):
-        from modelport.loaders.sklearn_rules import feature_rule
+        from modelport.frameworks.sklearn.rules import feature_rule
 
         if self.columns:
-            from modelport.loaders.sklearn_columns import column_rules
+            from modelport.frameworks.sklearn.columns import column_rules
 
             return column_rules(self.estimator)
         spec = self.inputs[0]
@@ -217,7 +201,7 @@ class SklearnModel(Model):
         return {spec.name: rule} if rule else {}
 
     def tie_rows(self, feed):
-        from modelport.loaders.sklearn_ties import neighbour_ties
+        from modelport.frameworks.sklearn.ties import neighbour_ties
 
         return neighbour_ties(self.estimator, self.features(feed))
 
@@ -230,7 +214,7 @@ class SklearnModel(Model):
     def features(self, feed):
         """What the estimator takes: the DataFrame it was fitted on, or the matrix in its fitted float dtype."""
         if self.columns:
-            from modelport.loaders.sklearn_columns import frame
+            from modelport.frameworks.sklearn.columns import frame
 
             return frame(cast_feed(feed, self.inputs), self.inputs)
         (x,) = cast_feed(feed, self.inputs[:1])

@@ -6,8 +6,8 @@ from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
-from modelport.loaders.base import check_input_sizes
-from modelport.loaders.taps import onnx_tap_values, onnx_taps
+from modelport.core.specs import check_input_sizes
+from modelport.runtimes.onnx.taps import onnx_tap_values, onnx_taps
 
 ORT_DTYPES = {
     "tensor(float)": "float32",

@@ -13,7 +13,7 @@ from modelport.core.model import InputRule
 
 def _named_transformers(estimator):
     """(transformer, [column names]) of every ColumnTransformer that selects columns by name."""
-    from modelport.loaders.sklearn import walk
+    from modelport.frameworks.sklearn.estimators import walk
 
     for node in walk(estimator):
         for _, trans, cols in getattr(node, "transformers_", None) or []:

@@ -1,0 +1,1 @@
+"""Hugging Face `save_pretrained` folders (transformers), built on the PyTorch folder."""

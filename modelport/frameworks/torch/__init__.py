@@ -1,0 +1,1 @@
+"""PyTorch: `.pt2` programs, TorchScript, factories and pickled modules."""

@@ -1,0 +1,1 @@
+"""ONNX files, run with ONNX Runtime on the CPU."""
