@@ -509,3 +509,22 @@ def scale_weight(src: Path, out: Path, factor: float = 1.01, name: str | None = 
     target.CopyFrom(numpy_helper.from_array((array * factor).astype(array.dtype), target.name))
     onnx.save(model, str(out))
     return target.name
+
+
+def scale_ir_weight(src: Path, out: Path, factor: float = 1.01) -> str:
+    """A copy of an OpenVINO IR (`.xml` + `.bin`) with its largest f32 constant scaled in the `.bin`. Returns the
+    constant's name. How tests break an OpenVINO model without OpenVINO's help."""
+    import shutil
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(str(src)).getroot()
+    consts = [(layer, data) for layer in root.iter("layer") if layer.get("type") == "Const"
+              for data in [layer.find("data")] if data is not None and data.get("element_type") == "f32"]
+    layer, data = max(consts, key=lambda c: int(c[1].get("size")))
+    offset, size = int(data.get("offset")), int(data.get("size"))
+    blob = bytearray(Path(src).with_suffix(".bin").read_bytes())
+    values = np.frombuffer(bytes(blob[offset:offset + size]), np.float32) * np.float32(factor)
+    blob[offset:offset + size] = values.astype(np.float32).tobytes()
+    shutil.copyfile(src, out)
+    Path(out).with_suffix(".bin").write_bytes(bytes(blob))
+    return layer.get("name")

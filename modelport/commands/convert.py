@@ -78,7 +78,7 @@ def convert(
         return report
     if folder is not None:  # -o DIR/: model.onnx (or .tflite) inside, plus a Hugging Face folder's side files
         dst_fmt = target_format(f"model.{to or 'onnx'}", to)
-        output = folder / f"model{'.tflite' if dst_fmt is Format.TFLITE else '.onnx'}"
+        output = folder / f"model{ {Format.TFLITE: '.tflite', Format.OPENVINO: '.xml'}.get(dst_fmt, '.onnx')}"
     else:
         dst_fmt = target_format(output, to)
     if src_fmt is dst_fmt:

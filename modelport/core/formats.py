@@ -27,6 +27,7 @@ class Format(str, Enum):
     SKLEARN_PICKLE = "sklearn.pickle"
     ONNX = "onnx"
     TFLITE = "tflite"
+    OPENVINO = "openvino"  # OpenVINO IR: model.xml + model.bin
 
     def __str__(self) -> str:
         return self.value
@@ -48,6 +49,7 @@ FRAMEWORK = {
     Format.SKLEARN_PICKLE: "sklearn",
     Format.ONNX: "onnx",
     Format.TFLITE: "tflite",
+    Format.OPENVINO: "openvino",
 }
 
 # Formats that can only be read by running code from the file: they need --trust.
@@ -56,7 +58,7 @@ UNSAFE = {Format.TORCH_PY, Format.TORCH_PICKLE, Format.SKLEARN_PICKLE}
 # Formats stored as zip archives: `core.archive.check_archive` vets them before a framework reads them.
 ZIP_FORMATS = {Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PICKLE, Format.KERAS, Format.SKLEARN_SKOPS}
 
-TARGET_EXTENSIONS = {".onnx": Format.ONNX, ".tflite": Format.TFLITE}
+TARGET_EXTENSIONS = {".onnx": Format.ONNX, ".tflite": Format.TFLITE, ".xml": Format.OPENVINO}
 
 _EXTENSIONS = {
     ".pt2": Format.TORCH_EXPORT,
@@ -70,12 +72,13 @@ _EXTENSIONS = {
     ".joblib": Format.SKLEARN_PICKLE,
     ".onnx": Format.ONNX,
     ".tflite": Format.TFLITE,
+    ".xml": Format.OPENVINO,
 }
 
 KNOWN = (
     ".pt2 (torch.export), .pt/.ts (TorchScript), file.py:callable (factory, --trust), "
     ".keras/.h5, SavedModel folder, Hugging Face save_pretrained folder (config.json), .skops, "
-    ".pkl/.joblib (--trust), .onnx, .tflite"
+    ".pkl/.joblib (--trust), .onnx, .tflite, .xml (OpenVINO IR)"
 )
 
 
@@ -132,6 +135,9 @@ def detect(source: str | Path, flag: str | Format | None = None) -> Format:
         # A zip-based format whose zip is unreadable is corrupt: say so now, not deep in a framework.
         if by_ext in (Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.SKLEARN_SKOPS) and by_magic is None:
             raise UsageError(f"{text}: not a valid {by_ext} file (corrupt or truncated?)", hint="re-save the model")
+        if by_ext is Format.OPENVINO and b"<net" not in path.read_bytes()[:1024]:
+            raise UsageError(f"{text}: not an OpenVINO IR (no <net> element)",
+                             hint="modelport reads .xml files that OpenVINO wrote (model.xml + model.bin)")
         if ext == ".keras" and by_magic is not Format.KERAS:
             raise UsageError(f"{text}: not a valid .keras archive (corrupt or truncated?)", hint="re-save the model")
         return by_ext
@@ -177,9 +183,10 @@ def target_format(out: str | Path, flag: str | None = None) -> Format:
     if flag:
         fmt = parse_format(flag)
         if fmt not in TARGET_EXTENSIONS.values():
-            raise UsageError(f"cannot convert to '{flag}'", hint="targets: onnx, tflite")
+            raise UsageError(f"cannot convert to '{flag}'", hint="targets: onnx, tflite, openvino")
         return fmt
     ext = Path(out).suffix.lower()
     if ext not in TARGET_EXTENSIONS:
-        raise UsageError(f"{out}: cannot tell the target format from the extension", hint="use .onnx, or --to onnx")
+        raise UsageError(f"{out}: cannot tell the target format from the extension",
+                         hint="use .onnx, .tflite or .xml (OpenVINO IR), or --to onnx")
     return TARGET_EXTENSIONS[ext]

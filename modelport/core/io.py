@@ -116,7 +116,10 @@ class WorkFolder:
 
 
 def side_data(path: Path) -> Path:
-    """Where an ONNX file's external weights live: `NAME.data` beside it (`model.onnx.data`)."""
+    """Where a model's weights beside it live: an ONNX file's external data `NAME.data` (`model.onnx.data`), an
+    OpenVINO IR's `STEM.bin` (`model.bin`). Committed and removed with the file."""
+    if path.suffix == ".xml":
+        return path.with_suffix(".bin")
     return path.parent / f"{path.name}.data"
 
 

@@ -161,3 +161,28 @@ def read_tflite(path: str | Path, model=None) -> dict[str, Any]:
     if side.exists():
         return json.loads(side.read_text())
     return {}
+
+
+def write_openvino(path: str | Path, facts: dict[str, Any]) -> None:
+    """Store facts in an OpenVINO IR's `<rt_info>` as `<modelport value="JSON"/>` (OpenVINO keeps unknown
+    rt_info entries; model.bin is not touched). Rewritten through a temp file."""
+    import xml.etree.ElementTree as ET
+
+    tree = ET.parse(str(path))
+    root = tree.getroot()
+    info = root.find("rt_info")
+    if info is None:
+        info = ET.SubElement(root, "rt_info")
+    for old in info.findall(TFLITE_KEY):
+        info.remove(old)
+    ET.SubElement(info, TFLITE_KEY, {"value": json.dumps(facts)})
+    _replace_bytes(path, ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def read_openvino(path: str | Path) -> dict[str, Any]:
+    """modelport facts from an OpenVINO IR's rt_info ({} when there are none)."""
+    import xml.etree.ElementTree as ET
+
+    info = ET.parse(str(path)).getroot().find("rt_info")
+    entry = info.find(TFLITE_KEY) if info is not None else None
+    return json.loads(entry.get("value", "{}")) if entry is not None else {}

@@ -24,6 +24,7 @@ _MODULES = {
     "sklearn": "modelport.frameworks.sklearn.model",
     "onnx": "modelport.runtimes.onnx.model",
     "tflite": "modelport.runtimes.tflite.model",
+    "openvino": "modelport.runtimes.openvino.model",
 }
 
 
@@ -53,7 +54,7 @@ def open_model(
         import torch
 
         torch.set_num_threads(threads)
-    if fmt in (Format.ONNX, Format.TFLITE):
+    if fmt in (Format.ONNX, Format.TFLITE, Format.OPENVINO):
         return importlib.import_module(module).load(path, fmt, threads=threads)
     if fmt is Format.TRANSFORMERS:
         return importlib.import_module(module).load(path, trust=trust, task=task, input_specs=input_specs or [])

@@ -49,6 +49,8 @@ def inherited(source: str | Path, fmt: Format) -> dict[str, Any]:
             return provenance.read_onnx(source)
         if fmt is Format.TFLITE:
             return provenance.read_tflite(source)
+        if fmt is Format.OPENVINO:
+            return provenance.read_openvino(source)
     except Exception:
         return {}
     return {}
@@ -88,5 +90,8 @@ def write(path: Path, facts: dict[str, Any], proto: Any = None) -> str:
 
     if path.suffix == ".tflite":
         return provenance.write_tflite(path, facts)
+    if path.suffix == ".xml":
+        provenance.write_openvino(path, facts)
+        return "rt_info"
     provenance.write_onnx(path, facts, proto)
     return "metadata_props"

@@ -1,0 +1,1 @@
+"""OpenVINO IR files (model.xml + model.bin), run by OpenVINO's CPU plugin at f32."""
