@@ -20,13 +20,15 @@ class ModelReplica:
     """One replica of one model: loads its own copy of the file (ONNX Runtime or LiteRT, `threads` threads) and runs
     requests, batched along the first axis when the model's batch axis is dynamic."""
 
-    def __init__(self, name: str, source: str, threads: int, max_batch: int, batch_wait_s: float) -> None:
+    def __init__(self, name: str, source: str, threads: int, max_batch: int, batch_wait_s: float,
+                 allow_unverified: bool = False) -> None:
         from modelport.serve.quiet import quiet_servers
         from modelport.serve.served import load_version
 
         quiet_servers(False)
         self.name = name
-        self.version = load_version(source, threads=threads, allow_unverified=True, notes=[])
+        # checked again here: a config written earlier may be deployed after its file was replaced
+        self.version = load_version(source, threads=threads, allow_unverified=allow_unverified, notes=[])
         inputs = self.version.runtime.inputs
         self.batching = max_batch > 1 and bool(inputs) and all(t.shape and t.shape[0] == -1 for t in inputs)
         self.joined = 0  # runs that served more than one request (what batching saved)
@@ -250,7 +252,7 @@ def _abort(context, code, details: str, empty):
 
 def build(args: dict[str, Any]):
     """The application: `args` = {"models": [{"name", "source"}], "replicas" | "min_replicas"/"max_replicas",
-    "replica_cpus", "max_batch", "batch_wait_ms", "max_request_mb"}."""
+    "replica_cpus", "max_batch", "batch_wait_ms", "max_request_mb", "allow_unverified"}."""
     from ray import serve
 
     cpus = float(args.get("replica_cpus", 1))
@@ -265,7 +267,8 @@ def build(args: dict[str, Any]):
     for m in args["models"]:
         deployment = serve.deployment(ModelReplica, name=f"model-{m['name']}", **options)
         handles[m["name"]] = deployment.bind(m["name"], m["source"], max(1, int(cpus)), int(args.get("max_batch", 8)),
-                                             float(args.get("batch_wait_ms", 5)) / 1000)
+                                             float(args.get("batch_wait_ms", 5)) / 1000,
+                                             bool(args.get("allow_unverified", False)))
     limit = int(float(args.get("max_request_mb", 64)) * 1024 * 1024)
     ingress = serve.deployment(ingress_class(limit), name="ingress", num_replicas=1,
                                ray_actor_options={"num_cpus": 0})

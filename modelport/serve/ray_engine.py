@@ -18,7 +18,8 @@ from modelport.serve.ray_app import SERVICER
 
 
 def app_args(served, *, replicas: int, min_replicas: int | None, max_replicas: int | None, replica_cpus: float,
-             max_batch: int, batch_wait_ms: float, max_request_mb: float) -> dict[str, Any]:
+             max_batch: int, batch_wait_ms: float, max_request_mb: float,
+             allow_unverified: bool = False) -> dict[str, Any]:
     """The builder's arguments. A registry alias is fixed to the version it names now, so every replica loads the
     same one; a file path is made absolute (replicas run in other working directories)."""
     models = []
@@ -26,7 +27,8 @@ def app_args(served, *, replicas: int, min_replicas: int | None, max_replicas: i
         source = s.current.uri or str(Path(s.current.file).resolve())
         models.append({"name": s.name, "source": source})
     args: dict[str, Any] = {"models": models, "replica_cpus": replica_cpus, "max_batch": max_batch,
-                            "batch_wait_ms": batch_wait_ms, "max_request_mb": max_request_mb}
+                            "batch_wait_ms": batch_wait_ms, "max_request_mb": max_request_mb,
+                            "allow_unverified": allow_unverified}
     if max_replicas:
         args.update(min_replicas=min_replicas or 1, max_replicas=max_replicas)
     else:

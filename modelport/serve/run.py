@@ -105,7 +105,8 @@ def serve(sources: list[str], *, names: list[str] | None = None, host: str = "12
     if engine == "ray":
         from modelport.serve import ray_engine
 
-        args = ray_engine.app_args(served, max_request_mb=max_request_mb, **(ray or {}))
+        args = ray_engine.app_args(served, max_request_mb=max_request_mb, allow_unverified=allow_unverified,
+                                   **(ray or {}))
         if grpc_port and host in ("127.0.0.1", "localhost", "::1"):
             say(f"note: Ray Serve's gRPC proxy listens on every interface (port {grpc_port}); it has no address "
                 "option")
@@ -142,7 +143,7 @@ def _write_config(sources, names, path: str, *, host: str, http_port: int, grpc_
     from modelport.serve.served import resolve
 
     served = resolve(list(sources), names, threads=1, allow_unverified=allow_unverified)
-    args = ray_engine.app_args(served, max_request_mb=max_request_mb, **ray)
+    args = ray_engine.app_args(served, max_request_mb=max_request_mb, allow_unverified=allow_unverified, **ray)
     ray_engine.write_config(path, ray_engine.config(args, host=host, http_port=http_port, grpc_port=grpc_port))
     report = Report("serve", ok=True)
     report.warnings.extend(n for s in served for n in s.notes)

@@ -85,6 +85,7 @@ def test_write_config_is_a_ray_serve_config_that_serve_run_answers(served_files,
     assert app["import_path"] == "modelport.serve.ray_app:build"
     assert [m["name"] for m in app["args"]["models"]] == list(served_files)
     assert all(os.path.isabs(m["source"]) for m in app["args"]["models"])
+    assert app["args"]["allow_unverified"] is False  # each replica checks the recorded verdict again at load
 
     serve_cli = os.path.join(os.path.dirname(sys.executable), "serve")
     proc = subprocess.Popen([serve_cli, "run", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
