@@ -46,6 +46,9 @@ def _both_ways(cli, src, out, tmp_path, *extra):
     assert code == 1, err
     code, _, err = cli("verify", src, out, *extra)
     assert code == 0, err
+    code, _, err = cli("inspect", out, "--json", tmp_path / "inspect.json")
+    shown = json.loads((tmp_path / "inspect.json").read_text())
+    assert code == 0 and shown["provenance"]["route"] == facts["route"] and shown["operators"], err
     return facts
 
 

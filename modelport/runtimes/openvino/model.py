@@ -73,6 +73,21 @@ class OpenVinoModel(Model):
         result = self.request.infer({i: a for i, a in enumerate(arrays)}, share_inputs=False)
         return {name: result[port].copy() for name, port in zip(self.outputs, self.compiled.outputs)}
 
+    def inspect(self) -> dict:
+        """Outputs with shapes and types, operator counts and modelport's record (from the IR's rt_info)."""
+        from collections import Counter
+
+        from modelport.core.provenance import read_openvino
+
+        outputs = [_spec(p) for p in self.compiled.outputs]
+        try:
+            record = read_openvino(self.path)
+        except Exception:  # an IR OpenVINO reads whose rt_info is not ours to parse
+            record = {}
+        return {"outputs": [s.to_dict() for s in outputs],
+                "operators": dict(Counter(op.get_type_name() for op in self.ir.get_ordered_ops()).most_common()),
+                "provenance": record}
+
     def weight_bytes(self) -> int | None:
         from pathlib import Path
 
