@@ -47,7 +47,7 @@ def _both_ways(cli, src, out, tmp_path, *extra):
     code, _, err = cli("verify", src, out, *extra)
     assert code == 0, err
     code, _, err = cli("inspect", out, "--json", tmp_path / "inspect.json")
-    shown = json.loads((tmp_path / "inspect.json").read_text())
+    shown = json.loads((tmp_path / "inspect.json").read_text())["model"]
     assert code == 0 and shown["provenance"]["route"] == facts["route"] and shown["operators"], err
     return facts
 
