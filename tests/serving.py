@@ -17,6 +17,18 @@ CLIENT = Path(__file__).with_name("serve_client.py")
 
 
 def free_port() -> int:
+    """A free port outside the kernel's ephemeral range (32768-60999) and Ray's worker ports (10002-19999): a port
+    the kernel hands out could be taken by a Ray process starting up between the check and the server's bind."""
+    import random
+
+    for _ in range(100):
+        port = random.randint(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

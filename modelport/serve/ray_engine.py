@@ -107,10 +107,16 @@ def serve(args: dict[str, Any], *, host: str, http_port: int, grpc_port: int | N
     quiet = {"log_level": "DEBUG" if debug else "ERROR"}
     try:
         check_capacity(ray, args)
-        rserve.start(http_options={"host": host, "port": http_port}, logging_config=quiet,
-                     grpc_options={"port": grpc_port, "grpc_servicer_functions": [SERVICER]} if grpc_port else None)
+        try:
+            rserve.start(http_options={"host": host, "port": http_port}, logging_config=quiet,
+                         grpc_options={"port": grpc_port, "grpc_servicer_functions": [SERVICER]} if grpc_port else None)
+        except Exception as exc:
+            raise _bind_error(exc, host, http_port, grpc_port) from exc
         _quiet_serve_logger(debug)
-        rserve.run(build(args), name="modelport", route_prefix="/", blocking=False, logging_config=quiet)
+        try:
+            rserve.run(build(args), name="modelport", route_prefix="/", blocking=False, logging_config=quiet)
+        except Exception as exc:
+            raise _bind_error(exc, host, http_port, grpc_port) from exc
         on_ready()
         stop = threading.Event()
         why: list[str] = []
@@ -122,6 +128,18 @@ def serve(args: dict[str, Any], *, host: str, http_port: int, grpc_port: int | N
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _shutdown(ray, rserve)
+
+
+def _bind_error(exc: BaseException, host: str, http_port: int, grpc_port: int | None) -> BaseException:
+    """A proxy that could not bind its port is exit 2 naming it (the port was free when modelport checked it:
+    something, maybe one of Ray's own processes, took it since); anything else stays as it is."""
+    text = str(exc)
+    if "Failed to bind" not in text and "Address already in use" not in text and "ProxyActor" not in text:
+        return exc
+    ports = f"{host}:{http_port}" + (f" or gRPC port {grpc_port}" if grpc_port else "")
+    return UsageError(f"Ray Serve's proxy could not listen on {ports} (taken after modelport checked it)",
+                      hint="choose other ports (--http-port, --grpc-port); with a local Ray, ports below 32768 "
+                           "avoid the ones Ray's own processes pick")
 
 
 def _quiet_serve_logger(debug: bool) -> None:

@@ -72,3 +72,14 @@ def test_threads_are_shared_out_between_models(monkeypatch):
     assert threads_per_model(3, 4) == 3
     monkeypatch.setenv("MODELPORT_THREADS", "5")
     assert threads_per_model(None, 4) == 5
+
+
+def test_a_ray_proxy_that_cannot_bind_is_exit_2_naming_the_port():
+    from modelport.core.errors import UsageError
+    from modelport.serve.ray_engine import _bind_error
+
+    failed = RuntimeError("ray::ProxyActor.ready() ... RuntimeError: Failed to bind to address '127.0.0.1:35897'.")
+    error = _bind_error(failed, "127.0.0.1", 35897, 35898)
+    assert isinstance(error, UsageError) and error.exit_code == 2 and "127.0.0.1:35897" in error.message
+    other = ValueError("something else")
+    assert _bind_error(other, "127.0.0.1", 1, None) is other
