@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import _common  # noqa: F401  (import paths, quiet TensorFlow)
 import numpy as np
+
+from tests.serving import free_port  # outside the ports a starting Ray takes
 
 CLIENT = Path(__file__).with_name("_serve_client.py")
 
@@ -59,21 +60,6 @@ def build(work: Path) -> dict[str, dict]:
         models[name] = {"file": work / f"{name}.onnx", "input": str(work / f"{name}.npy"),
                         "name": sess.get_inputs()[0].name, "output": sess.get_outputs()[0].name}
     return models
-
-
-def free_port() -> int:
-    """Outside the ephemeral range and Ray's worker ports: Ray's own processes take ephemeral ports as it starts."""
-    import random
-
-    for _ in range(100):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise SystemExit("no free port in 20000-32000")
 
 
 class Server:

@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from modelport.core.errors import one_line
-from modelport.serve.tensors import BadRequest, check_array, check_header, data_error, output_names
+from modelport.serve.tensors import BadRequest, check_array, check_header, data_error, output_names, oversize
 
 if TYPE_CHECKING:
     from modelport.serve.served import Served
@@ -122,21 +122,19 @@ def rest_app(models: "dict[str, Served]", dataplane, extension, max_request_byte
 
     @app.middleware("http")
     async def limit_size(request: Request, call_next):
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > max_request_bytes:
-            if int(length) <= max_request_bytes + DRAIN_BYTES:  # read and drop it: the client then reads the 413
-                async for _ in request.stream():  # (a client still sending would see a broken pipe instead)
+        too_big = oversize(request.headers.get("content-length", ""), max_request_bytes)
+        if too_big:
+            if int(request.headers["content-length"]) <= max_request_bytes + DRAIN_BYTES:  # read and drop it:
+                async for _ in request.stream():  # the client then reads the 413, not a broken pipe
                     pass
-            return json_response({"error": f"request body is {int(length)} bytes; this server takes at most "
-                                            f"{max_request_bytes} (--max-request-mb)"}, status_code=413)
+            return json_response({"error": too_big}, status_code=413)
         return await call_next(request)
 
     async def metadata(model_name: str, model_version: str | None = None):
+        from modelport.serve.served import metadata_json
+
         served = find(model_name, model_version)
-        version = served.current
-        return {"name": served.name, "versions": [version.number], "platform": version.runtime.platform,
-                "inputs": [t.to_dict() for t in version.runtime.inputs],
-                "outputs": [t.to_dict() for t in version.runtime.outputs], "parameters": version.parameters()}
+        return metadata_json(served.current.metadata(served.name))
 
     async def infer(request: Request, model_name: str, model_version: str | None = None):
         find(model_name, model_version)

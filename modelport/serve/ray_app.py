@@ -11,7 +11,7 @@ route parameters' annotations as objects.)
 import asyncio
 from typing import Any
 
-from modelport.serve.tensors import BadRequest
+from modelport.serve.tensors import BadRequest, output_names, oversize
 
 SERVICER = "modelport.serve.proto.open_inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server"
 
@@ -39,11 +39,10 @@ class ModelReplica:
                                         batch_size_fn=lambda feeds: sum(_rows(f) for f in feeds))(self._run_many)
 
     def metadata(self) -> dict[str, Any]:
-        v = self.version
-        return {"name": self.name, "versions": [v.number], "platform": v.runtime.platform,
-                "inputs": list(v.runtime.inputs), "outputs": list(v.runtime.outputs),
-                "parameters": v.parameters() | {"modelport.batching": str(self.batching).lower(),
-                                                "modelport.replica_joined_runs": str(self.joined)}}
+        meta = self.version.metadata(self.name)
+        meta["parameters"] |= {"modelport.batching": str(self.batching).lower(),
+                               "modelport.replica_joined_runs": str(self.joined)}
+        return meta
 
     async def infer(self, feed: dict[str, Any]) -> tuple[dict[str, Any], str]:
         if self.batching:
@@ -118,6 +117,7 @@ def ingress_class(max_request_bytes: int):
 
     from modelport.serve import codec
     from modelport.serve.proto import open_inference_pb2 as pb
+    from modelport.serve.served import metadata_json
 
     app = FastAPI(docs_url=None, redoc_url=None)
 
@@ -143,6 +143,7 @@ def ingress_class(max_request_bytes: int):
         async def run(self, name: str, decode) -> tuple[Any, dict, str]:
             meta = await self.meta(name)
             request = decode(meta["inputs"])
+            wanted = output_names(request.outputs, meta["outputs"])
             handle = self.handles[name]
             try:
                 values, version = await handle.infer.remote(request.inputs)
@@ -152,11 +153,6 @@ def ingress_class(max_request_bytes: int):
                 raise Unavailable(f"the replica running {name} failed ({_plain(exc)}); retry the request") from None
             if isinstance(values, _Raised):
                 raise values.exc
-            wanted = request.outputs or [t.name for t in meta["outputs"]]
-            missing = [n for n in wanted if n not in values]
-            if missing:
-                raise BadRequest(f"unknown output '{missing[0]}'; the model's outputs are "
-                                 f"{', '.join(t.name for t in meta['outputs'])}")
             return request, {n: values[n] for n in wanted}, version
 
         @app.get("/v2/health/live")
@@ -171,9 +167,7 @@ def ingress_class(max_request_bytes: int):
         async def model_metadata(self, name: str):
             if name not in self.handles:
                 return reply({"error": f"Model with name {name} does not exist."}, 404)
-            meta = await self.handles[name].metadata.remote()  # fresh: a replica's counters
-            return {**meta, "inputs": [t.to_dict() for t in meta["inputs"]],
-                    "outputs": [t.to_dict() for t in meta["outputs"]]}
+            return metadata_json(await self.handles[name].metadata.remote())  # fresh: a replica's counters
 
         @app.get("/v2/models/{name}/ready")
         async def model_ready(self, name: str):
@@ -185,10 +179,9 @@ def ingress_class(max_request_bytes: int):
         async def infer(self, name: str, request: Request):
             if name not in self.handles:
                 return reply({"error": f"Model with name {name} does not exist."}, 404)
-            length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > max_request_bytes:
-                return reply({"error": f"request body is {int(length)} bytes; this server takes at most "
-                                       f"{max_request_bytes} (--max-request-mb)"}, 413)
+            too_big = oversize(request.headers.get("content-length", ""), max_request_bytes)
+            if too_big:
+                return reply({"error": too_big}, 413)
             body = await request.body()
             headers = dict(request.headers)
             try:

@@ -94,6 +94,12 @@ class Version:
     facts: dict[str, Any] = field(default_factory=dict)
     uri: str | None = None  # models:/NAME/N for a registry version
 
+    def metadata(self, name: str) -> dict[str, Any]:
+        """The protocol's model metadata (tensors as TensorMeta; `metadata_json` for the wire)."""
+        return {"name": name, "versions": [self.number], "platform": self.runtime.platform,
+                "inputs": list(self.runtime.inputs), "outputs": list(self.runtime.outputs),
+                "parameters": self.parameters()}
+
     def parameters(self) -> dict[str, str]:
         """Provenance as protocol parameters (strings), for the model's metadata."""
         import json
@@ -114,6 +120,10 @@ class Served:
     source: str
     current: Version
     notes: list[str] = field(default_factory=list)
+
+
+def metadata_json(meta: dict[str, Any]) -> dict[str, Any]:
+    return {**meta, "inputs": [t.to_dict() for t in meta["inputs"]], "outputs": [t.to_dict() for t in meta["outputs"]]}
 
 
 def model_file(source: str) -> Path:

@@ -127,6 +127,13 @@ def data_error(name: str, datatype: str, shape, exc: BaseException) -> BadReques
     return BadRequest(f"input '{name}': its data are not {datatype} values ({text.strip().splitlines()[0][:120]})")
 
 
+def oversize(length: str, limit: int) -> str | None:
+    """The 413 message for a Content-Length over the limit (None when it fits or is not given)."""
+    if length.isdigit() and int(length) > limit:
+        return f"request body is {int(length)} bytes; this server takes at most {limit} (--max-request-mb)"
+    return None
+
+
 def output_names(requested: list[str] | None, specs: list[TensorMeta]) -> list[str]:
     """The outputs to return: those the request names (each must exist), else all of them."""
     names = [s.name for s in specs]
