@@ -116,3 +116,34 @@ def test_an_xml_that_is_not_an_ir_is_exit_2(tmp_path, cli):
     fake.write_text('<?xml version="1.0"?>\n<config><a>1</a></config>\n')
     code, _, err = cli("inspect", fake)
     assert code == 2 and "not an OpenVINO IR" in err
+
+
+@needs("torch")
+def test_torchscript_goes_through_its_onnx_chain(models, tmp_path, cli):
+    """TorchScript has no direct OpenVINO route: its ONNX chain, then ONNX -> OpenVINO, verified against TorchScript."""
+    import torch
+
+    src = models("mlp_ts")
+    out = tmp_path / "mlp.xml"
+    code, _, err = cli("convert", src, "-o", out, "--input", "x:2,6")
+    if code == 1:
+        pytest.fail(err)
+    facts = _facts(out)
+    assert code == 0 and facts["route"] == "via-onnx-openvino", err
+    module = torch.jit.load(str(src))
+    x = np.random.default_rng(0).normal(size=(2, 6)).astype(np.float32)
+    want = module(torch.from_numpy(x)).detach().numpy()
+    param = ET.parse(str(out)).getroot().find(".//layer[@type='Parameter']")
+    np.testing.assert_allclose(_ov_run(out, {param.get("name"): x})[0], want, atol=1e-5, rtol=1e-4)
+    bad = tmp_path / "bad.xml"
+    scale_ir_weight(out, bad)
+    code, _, err = cli("verify", src, bad, "--input", "x:2,6")
+    assert code == 1, err
+
+
+@needs("sklearn")
+def test_scikit_learn_to_openvino_is_exit_3_naming_the_ml_operators(models, tmp_path, cli):
+    code, _, err = cli("convert", models("sk_pipeline"), "-o", tmp_path / "p.xml")
+    assert code == 3, err
+    assert "ai.onnx.ml:" in err and "OpenVINO" in err
+    assert not list(tmp_path.glob("p.*"))
