@@ -528,3 +528,16 @@ def scale_ir_weight(src: Path, out: Path, factor: float = 1.01) -> str:
     shutil.copyfile(src, out)
     Path(out).with_suffix(".bin").write_bytes(bytes(blob))
     return layer.get("name")
+
+
+def scale_pt2_weight(src: Path, out: Path, factor: float = 1.01) -> str:
+    """A copy of a torch.export program with its largest parameter scaled (how tests break a PyTorch source
+    before it is lowered to a target whose file they cannot edit, such as an ExecuTorch program)."""
+    import torch
+
+    program = torch.export.load(str(src))
+    name = max(program.state_dict, key=lambda k: program.state_dict[k].numel())
+    with torch.no_grad():
+        program.state_dict[name].mul_(factor)
+    torch.export.save(program, str(out))
+    return name

@@ -13,6 +13,7 @@ from modelport.core.formats import Format, detect, target_format
 from modelport.core.registry import Registry, StepOptions, load_registry
 from modelport.core.report import Report
 from modelport.pipeline import Job, Stage, VerifyOptions, run
+from modelport.pipeline.runner import SUFFIX
 
 
 def _noop(_: str) -> None:
@@ -78,7 +79,7 @@ def convert(
         return report
     if folder is not None:  # -o DIR/: model.onnx (or .tflite) inside, plus a Hugging Face folder's side files
         dst_fmt = target_format(f"model.{to or 'onnx'}", to)
-        output = folder / f"model{ {Format.TFLITE: '.tflite', Format.OPENVINO: '.xml'}.get(dst_fmt, '.onnx')}"
+        output = folder / f"model{SUFFIX[dst_fmt]}"
     else:
         dst_fmt = target_format(output, to)
     if src_fmt is dst_fmt:

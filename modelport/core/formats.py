@@ -28,6 +28,7 @@ class Format(str, Enum):
     ONNX = "onnx"
     TFLITE = "tflite"
     OPENVINO = "openvino"  # OpenVINO IR: model.xml + model.bin
+    EXECUTORCH = "executorch"  # an ExecuTorch program (.pte)
 
     def __str__(self) -> str:
         return self.value
@@ -50,6 +51,7 @@ FRAMEWORK = {
     Format.ONNX: "onnx",
     Format.TFLITE: "tflite",
     Format.OPENVINO: "openvino",
+    Format.EXECUTORCH: "executorch",
 }
 
 # Formats that can only be read by running code from the file: they need --trust.
@@ -58,7 +60,7 @@ UNSAFE = {Format.TORCH_PY, Format.TORCH_PICKLE, Format.SKLEARN_PICKLE}
 # Formats stored as zip archives: `core.archive.check_archive` vets them before a framework reads them.
 ZIP_FORMATS = {Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PICKLE, Format.KERAS, Format.SKLEARN_SKOPS}
 
-TARGET_EXTENSIONS = {".onnx": Format.ONNX, ".tflite": Format.TFLITE, ".xml": Format.OPENVINO}
+TARGET_EXTENSIONS = {".onnx": Format.ONNX, ".tflite": Format.TFLITE, ".xml": Format.OPENVINO, ".pte": Format.EXECUTORCH}
 
 _EXTENSIONS = {
     ".pt2": Format.TORCH_EXPORT,
@@ -73,12 +75,13 @@ _EXTENSIONS = {
     ".onnx": Format.ONNX,
     ".tflite": Format.TFLITE,
     ".xml": Format.OPENVINO,
+    ".pte": Format.EXECUTORCH,
 }
 
 KNOWN = (
     ".pt2 (torch.export), .pt/.ts (TorchScript), file.py:callable (factory, --trust), "
     ".keras/.h5, SavedModel folder, Hugging Face save_pretrained folder (config.json), .skops, "
-    ".pkl/.joblib (--trust), .onnx, .tflite, .xml (OpenVINO IR)"
+    ".pkl/.joblib (--trust), .onnx, .tflite, .xml (OpenVINO IR), .pte (ExecuTorch)"
 )
 
 
@@ -138,6 +141,9 @@ def detect(source: str | Path, flag: str | Format | None = None) -> Format:
         if by_ext is Format.OPENVINO and b"<net" not in path.read_bytes()[:1024]:
             raise UsageError(f"{text}: not an OpenVINO IR (no <net> element)",
                              hint="modelport reads .xml files that OpenVINO wrote (model.xml + model.bin)")
+        if by_ext is Format.EXECUTORCH and by_magic is not Format.EXECUTORCH:
+            raise UsageError(f"{text}: not an ExecuTorch program (no ET header; corrupt or truncated?)",
+                             hint="re-export it with executorch's to_executorch()")
         if ext == ".keras" and by_magic is not Format.KERAS:
             raise UsageError(f"{text}: not a valid .keras archive (corrupt or truncated?)", hint="re-save the model")
         return by_ext
@@ -156,6 +162,8 @@ def _by_magic(path: Path, head: bytes) -> Format | None:
         return Format.KERAS
     if head[4:8] == b"TFL3":
         return Format.TFLITE
+    if head[4:6] == b"ET" and head[6:8].isdigit():  # flatbuffer identifier ET12 (format version 12)
+        return Format.EXECUTORCH
     if head[:2] != b"PK":
         return None
     try:

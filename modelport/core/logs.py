@@ -53,11 +53,17 @@ class native_silenced:
 
     def __init__(self, *fds: int) -> None:
         self.fds = fds or (2,)
+        self.python = contextlib.ExitStack()
 
     def __enter__(self):
         self.saved = {}
         if debugging():
             return self
+        # and the same lines sent through Python's sys.stdout/stderr (pybind11 modules such as ExecuTorch's runtime
+        # redirect their C++ streams there)
+        for fd in self.fds:
+            self.python.enter_context((contextlib.redirect_stdout if fd == 1 else contextlib.redirect_stderr)(
+                io.StringIO()))
         for fd in self.fds:
             try:
                 (sys.stdout if fd == 1 else sys.stderr).flush()
@@ -71,6 +77,7 @@ class native_silenced:
         return self
 
     def __exit__(self, *exc):
+        self.python.close()
         for fd, saved in self.saved.items():
             os.dup2(saved, fd)
             os.close(saved)

@@ -186,3 +186,44 @@ def read_openvino(path: str | Path) -> dict[str, Any]:
     info = ET.parse(str(path)).getroot().find("rt_info")
     entry = info.find(TFLITE_KEY) if info is not None else None
     return json.loads(entry.get("value", "{}")) if entry is not None else {}
+
+
+# An ExecuTorch program has no metadata table modelport can add to after lowering. Its loader reads the program
+# and its segments by the offsets in its header and ignores bytes past them, so the record is a trailer:
+# JSON, then its length (8 bytes, little-endian), then PTE_MAGIC.
+PTE_MAGIC = b"MPORTREC"
+
+
+def _pte_split(data: bytes) -> tuple[bytes, bytes]:
+    """(the program, the record's JSON or b"")."""
+    if data[-8:] != PTE_MAGIC or len(data) < 16:
+        return data, b""
+    size = int.from_bytes(data[-16:-8], "little")
+    if size > len(data) - 16:
+        return data, b""
+    return data[:len(data) - 16 - size], data[len(data) - 16 - size:-16]
+
+
+def write_pte(path: str | Path, facts: dict[str, Any]) -> None:
+    """Store facts as a trailer after the program (replacing one already there), through a temp file."""
+    program, _ = _pte_split(Path(path).read_bytes())
+    record = json.dumps(facts).encode()
+    _replace_bytes(path, program + record + len(record).to_bytes(8, "little") + PTE_MAGIC)
+
+
+def read_pte(path: str | Path) -> dict[str, Any]:
+    """modelport facts from an ExecuTorch program's trailer ({} when there are none)."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        end = fh.tell()
+        if end < 16:
+            return {}
+        fh.seek(end - 16)
+        tail = fh.read(16)
+        if tail[8:] != PTE_MAGIC:
+            return {}
+        size = int.from_bytes(tail[:8], "little")
+        if size > end - 16:
+            return {}
+        fh.seek(end - 16 - size)
+        return json.loads(fh.read(size))

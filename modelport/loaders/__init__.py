@@ -25,6 +25,7 @@ _MODULES = {
     "onnx": "modelport.runtimes.onnx.model",
     "tflite": "modelport.runtimes.tflite.model",
     "openvino": "modelport.runtimes.openvino.model",
+    "executorch": "modelport.runtimes.executorch.model",
 }
 
 
@@ -54,7 +55,7 @@ def open_model(
         import torch
 
         torch.set_num_threads(threads)
-    if fmt in (Format.ONNX, Format.TFLITE, Format.OPENVINO):
+    if fmt in (Format.ONNX, Format.TFLITE, Format.OPENVINO, Format.EXECUTORCH):
         return importlib.import_module(module).load(path, fmt, threads=threads)
     if fmt is Format.TRANSFORMERS:
         return importlib.import_module(module).load(path, trust=trust, task=task, input_specs=input_specs or [])

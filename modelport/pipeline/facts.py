@@ -51,6 +51,8 @@ def inherited(source: str | Path, fmt: Format) -> dict[str, Any]:
             return provenance.read_tflite(source)
         if fmt is Format.OPENVINO:
             return provenance.read_openvino(source)
+        if fmt is Format.EXECUTORCH:
+            return provenance.read_pte(source)
     except Exception:
         return {}
     return {}
@@ -93,5 +95,8 @@ def write(path: Path, facts: dict[str, Any], proto: Any = None) -> str:
     if path.suffix == ".xml":
         provenance.write_openvino(path, facts)
         return "rt_info"
+    if path.suffix == ".pte":
+        provenance.write_pte(path, facts)
+        return "trailer"
     provenance.write_onnx(path, facts, proto)
     return "metadata_props"

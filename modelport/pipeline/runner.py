@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from modelport.core.registry import Step
     from modelport.pipeline.job import Job, Stage
 
-SUFFIX = {Format.ONNX: ".onnx", Format.TFLITE: ".tflite", Format.OPENVINO: ".xml"}
+SUFFIX = {Format.ONNX: ".onnx", Format.TFLITE: ".tflite", Format.OPENVINO: ".xml", Format.EXECUTORCH: ".pte"}
 
 
 def _noop(_: str) -> None:

@@ -16,8 +16,9 @@ TORCH_SOURCES = (Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PY, Forma
 _LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript")
 
 
-def dynamic_shapes(model, names, kwarg_names, only_batch: bool = False):
-    """torch.export dynamic_shapes for the model's symbolic dims (only_batch: axis 0 alone)."""
+def dynamic_shapes(model, names, kwarg_names, only_batch: bool = False, default_max: int | None = None):
+    """torch.export dynamic_shapes for the model's symbolic dims (only_batch: axis 0 alone; default_max: the bound
+    of a dim the model gives none)."""
     from torch.export import Dim
 
     dims: dict[str, object] = {}
@@ -28,7 +29,8 @@ def dynamic_shapes(model, names, kwarg_names, only_batch: bool = False):
         for i, d in enumerate(spec.shape):
             if not isinstance(d, int) and not (only_batch and i):
                 key = str(d) if d else f"{spec.name}_dim{i}"
-                dims.setdefault(key, Dim(key.replace(".", "_").replace(" ", "_"), max=bounds.get(key)))
+                dims.setdefault(key, Dim(key.replace(".", "_").replace(" ", "_"),
+                                         max=bounds.get(key) or default_max))
                 axes[i] = dims[key]
         per_input.append(axes or None)
     start = getattr(model, "varargs_from", None)

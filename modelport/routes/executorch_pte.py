@@ -1,0 +1,116 @@
+"""PyTorch -> ExecuTorch program (`.pte`): torch.export, then `to_edge_transform_and_lower` with the XNNPACK
+partitioner (`torch-executorch`), or without delegation on the portable kernels when XNNPACK refuses the graph
+(`torch-executorch-portable`, slower: said in a warning).
+
+RECIPES: executorch 1.5.1 lowers a torch.export program with the XNNPACK partitioner under torch 2.13; its Python
+runtime matched PyTorch to 1.2e-7.
+
+ExecuTorch plans each tensor's memory for the largest size an axis may take: an axis with no bound is planned at
+its example size, so dynamic axes get a bound here (16 unless the model states one; the planner may lower it,
+e.g. to 15 for a convolution). The program records its input and output names (a constant method,
+`modelport_io`), which the runtime reads to name what it feeds and returns.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from modelport.core.formats import Format
+from modelport.core.logs import native_silenced, quiet
+from modelport.core.registry import Step, StepOptions
+from modelport.routes.torch_onnx import TRACEABLE
+
+LOGGERS = ("torch.export", "torch._dynamo", "torch.fx", "torchao", "executorch", "torch.utils._pytree")
+DEFAULT_MAX = 16  # the bound a dynamic axis gets when the model gives none: the batch sizes verification runs
+
+
+def executorch_version() -> str:
+    from importlib.metadata import version
+
+    return version("executorch")
+
+
+def export(source):
+    """The source's torch.export program, with its dynamic axes bounded (the batch axis alone, then none, when
+    torch.export cannot keep them all)."""
+    import torch
+
+    from modelport.routes.torch_onnx import dynamic_shapes
+
+    if source.program is not None:
+        return source.program
+    args, kwargs = source.example_inputs()
+    names = [s.name for s in source.inputs]
+    tries = [None]
+    if any(s.dynamic_dims for s in source.inputs):
+        tries = [dynamic_shapes(source, names, source.kwarg_names, default_max=DEFAULT_MAX),
+                 dynamic_shapes(source, names, source.kwarg_names, only_batch=True, default_max=DEFAULT_MAX), None]
+    for i, dynamic in enumerate(tries):
+        try:
+            return torch.export.export(source.module, tuple(args), kwargs=kwargs or None, dynamic_shapes=dynamic)
+        except Exception:
+            if i == len(tries) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def io_record(source, program) -> dict:
+    """Input specs (dynamic axes as None) and output names, in the order the program takes and returns them."""
+    specs = []
+    user = set(program.graph_signature.user_inputs)
+    for spec, node in zip(source.inputs, [n for n in program.graph.nodes if n.op == "placeholder" and n.name in user]):
+        val = node.meta.get("val")
+        shape = [int(d) if str(d).isdigit() else None for d in val.shape] if val is not None else list(spec.shape)
+        specs.append({"name": spec.name, "shape": shape, "dtype": spec.dtype})
+    return {"inputs": specs, "outputs": list(source.outputs)}
+
+
+def lower(source, out: Path, partitioners: list) -> dict:
+    import torch
+
+    with quiet(*LOGGERS), native_silenced(), torch.no_grad():
+        from executorch.exir import to_edge_transform_and_lower
+
+        program = export(source)
+        record = io_record(source, program)
+        edge = to_edge_transform_and_lower(program, partitioner=partitioners,
+                                           constant_methods={"modelport_io": json.dumps(record)})
+        buffer = edge.to_executorch().buffer
+    out.write_bytes(buffer)
+    facts: dict = {"warnings": []}
+    dynamic = [s["name"] for s in record["inputs"] if None in s["shape"]]
+    if record["inputs"] and record["inputs"][0]["shape"][:1] == [None]:
+        from modelport.runtimes.executorch.model import PteModel
+
+        cap = PteModel(out).batch_capacity()
+        if cap and cap < DEFAULT_MAX:
+            facts["warnings"].append(f"the program takes at most {cap} rows per call (ExecuTorch plans memory for "
+                                     "the largest batch the export allows); modelport runs larger batches in slices")
+    if source.inputs and not dynamic and any(s.dynamic_dims for s in source.inputs):
+        shapes = ", ".join(f"{s['name']} {s['shape']}" for s in record["inputs"])
+        facts["warnings"].append(f"torch.export kept no dynamic axis: the program takes {shapes} "
+                                 "(--input NAME:D1,D2 sets other sizes)")
+    return facts
+
+
+class TorchToPte(Step, name="torch-executorch", source=TRACEABLE, target=Format.EXECUTORCH, extra="executorch",
+                 requires=("executorch", "torch"), order=10,
+                 description="torch.export + to_edge_transform_and_lower with the XNNPACK partitioner"):
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        with quiet(*LOGGERS), native_silenced():
+            from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        facts = lower(source, out, [XnnpackPartitioner()])
+        return facts | {"converter": f"executorch {executorch_version()} (XNNPACK)", "delegate": "xnnpack"}
+
+
+class TorchToPtePortable(Step, name="torch-executorch-portable", source=TRACEABLE, target=Format.EXECUTORCH,
+                         extra="executorch", requires=("executorch", "torch"), order=20,
+                         description="torch.export + to_edge_transform_and_lower, no delegate (portable kernels)"):
+
+    def run(self, source, out: Path, options: StepOptions) -> dict:
+        facts = lower(source, out, [])
+        facts["warnings"].append("no XNNPACK delegation: the program runs on ExecuTorch's portable kernels, "
+                                 "several times slower on a phone's CPU")
+        return facts | {"converter": f"executorch {executorch_version()} (portable kernels)", "delegate": "none"}
