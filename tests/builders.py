@@ -512,19 +512,20 @@ def scale_weight(src: Path, out: Path, factor: float = 1.01, name: str | None = 
 
 
 def scale_ir_weight(src: Path, out: Path, factor: float = 1.01) -> str:
-    """A copy of an OpenVINO IR (`.xml` + `.bin`) with its largest f32 constant scaled in the `.bin`. Returns the
+    """A copy of an OpenVINO IR (`.xml` + `.bin`) with its largest f32 or f16 constant scaled in the `.bin`. Returns the
     constant's name. How tests break an OpenVINO model without OpenVINO's help."""
     import shutil
     import xml.etree.ElementTree as ET
 
     root = ET.parse(str(src)).getroot()
+    types = {"f32": np.float32, "f16": np.float16}
     consts = [(layer, data) for layer in root.iter("layer") if layer.get("type") == "Const"
-              for data in [layer.find("data")] if data is not None and data.get("element_type") == "f32"]
+              for data in [layer.find("data")] if data is not None and data.get("element_type") in types]
     layer, data = max(consts, key=lambda c: int(c[1].get("size")))
-    offset, size = int(data.get("offset")), int(data.get("size"))
+    offset, size, kind = int(data.get("offset")), int(data.get("size")), types[data.get("element_type")]
     blob = bytearray(Path(src).with_suffix(".bin").read_bytes())
-    values = np.frombuffer(bytes(blob[offset:offset + size]), np.float32) * np.float32(factor)
-    blob[offset:offset + size] = values.astype(np.float32).tobytes()
+    values = np.frombuffer(bytes(blob[offset:offset + size]), kind).astype(np.float32) * np.float32(factor)
+    blob[offset:offset + size] = values.astype(kind).tobytes()
     shutil.copyfile(src, out)
     Path(out).with_suffix(".bin").write_bytes(bytes(blob))
     return layer.get("name")

@@ -15,7 +15,7 @@ from pathlib import Path
 from modelport.commands.sources import local, version_uri
 from modelport.core.artifact import TensorSpec
 from modelport.core.errors import MissingDependency, UnsupportedError, UsageError
-from modelport.core.formats import Format, detect
+from modelport.core.formats import TARGET_EXTENSIONS, Format, detect
 from modelport.core.registry import StepOptions, load_registry
 from modelport.core.report import Report
 from modelport.pipeline import Job, Measure, Stage, VerifyOptions, run
@@ -53,18 +53,11 @@ def compress(
     if version_uri(name):  # the fixed version, not an alias that will move
         record = {**(record or {}), "source_uri": version_uri(name)}
     fmt = detect(model)
-    to_tflite = Path(output).suffix.lower() == ".tflite"
-    target = Format.TFLITE if to_tflite else Format.ONNX
+    target = TARGET_EXTENSIONS.get(Path(output).suffix.lower(), Format.ONNX)
+    to_tflite = target is Format.TFLITE
     methods = registry.methods(fmt, target)
     if not methods:
-        onnx_methods = ", ".join([*registry.methods(Format.ONNX, Format.ONNX), "auto"])
-        if to_tflite:
-            raise UnsupportedError(f"compressing {fmt} to TFLite is not available",
-                                   hint="sources: Keras, SavedModel, PyTorch (modelport[litert])")
-        raise UnsupportedError(
-            f"compress works on ONNX models, not {fmt} (methods for ONNX: {onnx_methods})",
-            hint=f"convert first (modelport convert {model} -o model.onnx), or compress to TFLite from the "
-                 "source: -o model.tflite --method dynamic-range|fp16|int8")
+        raise _no_methods(registry, fmt, target, model)
     if method != "auto" and method not in methods:
         what = "ONNX models" if target is Format.ONNX and fmt is Format.ONNX else f"{fmt} -> {target}"
         raise UnsupportedError(f"method '{method}' does not apply to {what}",
@@ -75,13 +68,13 @@ def compress(
         if path is not None and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
     layered = locate or keep_float or max_accuracy_drop is not None
-    if layered and to_tflite:
+    if layered and target is not Format.ONNX:
         raise UnsupportedError("--locate, --keep-float and --max-accuracy-drop work on ONNX results",
                                hint="compress to .onnx, or leave those options out")
     if max_accuracy_drop is not None and data is None:
         raise UsageError("--max-accuracy-drop needs --data FILE.npz with inputs and labels")
     why, pick = None, "first"
-    if not to_tflite and method in ("auto", "dynamic-int8", "static-int8"):
+    if target is Format.ONNX and method in ("auto", "dynamic-int8", "static-int8"):
         import onnx
 
         from modelport.passes.onnx_quant import int8_targets, preference
@@ -95,18 +88,21 @@ def compress(
             method, why = "fp16", "no Conv, MatMul-like or Gather operators for int8: fp16"
     if method != "auto":
         chosen = [methods[method]]
-    elif to_tflite:
-        chosen = [next(iter(methods.values()))]  # the first method needs no calibration data
+    elif target is Format.OPENVINO:
+        chosen, why = _openvino_auto(model, fmt, methods)
+    elif target is not Format.ONNX:
+        chosen = [next(iter(methods.values()))]  # TFLite: the first method needs no calibration data
     else:
         order, why = preference(graph)
         chosen, pick = [methods[m] for m in order], "fastest"
     step = chosen[0]
-    if to_tflite and step.missing():
-        raise MissingDependency(step.missing(), step.extra or "all", f"compress {fmt} models to TFLite")
+    if target is not Format.ONNX and step.missing():
+        raise MissingDependency(step.missing(), step.extra or "all", f"compress {fmt} models to {target}")
     if step.method == "int8" and to_tflite and calibration is None:
         raise UsageError("--method int8 needs --calibration FILE.npz (a representative dataset)",
                          hint="or use --method dynamic-range, which needs none")
-    baseline = registry.chain(fmt, target)[0].name if to_tflite else None
+    # to another format, "before" is the plain float conversion of the same source
+    baseline = registry.chain(fmt, target)[0].name if fmt is not target and registry.chain(fmt, target) else None
     atol, rtol, mismatch = tolerance
     # without --data, the calibration rows are the real inputs at hand: generated ones can lie far outside the
     # ranges the int8 model was calibrated for (N(0, 1) pixels for a [0, 1] image model) and fail it for that
@@ -133,8 +129,47 @@ def compress(
     d["method"] = report.route
     d["auto_reason"] = f"{why}; {d.get('decision')}" if why else None
     if baseline:
-        d["baseline"] = "fp32 TFLite"
+        d["baseline"] = "fp32 " + {Format.TFLITE: "TFLite", Format.OPENVINO: "OpenVINO IR",
+                                   Format.EXECUTORCH: "ExecuTorch"}.get(target, str(target))
     if report.verification is not None:
         d["label_agreement"] = next((o.label_agreement for o in report.verification.outputs
                                      if o.label_agreement is not None), None)
     return report
+
+
+def _no_methods(registry, fmt: Format, target: Format, model) -> UnsupportedError:
+    onnx_methods = ", ".join([*registry.methods(Format.ONNX, Format.ONNX), "auto"])
+    if target is Format.TFLITE:
+        return UnsupportedError(f"compressing {fmt} to TFLite is not available",
+                                hint="sources: Keras, SavedModel, PyTorch (modelport[litert])")
+    if target is Format.OPENVINO:
+        return UnsupportedError(f"compressing {fmt} to OpenVINO IR is not available",
+                                hint=f"convert first (modelport convert {model} -o model.xml), then compress the IR "
+                                     "with --method ov-int8|ov-weights-int8|ov-fp16")
+    if target is Format.EXECUTORCH:
+        return UnsupportedError(f"compressing {fmt} to an ExecuTorch program is not available",
+                                hint="pte-int8 starts from the PyTorch source (.pt2, file.py:factory, Hugging Face "
+                                     "folder)")
+    return UnsupportedError(
+        f"compress works on ONNX models, not {fmt} (methods for ONNX: {onnx_methods})",
+        hint=f"convert first (modelport convert {model} -o model.onnx), or compress to TFLite from the "
+             "source: -o model.tflite --method dynamic-range|fp16|int8")
+
+
+def _openvino_auto(model, fmt: Format, methods: dict) -> tuple[list, str]:
+    """`auto` to OpenVINO: full int8 (ov-int8) for graphs with convolutions or matrix products; fp16 weights for the
+    rest (nothing for int8 kernels to speed up)."""
+    if fmt is Format.ONNX:
+        import onnx
+
+        from modelport.passes.onnx_quant import int8_targets
+
+        heavy = int8_targets(onnx.load(str(model), load_external_data=False)) > 0
+    else:
+        import xml.etree.ElementTree as ET
+
+        kinds = {layer.get("type") for layer in ET.parse(str(model)).getroot().iter("layer")}
+        heavy = bool(kinds & {"Convolution", "GroupConvolution", "MatMul", "Gather"})
+    if heavy:
+        return [methods["ov-int8"]], "convolutions or matrix products: ov-int8"
+    return [methods["ov-fp16"]], "no convolution or matrix product for int8: ov-fp16"

@@ -39,7 +39,17 @@ def export(source):
     from modelport.routes.torch_onnx import dynamic_shapes
 
     if source.program is not None:
-        return source.program
+        if all(str(d).isdigit() for n in source.program.graph.nodes if n.op == "placeholder"
+               for d in getattr(n.meta.get("val"), "shape", ())):
+            return source.program
+        shapes = bounded_shapes(source.program)
+        if shapes is None:
+            return source.program
+        try:  # an unbounded axis would be planned at its example size: bound it
+            return torch.export.export(source.program.module(), tuple(source.program.example_inputs[0]),
+                                       dynamic_shapes=shapes)
+        except Exception:
+            return source.program
     args, kwargs = source.example_inputs()
     names = [s.name for s in source.inputs]
     tries = [None]
@@ -55,6 +65,39 @@ def export(source):
     raise AssertionError("unreachable")
 
 
+def bounded_shapes(program):
+    """dynamic_shapes reproducing a program's symbolic input axes (positional inputs), each bounded as it is or
+    at DEFAULT_MAX; None for keyword inputs (exported at their example shapes)."""
+    from torch.export import Dim
+
+    user = set(program.graph_signature.user_inputs)
+    dims: dict = {}
+    shapes = []
+    for node in program.graph.nodes:
+        if node.op != "placeholder" or node.name not in user:
+            continue
+        axes = {}
+        for i, d in enumerate(node.meta["val"].shape):
+            if not str(d).isdigit():
+                key = str(d)
+                if key not in dims:
+                    bound = program.range_constraints.get(d.node.expr)
+                    upper = _finite(bound.upper) if bound is not None else None
+                    dims[key] = Dim(f"d_{key}", min=1, max=upper or DEFAULT_MAX)
+                axes[i] = dims[key]
+        shapes.append(axes or None)
+    if program.example_inputs[1]:  # keyword inputs: exported at their example shapes
+        return None
+    return tuple(shapes)
+
+
+def _finite(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError, AttributeError, OverflowError):  # sympy's int_oo
+        return None
+
+
 def io_record(source, program) -> dict:
     """Input specs (dynamic axes as None) and output names, in the order the program takes and returns them."""
     specs = []
@@ -66,13 +109,14 @@ def io_record(source, program) -> dict:
     return {"inputs": specs, "outputs": list(source.outputs)}
 
 
-def lower(source, out: Path, partitioners: list) -> dict:
+def lower(source, out: Path, partitioners: list, program=None) -> dict:
+    """Lower the source's program (or `program`, made from it) and write it; facts with the user's warnings."""
     import torch
 
     with quiet(*LOGGERS), native_silenced(), torch.no_grad():
         from executorch.exir import to_edge_transform_and_lower
 
-        program = export(source)
+        program = program or export(source)
         record = io_record(source, program)
         edge = to_edge_transform_and_lower(program, partitioner=partitioners,
                                            constant_methods={"modelport_io": json.dumps(record)})
