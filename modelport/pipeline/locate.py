@@ -55,6 +55,15 @@ class Located:
 def pair_taps(source: Model, candidate: Model) -> tuple[list[tuple[Tap, Tap]], str]:
     src, cand = source.taps(), candidate.taps()
     by_key = {t.key: t for t in cand}
+    if candidate.format is Format.OPENVINO and source.format is not Format.KERAS:
+        from modelport.runtimes.openvino.taps import tensor_names
+
+        by_name = {}
+        for t in cand:
+            for name in tensor_names(t):
+                by_name.setdefault(name, t)
+        return [(s, by_name[s.key]) for s in src if s.key in by_name], \
+            "the source's value names kept in OpenVINO's tensor names"
     if source.format.framework == "torch":
         by_match = {}
         for t in cand:

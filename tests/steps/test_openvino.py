@@ -147,3 +147,19 @@ def test_scikit_learn_to_openvino_is_exit_3_naming_the_ml_operators(models, tmp_
     assert code == 3, err
     assert "ai.onnx.ml:" in err and "OpenVINO" in err
     assert not list(tmp_path.glob("p.*"))
+
+
+@needs("torch")
+def test_locate_pairs_layers_by_the_names_openvino_kept(models, tmp_path, cli):
+    """From ONNX, OpenVINO keeps every tensor name: --locate names the convolution whose weight was scaled."""
+    src = models("digits_cnn")
+    out = tmp_path / "cnn.xml"
+    code, _, err = cli("convert", src, "-o", out)
+    assert code == 0, err
+    bad = tmp_path / "bad.xml"
+    weight = scale_ir_weight(out, bad)
+    code, stdout, err = cli("verify", src, bad, "--locate", "--json", "-")
+    assert code == 1, err
+    located = json.loads(stdout)["locate"]
+    assert located["found"] and weight == f"{located['first']['layer']}.weight", located
+    assert "OpenVINO" in located["mapped_by"]

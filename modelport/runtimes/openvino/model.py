@@ -68,6 +68,16 @@ class OpenVinoModel(Model):
         self.outputs = [_spec(p).name for p in self.compiled.outputs]
         self.request = self.compiled.create_infer_request()
 
+    def taps(self):
+        from modelport.runtimes.openvino.taps import openvino_taps
+
+        return openvino_taps(self)
+
+    def tap_values(self, feed, keys):
+        from modelport.runtimes.openvino.taps import openvino_tap_values
+
+        return openvino_tap_values(self, feed, keys)
+
     def run(self, feed):
         arrays = cast_feed(feed, self.inputs)
         result = self.request.infer({i: a for i, a in enumerate(arrays)}, share_inputs=False)
