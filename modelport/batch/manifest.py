@@ -23,7 +23,8 @@ from typing import Any
 
 from modelport.core.errors import UsageError
 
-TARGETS = ("onnx", "tflite")
+TARGETS = ("onnx", "tflite", "openvino", "executorch")
+EXTENSION = {"onnx": "onnx", "tflite": "tflite", "openvino": "xml", "executorch": "pte"}  # a target's file suffix
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,15 @@ FIELDS: dict[str, Field] = {
                               "manifest) or package.module:callable. A glob (models/*.keras) makes one job per "
                               "match."),
     "name": Field("string", "Job name (default: the source's file name without its extension)."),
-    "to": Field("targets", "Target format, or a list of them: onnx, tflite (default: onnx)."),
-    "output": Field("string", "Output file, or a folder (ending in /) holding NAME.onnx / NAME.tflite (default: "
-                              "beside the source)."),
+    "to": Field("targets", "Target format, or a list of them: onnx, tflite, openvino, executorch (default: "
+                           "onnx)."),
+    "output": Field("string", "Output file, or a folder (ending in /) holding NAME.onnx / NAME.tflite / NAME.xml "
+                              "(+ NAME.bin) / NAME.pte (default: beside the source)."),
     "optimize": Field("boolean", "Also write OUT-STEM.opt.onnx, the simplified graph (ONNX targets)."),
     "compress": Field("compress", "Also write OUT-STEM.METHOD.EXT, compressed: a method for every target, or "
-                                  "{onnx: METHOD, tflite: METHOD}. ONNX: dynamic-int8, static-int8, fp16, auto; "
-                                  "TFLite: dynamic-range, fp16, int8."),
+                                  "{onnx: METHOD, tflite: METHOD, ...}. ONNX: dynamic-int8, static-int8, fp16, auto; "
+                                  "TFLite: dynamic-range, fp16, int8; OpenVINO: ov-int8, ov-weights-int8, ov-fp16; "
+                                  "ExecuTorch: pte-int8."),
     "calibration": Field("string", "Calibration inputs (.npz) for static-int8 / int8."),
     "task": Field("string", "Hugging Face task (default: from config.json)."),
     "inputs": Field("strings", "Input specs NAME:D1,D2[:DTYPE], as --input."),
@@ -59,7 +62,8 @@ FIELDS: dict[str, Field] = {
     "trust": Field("boolean", "Allow formats whose loading runs code (pickles, Lambda layers)."),
     "tags": Field("tags", "Labels for the reports and the registry: {key: value}."),
     "register": Field("register", "With `batch --register`: the MLflow registered model name (default: the job's "
-                                  "name; a TFLite target's gets -tflite), or false to keep this job out."),
+                                  "name; another target's gets -tflite / -openvino / -executorch), or false to "
+                                  "keep this job out."),
     "timeout": Field("number", "Seconds this job may take (default: --timeout).", minimum=1),
     "num_cpus": Field("number", "CPUs a Ray task asks for (default 1).", minimum=0.01),
     "memory": Field("memory", "Memory a Ray task asks for: bytes or 512MB / 4GB (default: from the source's "
@@ -235,7 +239,7 @@ def _expand(path: Path, where: str, job: dict) -> list[Entry]:
         for target in targets:
             # a Hugging Face folder converts into a folder, as `convert hf-dir/ -o DIR/` does: the model file(s)
             # (three for text2text) with config and tokenizer files beside them
-            made = f"{name}-{target}/" if hf_folder(src) else f"{name}.{target}"
+            made = f"{name}-{target}/" if hf_folder(src) else f"{name}.{EXTENSION[target]}"
             if output and not _is_folder(output):
                 outs[target] = str(_resolve(base, output))
             elif output:

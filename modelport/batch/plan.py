@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from modelport import __version__
-from modelport.batch.manifest import Entry, module_ref, parse_memory
+from modelport.batch.manifest import EXTENSION, Entry, module_ref, parse_memory
 from modelport.core.errors import UsageError
+
+FROM_SOURCE = ("tflite", "executorch")  # targets whose compression converts from the source itself
 
 COMPRESS_RUNS = 10  # before/after latency runs of a compress step: a fleet run wants its figures, not precision
 VERIFY_KEYS = ("samples", "seed", "data")
@@ -108,16 +110,17 @@ def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
         _check_method(entry, target, method, manifest)
         kwargs: dict[str, Any] = {"method": method, "calibration": entry.get("calibration"), "runs": COMPRESS_RUNS,
                                   **{k: entry.get(k) for k in VERIFY_KEYS if entry.get(k) is not None}}
-        if target == "tflite":  # from the source itself: TFLite quantization is part of the conversion
+        suffix = EXTENSION[target]
+        if target in FROM_SOURCE:  # quantization is part of the conversion: from the source itself
             kwargs.update(trust=bool(entry.get("trust", False)), inputs=list(entry.get("inputs", [])))
-            steps.append(StepSpec("compress", entry.source, str(out.with_name(f"{_stem(out)}.{method}.tflite")),
+            steps.append(StepSpec("compress", entry.source, str(out.with_name(f"{_stem(out)}.{method}.{suffix}")),
                                   kwargs))
-        else:
-            steps.append(StepSpec("compress", last, str(out.with_name(f"{_stem(out)}.{method}.onnx")), kwargs))
+        else:  # ONNX and OpenVINO: the converted file is compressed
+            steps.append(StepSpec("compress", last, str(out.with_name(f"{_stem(out)}.{method}.{suffix}")), kwargs))
     memory = entry.get("memory")
     register = entry.get("register", not folder)  # a folder is registered only when named (and then refused)
     if register is not False:
-        register = (entry.name if register is True else register) + ("-tflite" if target == "tflite" else "")
+        register = (entry.name if register is True else register) + ("" if target == "onnx" else f"-{target}")
     return Task(entry.name, target, entry.source, steps,
                 tags={k: str(v) for k, v in (entry.get("tags") or {}).items()}, timeout=entry.get("timeout"),
                 num_cpus=float(entry.get("num_cpus", 1.0)),
@@ -134,14 +137,15 @@ def _check_method(entry: Entry, target: str, method: str, manifest: str | Path) 
     from modelport.core.registry import load_registry
 
     registry = load_registry()
-    if target == "onnx":
-        known = [*registry.methods(Format.ONNX, Format.ONNX), "auto"]
+    fmt = Format(target)
+    if target not in FROM_SOURCE:
+        known = [*registry.methods(fmt, fmt), "auto"]
     else:
         try:
-            fmt = detect(entry.source)
+            source = detect(entry.source)
         except Exception:  # an unreadable source fails as its own job, with its own message
             return
-        known = list(registry.methods(fmt, Format.TFLITE))
+        known = list(registry.methods(source, fmt))
     if method not in known:
         raise UsageError(f"{manifest}: job {entry.name!r}: field 'compress': method {method!r} does not apply to "
                          f"{target} here", hint=f"methods: {', '.join(known) or 'none for this source'}")
@@ -171,7 +175,7 @@ def _recorded(step: StepSpec, source_sha256: str) -> bool:
     if step.output.endswith("/"):  # a Hugging Face folder's output: each file the task writes records this step
         from modelport.commands.convert import hf_parts
 
-        suffix = "." + (step.kwargs.get("to") or "onnx")
+        suffix = "." + EXTENSION[step.kwargs.get("to") or "onnx"]
         try:
             stems = list(hf_parts(step.source, step.kwargs.get("task"))) or ["model"]
         except Exception:
@@ -186,7 +190,7 @@ def _file_recorded(path: Path, step: StepSpec, source_sha256: str) -> bool:
     if not path.is_file():
         return False
     try:
-        facts = provenance.read_tflite(path) if path.suffix == ".tflite" else provenance.read_onnx(path)
+        facts = provenance.read(path)
     except Exception:
         return False
     return (facts.get("batch_digest") == step.digest and facts.get("source_sha256") == source_sha256

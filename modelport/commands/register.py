@@ -41,14 +41,14 @@ def register(
     latency_runs: int = 30,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
-    """Log `model` (ONNX or TFLite) as a new version of `name`, unless a version already holds the same model
-    (content digest) with a verdict as good; move `alias` to that version. `report`: the job's full report,
-    logged as the run's artifact (default: the file's provenance). A file whose recorded verification failed is
-    refused (report.ok False, exit 1)."""
+    """Log `model` (ONNX, TFLite, OpenVINO IR with its .bin, or ExecuTorch) as a new version of `name`, unless a
+    version already holds the same model (content digest) with a verdict as good; move `alias` to that version.
+    `report`: the job's full report, logged as the run's artifact (default: the file's provenance). A file whose
+    recorded verification failed is refused (report.ok False, exit 1)."""
     path = Path(model)
     fmt = detect(path)
-    if fmt not in (Format.ONNX, Format.TFLITE):
-        raise UsageError(f"{path}: register takes an ONNX or TFLite file, not {fmt}",
+    if fmt not in (Format.ONNX, Format.TFLITE, Format.OPENVINO, Format.EXECUTORCH):
+        raise UsageError(f"{path}: register takes an ONNX, TFLite, OpenVINO IR or ExecuTorch file, not {fmt}",
                          hint=f"convert it first: modelport convert {path} -o model.onnx")
     check_name(name)
     if alias:
@@ -151,7 +151,7 @@ def _facts(path: Path, fmt: Format, proto: Any) -> dict:
     from modelport.core import provenance
 
     try:
-        return provenance.read_onnx(path, proto) if fmt is Format.ONNX else provenance.read_tflite(path)
+        return provenance.read_onnx(path, proto) if fmt is Format.ONNX else provenance.read(path)
     except Exception as exc:
         raise UsageError(f"{path}: not a readable {fmt} file ({one_line(exc)})") from exc
 

@@ -68,10 +68,14 @@ def content_digest(path: Path, fmt: Format, proto: Any = None) -> str:
             with open(path.parent / location, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(block)
-    else:
+    elif fmt is Format.TFLITE:
         from modelport.core.provenance import tflite_without_record
 
         digest.update(tflite_without_record(path))
+    else:
+        from modelport.core.provenance import without_record
+
+        digest.update(without_record(path))
     return digest.hexdigest()
 
 
@@ -117,6 +121,8 @@ def log_version(client, path: Path, fmt: Format, name: str, experiment: str, tag
         else:
             folder.mkdir()
             shutil.copyfile(path, folder / path.name)
+            if fmt is Format.OPENVINO:  # model.xml's weights: model.bin
+                shutil.copyfile(path.with_suffix(".bin"), folder / path.with_suffix(".bin").name)
             from modelport.core.provenance import sidecar
 
             if sidecar(path).is_file():  # facts written beside the file when no schema tool was installed

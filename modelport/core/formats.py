@@ -61,6 +61,7 @@ UNSAFE = {Format.TORCH_PY, Format.TORCH_PICKLE, Format.SKLEARN_PICKLE}
 ZIP_FORMATS = {Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.TORCH_PICKLE, Format.KERAS, Format.SKLEARN_SKOPS}
 
 TARGET_EXTENSIONS = {".onnx": Format.ONNX, ".tflite": Format.TFLITE, ".xml": Format.OPENVINO, ".pte": Format.EXECUTORCH}
+SUFFIXES = {fmt: ext for ext, fmt in TARGET_EXTENSIONS.items()}  # Format.OPENVINO -> ".xml"
 
 _EXTENSIONS = {
     ".pt2": Format.TORCH_EXPORT,
@@ -191,10 +192,10 @@ def target_format(out: str | Path, flag: str | None = None) -> Format:
     if flag:
         fmt = parse_format(flag)
         if fmt not in TARGET_EXTENSIONS.values():
-            raise UsageError(f"cannot convert to '{flag}'", hint="targets: onnx, tflite, openvino")
+            raise UsageError(f"cannot convert to '{flag}'", hint="targets: onnx, tflite, openvino, executorch")
         return fmt
     ext = Path(out).suffix.lower()
     if ext not in TARGET_EXTENSIONS:
         raise UsageError(f"{out}: cannot tell the target format from the extension",
-                         hint="use .onnx, .tflite or .xml (OpenVINO IR), or --to onnx")
+                         hint="use .onnx, .tflite, .xml (OpenVINO IR) or .pte (ExecuTorch), or --to onnx")
     return TARGET_EXTENSIONS[ext]

@@ -227,3 +227,31 @@ def read_pte(path: str | Path) -> dict[str, Any]:
             return {}
         fh.seek(end - 16 - size)
         return json.loads(fh.read(size))
+
+
+def without_record(path: str | Path) -> bytes:
+    """An OpenVINO IR's `.xml` without modelport's rt_info entry followed by its `.bin`, or an ExecuTorch program
+    without its trailer: what a content digest hashes (the same model converted twice digests the same)."""
+    path = Path(path)
+    if path.suffix == ".pte":
+        return _pte_split(path.read_bytes())[0]
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(str(path)).getroot()
+    info = root.find("rt_info")
+    for old in info.findall(TFLITE_KEY) if info is not None else []:
+        info.remove(old)
+    weights = path.with_suffix(".bin")
+    return ET.tostring(root) + (weights.read_bytes() if weights.exists() else b"")
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """modelport facts from any file modelport writes, by its suffix ({} when there are none)."""
+    suffix = Path(path).suffix
+    if suffix == ".tflite":
+        return read_tflite(path)
+    if suffix == ".xml":
+        return read_openvino(path)
+    if suffix == ".pte":
+        return read_pte(path)
+    return read_onnx(path)

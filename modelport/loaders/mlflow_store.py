@@ -181,7 +181,8 @@ def sweep_downloads() -> None:
 
 
 def model_file(folder: Path) -> Path | None:
-    """The model in a downloaded version: the ONNX flavor's file (MLmodel), else the one .onnx / .tflite."""
+    """The model in a downloaded version: the ONNX flavor's file (MLmodel), else the one .onnx / .tflite / .xml
+    (OpenVINO IR, its .bin beside it) / .pte."""
     mlmodel = folder / "MLmodel"
     if mlmodel.exists():
         import yaml
@@ -189,5 +190,5 @@ def model_file(folder: Path) -> Path | None:
         data = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("onnx", {}).get("data")
         if data and (folder / data).is_file():
             return folder / data
-    found = sorted(p for p in folder.iterdir() if p.suffix in (".onnx", ".tflite"))
+    found = sorted(p for p in folder.iterdir() if p.suffix in (".onnx", ".tflite", ".xml", ".pte"))
     return found[0] if len(found) == 1 else None

@@ -45,14 +45,8 @@ def inherited(source: str | Path, fmt: Format) -> dict[str, Any]:
     from modelport.core import provenance
 
     try:
-        if fmt is Format.ONNX:
-            return provenance.read_onnx(source)
-        if fmt is Format.TFLITE:
-            return provenance.read_tflite(source)
-        if fmt is Format.OPENVINO:
-            return provenance.read_openvino(source)
-        if fmt is Format.EXECUTORCH:
-            return provenance.read_pte(source)
+        if fmt in (Format.ONNX, Format.TFLITE, Format.OPENVINO, Format.EXECUTORCH):
+            return provenance.read(source)
     except Exception:
         return {}
     return {}

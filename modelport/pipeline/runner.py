@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from modelport.core.artifact import with_batch
 from modelport.core.errors import ConversionFailed, MissingDependency, ModelportError, UnsupportedError, one_line
-from modelport.core.formats import Format, detect
+from modelport.core.formats import SUFFIXES, Format, detect
 from modelport.core.io import PendingOutput, remove, side_data
 from modelport.core.onnx_files import move
 from modelport.core.registry import NOUN, Registry, load_registry
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from modelport.core.registry import Step
     from modelport.pipeline.job import Job, Stage
 
-SUFFIX = {Format.ONNX: ".onnx", Format.TFLITE: ".tflite", Format.OPENVINO: ".xml", Format.EXECUTORCH: ".pte"}
+SUFFIX = SUFFIXES
 
 
 def _noop(_: str) -> None:

@@ -18,11 +18,19 @@ _LOGGERS = ("torch.export", "torch._dynamo", "torch.fx", "openvino")
 
 def save(ov, model, source, out: Path) -> None:
     """Name the IR's inputs and outputs as the source names them (what verification pairs by; by position, unless
-    the converter kept the source's names already), then write it with f32 weights."""
+    the converter kept the source's names already), give its inputs the source's fixed axes (the PyTorch frontend
+    leaves a program's every axis dynamic), then write it with f32 weights."""
     for ports, names in ((model.inputs, [s.name for s in source.inputs]), (model.outputs, list(source.outputs))):
         if {p.get_any_name() for p in ports if p.get_names()} != set(names) and len(ports) == len(names):
             for port, name in zip(ports, names):
                 port.get_tensor().set_names({name})
+    fixed = {}
+    for i, (port, spec) in enumerate(zip(model.inputs, source.inputs)):  # the frontend may leave every axis dynamic
+        shape = port.get_partial_shape()
+        if shape.rank.is_static and len(shape) == len(spec.shape) and any(isinstance(d, int) for d in spec.shape):
+            fixed[i] = ov.PartialShape([d if isinstance(d, int) else -1 for d in spec.shape])
+    if fixed and len(model.inputs) == len(source.inputs):
+        model.reshape(fixed)
     ov.save_model(model, str(out), compress_to_fp16=False)
 
 

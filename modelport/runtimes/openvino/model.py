@@ -6,36 +6,19 @@ Without the pin, a CPU with bf16 support runs bf16 and the verdict would judge a
 from __future__ import annotations
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UsageError, one_line, require
+from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format
 from modelport.core.model import Model, cast_feed
 from modelport.core.specs import check_input_sizes
+from modelport.runtimes.openvino.runtime import compile_options, openvino
 
 # OpenVINO element type name -> numpy dtype name (as the other runtimes name them)
 DTYPES = {"f32": "float32", "f16": "float16", "f64": "float64", "i64": "int64", "i32": "int32", "i8": "int8",
           "u8": "uint8", "boolean": "bool", "string": "str"}
 
 
-def openvino():
-    """openvino, with its telemetry off for this process. OpenVINO's converter sends usage data unless a consent
-    file says no (no file counts as yes); without `openvino_telemetry` importable it uses its own no-op stub, so
-    modelport makes that import fail here, touching no file of the user's."""
-    import sys
-
-    if "openvino_telemetry" not in sys.modules:
-        sys.modules["openvino_telemetry"] = None  # `import openvino_telemetry` now raises ImportError
-    return require("openvino", "openvino", "run OpenVINO IR models")
-
-
 def load(path, fmt: Format, *, threads: int | None = None) -> OpenVinoModel:
     return OpenVinoModel(path, threads=threads)
-
-
-def compile_options(threads: int | None) -> dict:
-    options = {"INFERENCE_PRECISION_HINT": "f32"}
-    if threads:
-        options["INFERENCE_NUM_THREADS"] = str(threads)
-    return options
 
 
 def _spec(port) -> TensorSpec:

@@ -27,7 +27,7 @@ def tensor_names(tap: Tap) -> set[str]:
 def openvino_tap_values(vm, feed: dict, keys: list[str]) -> dict:
     """One run of a copy of the model with the wanted operations' outputs added as results (at f32, as verified)."""
     from modelport.core.logs import native_silenced
-    from modelport.runtimes.openvino.model import compile_options, openvino
+    from modelport.runtimes.openvino.runtime import compile_options, openvino
 
     ov = openvino()
     wanted = set(keys)
