@@ -2,6 +2,7 @@
 saved with save_pretrained, and converted by `modelport convert DIR` (verification included).
 
     python benchmarks/hf_sweep.py [--groups decoders,encoders,...] [--budget SECONDS] [--json results.json]
+                                  [--to onnx|openvino|executorch]
 
 Groups (transformers' own auto mappings): decoders (causal LM, exported with the KV cache), text (sequence
 classification), seq2seq (encoder + decoder files), image (image classification), audio (audio classification),
@@ -175,7 +176,8 @@ def work() -> None:
             continue
         start = time.perf_counter()
         try:
-            out = f"{folder}-out/" if job["group"] == "seq2seq" else f"{folder}.onnx"
+            suffix = {"onnx": ".onnx", "openvino": ".xml", "executorch": ".pte"}[job.get("to", "onnx")]
+            out = f"{folder}-out/" if job["group"] == "seq2seq" else f"{folder}{suffix}"
             report = convert(folder, out, force=True, task=TASK[job["group"]])
             result.update(outcome="pass" if report.ok else "fail", route=report.route,
                           reason=None if report.ok else report.verification.summary())
@@ -285,6 +287,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--shard", default="0/1", help="K/N: run every N-th model from the K-th (N processes)")
     parser.add_argument("--only", default="", help="comma-separated model types (config.model_type) to run")
+    parser.add_argument("--to", default="onnx", choices=("onnx", "openvino", "executorch"),
+                        help="target format (broken-copy verdicts are measured for ONNX only)")
     parser.add_argument("--summarise", nargs="*", type=Path,
                         help="only print the summary of these result files (a later file's row replaces an earlier's)")
     parser.add_argument("--retry", nargs="*", type=Path,
@@ -306,7 +310,7 @@ def main() -> None:
             if time.perf_counter() - started > args.budget:
                 results.append({**job, "outcome": "not run", "reason": "time budget"})
                 continue
-            answer = worker.ask(job, LIMIT)
+            answer = worker.ask({**job, "to": args.to}, LIMIT)
             if answer is None:
                 worker.kill()
                 worker = Worker()

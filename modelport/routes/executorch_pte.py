@@ -14,8 +14,10 @@ e.g. to 15 for a convolution). The program records its input and output names (a
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+from modelport.core.errors import UnsupportedError
 from modelport.core.formats import Format
 from modelport.core.logs import native_silenced, quiet
 from modelport.core.registry import Step, StepOptions
@@ -120,7 +122,15 @@ def lower(source, out: Path, partitioners: list, program=None) -> dict:
         record = io_record(source, program)
         edge = to_edge_transform_and_lower(program, partitioner=partitioners,
                                            constant_methods={"modelport_io": json.dumps(record)})
-        buffer = edge.to_executorch().buffer
+        try:
+            buffer = edge.to_executorch().buffer
+        except RuntimeError as exc:
+            missing = re.search(r"Missing out variants: \{(.*)\}", str(exc))
+            if not missing:
+                raise
+            raise UnsupportedError(f"ExecuTorch has no kernel for {missing.group(1)} (no out variant registered)",
+                                   hint="register an out= variant of the operator with ExecuTorch, or export the "
+                                        "model without it") from exc
     out.write_bytes(buffer)
     facts: dict = {"warnings": []}
     dynamic = [s["name"] for s in record["inputs"] if None in s["shape"]]

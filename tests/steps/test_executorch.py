@@ -98,3 +98,40 @@ def test_unsupported_and_unreadable(models, tmp_path, cli):
     fake.write_bytes(b"\0" * 64)
     code, _, err = cli("inspect", fake)
     assert code == 2 and "not an ExecuTorch program" in err
+
+
+OPS = '''
+import torch
+
+
+@torch.library.custom_op("mp::twice", mutates_args=())
+def twice(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+@twice.register_fake
+def _(x):
+    return torch.empty_like(x)
+'''
+
+
+def test_an_operator_executorch_has_no_kernel_for_is_exit_3_naming_it(tmp_path, cli, monkeypatch):
+    import sys
+
+    import torch
+
+    (tmp_path / "mp_ops.py").write_text(OPS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    if not hasattr(torch.ops.mp, "twice"):
+        __import__("mp_ops")
+
+    class Twice(torch.nn.Module):
+        def forward(self, x):
+            return torch.ops.mp.twice(x) + 1
+
+    src = tmp_path / "custom.pt2"
+    torch.export.save(torch.export.export(Twice(), (torch.randn(2, 3),)), str(src))
+    code, _, err = cli("convert", src, "-o", tmp_path / "c.pte", "--import", tmp_path / "mp_ops.py", "--trust")
+    assert code == 3 and "no kernel for 'mp::twice'" in err, err
+    assert not (tmp_path / "c.pte").exists()
+    sys.modules.pop("mp_ops", None)

@@ -52,6 +52,11 @@ class PteModel(Model):
         self.path = path
         self.framework_version = f"executorch {version('executorch')}"
         rt = runtime()
+        if threads:  # XNNPACK's threadpool, process-wide (as an app sizes it)
+            from executorch.extension.pybindings import portable_lib
+
+            if portable_lib._threadpool_get_thread_count() != threads:
+                portable_lib._unsafe_reset_threadpool(threads)
         try:
             with native_silenced():  # cpuinfo_utils.cpp lines on every load
                 self.program = rt.load_program(str(path))
