@@ -38,7 +38,7 @@ def export(source):
     torch.export cannot keep them all)."""
     import torch
 
-    from modelport.routes.torch_onnx import dynamic_shapes
+    from modelport.routes.torch_onnx import export_program
 
     if source.program is not None:
         if all(str(d).isdigit() for n in source.program.graph.nodes if n.op == "placeholder"
@@ -52,19 +52,7 @@ def export(source):
                                        dynamic_shapes=shapes)
         except Exception:
             return source.program
-    args, kwargs = source.example_inputs()
-    names = [s.name for s in source.inputs]
-    tries = [None]
-    if any(s.dynamic_dims for s in source.inputs):
-        tries = [dynamic_shapes(source, names, source.kwarg_names, default_max=DEFAULT_MAX),
-                 dynamic_shapes(source, names, source.kwarg_names, only_batch=True, default_max=DEFAULT_MAX), None]
-    for i, dynamic in enumerate(tries):
-        try:
-            return torch.export.export(source.module, tuple(args), kwargs=kwargs or None, dynamic_shapes=dynamic)
-        except Exception:
-            if i == len(tries) - 1:
-                raise
-    raise AssertionError("unreachable")
+    return export_program(source, default_max=DEFAULT_MAX)
 
 
 def bounded_shapes(program):

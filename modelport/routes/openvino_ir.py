@@ -58,17 +58,12 @@ class TorchToOpenVino(Step, name="torch-openvino", source=TRACEABLE, target=Form
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import torch
 
-        from modelport.routes.torch_onnx import dynamic_shapes
+        from modelport.routes.torch_onnx import export_program
         from modelport.runtimes.openvino.model import openvino
 
         ov = openvino()
         with quiet(*_LOGGERS), native_silenced(), torch.no_grad():
-            program = source.program
-            if program is None:
-                args, kwargs = source.example_inputs()
-                names = [s.name for s in source.inputs]
-                program = torch.export.export(source.module, tuple(args), kwargs=kwargs or None,
-                                              dynamic_shapes=dynamic_shapes(source, names, source.kwarg_names))
+            program = source.program if source.program is not None else export_program(source)
             model = ov.convert_model(program)
             save(ov, model, source, out)
         return {"converter": f"openvino {ov.__version__.split('-')[0]} (convert_model on torch.export)"}

@@ -41,6 +41,26 @@ def dynamic_shapes(model, names, kwarg_names, only_batch: bool = False, default_
     return tuple(per_input)
 
 
+def export_program(source, default_max: int | None = None):
+    """torch.export of a module source with its dynamic axes: all of them, else the batch axis alone, else none
+    (an image model's height and width may not stay symbolic)."""
+    import torch
+
+    args, kwargs = source.example_inputs()
+    names = [s.name for s in source.inputs]
+    tries = [None]
+    if any(s.dynamic_dims for s in source.inputs):
+        tries = [dynamic_shapes(source, names, source.kwarg_names, default_max=default_max),
+                 dynamic_shapes(source, names, source.kwarg_names, only_batch=True, default_max=default_max), None]
+    for i, dynamic in enumerate(tries):
+        try:
+            return torch.export.export(source.module, tuple(args), kwargs=kwargs or None, dynamic_shapes=dynamic)
+        except Exception:
+            if i == len(tries) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def save_program(program, out: Path) -> None:
     """Write an ONNXProgram with its weights in `OUT.data`, as `torch.onnx.export(f=...)` does: serialising
     them into the file costs about five copies of the weights at once (ResNet-50: +470 MiB); the runner
