@@ -51,9 +51,12 @@ class native_silenced:
     at exception" dump). Python exceptions are unaffected.
     """
 
-    def __init__(self, *fds: int) -> None:
+    def __init__(self, *fds: int, capture: bool = False) -> None:
         self.fds = fds or (2,)
         self.python = contextlib.ExitStack()
+        self.capture = capture  # keep what was written: `.text` after the block
+        self.text = ""
+        self._sinks: list = []
 
     def __enter__(self):
         self.saved = {}
@@ -62,15 +65,23 @@ class native_silenced:
         # and the same lines sent through Python's sys.stdout/stderr (pybind11 modules such as ExecuTorch's runtime
         # redirect their C++ streams there)
         for fd in self.fds:
-            self.python.enter_context((contextlib.redirect_stdout if fd == 1 else contextlib.redirect_stderr)(
-                io.StringIO()))
+            sink = io.StringIO()
+            self._sinks.append(sink)
+            self.python.enter_context((contextlib.redirect_stdout if fd == 1 else contextlib.redirect_stderr)(sink))
         for fd in self.fds:
             try:
                 (sys.stdout if fd == 1 else sys.stderr).flush()
                 saved = os.dup(fd)
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, fd)
-                os.close(devnull)
+                if self.capture:
+                    import tempfile
+
+                    target = tempfile.TemporaryFile()
+                    self._sinks.append(target)
+                    os.dup2(target.fileno(), fd)
+                else:
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, fd)
+                    os.close(devnull)
                 self.saved[fd] = saved
             except OSError:
                 pass
@@ -81,6 +92,16 @@ class native_silenced:
         for fd, saved in self.saved.items():
             os.dup2(saved, fd)
             os.close(saved)
+        if self.capture:
+            parts = []
+            for sink in self._sinks:
+                if isinstance(sink, io.StringIO):
+                    parts.append(sink.getvalue())
+                else:
+                    sink.seek(0)
+                    parts.append(sink.read().decode(errors="replace"))
+                    sink.close()
+            self.text = "".join(parts)
 
 
 

@@ -103,6 +103,8 @@ def lower(source, out: Path, partitioners: list, program=None) -> dict:
     """Lower the source's program (or `program`, made from it) and write it; facts with the user's warnings."""
     import torch
 
+    from modelport.runtimes.executorch.model import PteModel
+
     with quiet(*LOGGERS), native_silenced(), torch.no_grad():
         from executorch.exir import to_edge_transform_and_lower
 
@@ -122,13 +124,13 @@ def lower(source, out: Path, partitioners: list, program=None) -> dict:
     out.write_bytes(buffer)
     facts: dict = {"warnings": []}
     dynamic = [s["name"] for s in record["inputs"] if None in s["shape"]]
-    if record["inputs"] and record["inputs"][0]["shape"][:1] == [None]:
-        from modelport.runtimes.executorch.model import PteModel
-
+    try:  # this runtime loads it: a kernel it lacks is named here, as the route's failure
         cap = PteModel(out).batch_capacity()
-        if cap and cap < DEFAULT_MAX:
-            facts["warnings"].append(f"the program takes at most {cap} rows per call (ExecuTorch plans memory for "
-                                     "the largest batch the export allows); modelport runs larger batches in slices")
+    except UnsupportedError as exc:
+        raise UnsupportedError(exc.message.split(": ", 1)[-1], hint=exc.hint) from exc
+    if cap and cap < DEFAULT_MAX:
+        facts["warnings"].append(f"the program takes at most {cap} rows per call (ExecuTorch plans memory for "
+                                 "the largest batch the export allows); modelport runs larger batches in slices")
     if source.inputs and not dynamic and any(s.dynamic_dims for s in source.inputs):
         shapes = ", ".join(f"{s['name']} {s['shape']}" for s in record["inputs"])
         facts["warnings"].append(f"torch.export kept no dynamic axis: the program takes {shapes} "

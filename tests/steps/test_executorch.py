@@ -135,3 +135,63 @@ def test_an_operator_executorch_has_no_kernel_for_is_exit_3_naming_it(tmp_path, 
     assert code == 3 and "no kernel for 'mp::twice'" in err, err
     assert not (tmp_path / "c.pte").exists()
     sys.modules.pop("mp_ops", None)
+
+
+def test_factory_module_with_dynamic_batch(models, tmp_path, cli):
+    """A file.py:factory LSTM: exported here with a bounded dynamic batch, run directly at 9 rows."""
+    import torch
+
+    factory = models("factory")
+    out = tmp_path / "lstm.pte"
+    code, _, err = cli("convert", f"{factory}:lstm", "-o", out, "--input", "x:1,5,4", "--trust")
+    assert code == 0, err
+    shown = _inspected(cli, out, tmp_path)
+    assert shown["inputs"][0]["shape"][0] is None and shown["batch_capacity"] == 16, shown
+    x = np.random.default_rng(4).standard_normal((9, 5, 4)).astype(np.float32)
+    ns: dict = {}
+    exec(factory.read_text(), ns)
+    want = ns["lstm"]()(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(_et_run(out, [x])[0], want, atol=1e-5, rtol=1e-4)
+
+
+OUT_VARIANT_OPS = '''
+import torch
+
+
+def _twice_out(x, *, out):
+    out.copy_(x * 2)
+    return out
+
+
+if not hasattr(torch.ops.mp2, "twice"):  # once per process (the test imports it, then --import does)
+    lib = torch.library.Library("mp2", "FRAGMENT")
+    lib.define("twice(Tensor x) -> Tensor")
+    lib.define("twice.out(Tensor x, *, Tensor(a!) out) -> Tensor(a!)")
+    lib.impl("twice", lambda x: x * 2, "CompositeExplicitAutograd")
+    lib.impl("twice.out", _twice_out, "CompositeExplicitAutograd")
+    lib.impl("twice", lambda x: torch.empty_like(x), "Meta")
+    lib.impl("twice.out", lambda x, *, out: out, "Meta")
+'''
+
+
+def test_a_kernel_missing_from_the_runtime_at_load_time_is_named(tmp_path, cli, monkeypatch):
+    """An operator with an out= variant lowers, but this runtime has no kernel for it: exit 3 naming it."""
+    import sys
+
+    import torch
+
+    (tmp_path / "mp2_ops.py").write_text(OUT_VARIANT_OPS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    if not hasattr(torch.ops.mp2, "twice"):
+        __import__("mp2_ops")
+
+    class Twice(torch.nn.Module):
+        def forward(self, x):
+            return torch.ops.mp2.twice(x) + 1
+
+    src = tmp_path / "custom2.pt2"
+    torch.export.save(torch.export.export(Twice(), (torch.randn(2, 3),)), str(src))
+    code, _, err = cli("convert", src, "-o", tmp_path / "c.pte", "--import", tmp_path / "mp2_ops.py", "--trust")
+    assert code == 3 and "no kernel for mp2::twice.out" in err, err
+    assert not (tmp_path / "c.pte").exists()
+    sys.modules.pop("mp2_ops", None)

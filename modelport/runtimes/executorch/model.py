@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from modelport.core.artifact import TensorSpec
-from modelport.core.errors import UsageError, one_line, require
+from modelport.core.errors import UnsupportedError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.logs import native_silenced, quiet
 from modelport.core.model import Model, cast_feed
@@ -57,15 +57,20 @@ class PteModel(Model):
 
             if portable_lib._threadpool_get_thread_count() != threads:
                 portable_lib._unsafe_reset_threadpool(threads)
+        silenced = native_silenced(capture=True)  # cpuinfo_utils.cpp lines on every load
         try:
-            with native_silenced():  # cpuinfo_utils.cpp lines on every load
+            with silenced:
                 self.program = rt.load_program(str(path))
                 self.method = self.program.load_method("forward")
                 record = self._record()
         except Exception as exc:
+            missing = sorted(set(re.findall(r"[Mm]issing operator:?\s*\[?\d*\]?\s*([\w:.]+)", silenced.text)))
+            if missing:
+                raise UnsupportedError(f"{path}: this ExecuTorch runtime has no kernel for {', '.join(missing)}",
+                                       hint="lower the model with XNNPACK, or build a runtime with that kernel"
+                                       ) from exc
             raise UsageError(f"{path}: cannot load ExecuTorch program ({one_line(exc)})",
-                             hint="an operator missing from this runtime is named above; is the file complete?"
-                             ) from exc
+                             hint="is the file complete?") from exc
         meta = self.method.metadata
         planned = [_tensor_info(meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
         self.capacity = [sizes for sizes, _ in planned]
