@@ -115,15 +115,9 @@ class StaticInt8(_OnnxQuant, name="onnx-static-int8", method="static-int8", orde
     def run(self, source, out: Path, options: StepOptions) -> dict:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-        from modelport.verify.inputs import generate, load_typed
+        from modelport.verify.inputs import calibration_inputs
 
-        warnings = []
-        if options.calibration:
-            feeds = load_typed(options.calibration, source.inputs, chunk=16)
-        else:
-            feeds = generate(source.inputs, samples=64, seed=options.seed + 1)
-            warnings.append("static int8 was calibrated on generated inputs: its accuracy cannot be judged on "
-                            "synthetic data; pass --calibration FILE.npz with real inputs")
+        feeds, warnings = calibration_inputs(options, source.inputs, "static int8")
         calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                      "percentile": CalibrationMethod.Percentile}[options.calibrate]
         with tempfile.TemporaryDirectory(prefix=".quant-", dir=out.parent) as tmp, quiet("onnxruntime", "root"):

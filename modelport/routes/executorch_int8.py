@@ -25,15 +25,9 @@ class PteInt8(Step, name="executorch-int8", kind="quantize", method="pte-int8", 
         import numpy as np
         import torch
 
-        from modelport.verify.inputs import generate, load_typed
+        from modelport.verify.inputs import calibration_inputs
 
-        warnings = []
-        if options.calibration:
-            feeds = load_typed(options.calibration, source.inputs, chunk=32)
-        else:
-            feeds = generate(source.inputs, samples=64, seed=options.seed + 1)
-            warnings.append("pte-int8 was calibrated on generated inputs: its accuracy cannot be judged on "
-                            "synthetic data; pass --calibration FILE.npz with real inputs")
+        feeds, warnings = calibration_inputs(options, source.inputs, self.method, chunk=32)
         with quiet(*LOGGERS), native_silenced(), torch.no_grad():
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
             from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (

@@ -64,15 +64,9 @@ class OvInt8(_OvQuant, name="openvino-int8", method="ov-int8", order=10, require
     def run(self, source, out: Path, options: StepOptions) -> dict:
         import numpy as np
 
-        from modelport.verify.inputs import generate, load_typed
+        from modelport.verify.inputs import calibration_inputs
 
-        warnings = []
-        if options.calibration:
-            feeds = load_typed(options.calibration, source.inputs, chunk=16)
-        else:
-            feeds = generate(source.inputs, samples=64, seed=options.seed + 1)
-            warnings.append("ov-int8 was calibrated on generated inputs: its accuracy cannot be judged on "
-                            "synthetic data; pass --calibration FILE.npz with real inputs")
+        feeds, warnings = calibration_inputs(options, source.inputs, self.method)
         ov, model = _read(source)
         nncf = _nncf()
         items = [[np.ascontiguousarray(feed[s.name]) for s in source.inputs] for feed in feeds]

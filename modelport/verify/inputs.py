@@ -155,3 +155,14 @@ def load_labels(path: str | Path, rows: int | None = None) -> np.ndarray:
     if rows is not None and len(labels) != rows:
         raise DataError(f"{path}: {len(labels)} labels for {rows} input rows")
     return labels
+
+
+def calibration_inputs(options, specs: list[TensorSpec], method: str, chunk: int = 16
+                       ) -> tuple[list[dict[str, np.ndarray]], list[str]]:
+    """What an int8 method calibrates on: `options.calibration`'s rows in batches of `chunk`, else 64 generated
+    rows (seeded from `options.seed`) with the warning the user needs. Returns (feeds, warnings)."""
+    if options.calibration:
+        return load_typed(options.calibration, specs, chunk=chunk), []
+    return generate(specs, samples=64, seed=options.seed + 1), [
+        f"{method} was calibrated on generated inputs: its accuracy cannot be judged on synthetic data; pass "
+        "--calibration FILE.npz with real inputs"]
