@@ -206,6 +206,8 @@ def remove(path: Path) -> None:
         path.unlink()
     for extra in path.parent.glob(path.name + "*"):
         extra.unlink(missing_ok=True)
+    if path.suffix == ".xml":  # an OpenVINO IR's weights
+        side_data(path).unlink(missing_ok=True)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -104,7 +104,8 @@ def tidy(path: str | Path, proto: Any, keep: set[Path] | frozenset = frozenset()
 
 
 def move(src: str | Path, dst: str | Path) -> None:
-    """Rename an ONNX file and its `side_data` file together; the graph's location entries follow."""
+    """Rename an ONNX file and its `side_data` file together; the graph's location entries follow. (An OpenVINO
+    IR's `.bin` follows its `.xml`, which names no file.)"""
     import onnx
 
     src, dst = Path(src), Path(dst)
@@ -113,7 +114,7 @@ def move(src: str | Path, dst: str | Path) -> None:
         os.replace(src, dst)
         return
     os.replace(data, side_data(dst))
-    if src.name == dst.name:
+    if src.name == dst.name or src.suffix != ".onnx":
         os.replace(src, dst)
         return
     proto = onnx.load(str(src), load_external_data=False)

@@ -107,3 +107,17 @@ def test_a_self_contained_file_is_left_alone_and_big_weights_stay_out(tmp_path, 
     monkeypatch.undo()
     inline_if_small(path)
     assert not side_data(path).exists() and not locations(onnx.load(str(path)))
+
+
+def test_an_openvino_ir_moves_and_is_removed_with_its_bin(tmp_path):
+    """A candidate set aside (it ran but did not verify) is an IR too: its .bin follows, and neither is parsed as
+    ONNX (a FNet IR crashed the chain with a protobuf DecodeError)."""
+    from modelport.core.io import remove
+    from modelport.core.onnx_files import move
+
+    (tmp_path / "out.xml").write_text("<net/>")
+    (tmp_path / "out.bin").write_bytes(b"\0" * 8)
+    move(tmp_path / "out.xml", tmp_path / "kept.xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.bin", "kept.xml"]
+    remove(tmp_path / "kept.xml")
+    assert not list(tmp_path.iterdir())
