@@ -70,8 +70,11 @@ class MissingDependency(ModelportError):
 
 
 def one_line(exc: BaseException, limit: int = 200) -> str:
-    """`Type: first line of the message`, for one-line error reports."""
-    text = str(exc).strip().splitlines()
+    """`Type: first line of the message`, for one-line error reports (terminal colour codes dropped: torch.onnx
+    colours its step banners)."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
     return f"{type(exc).__name__}: {text[0].strip()[:limit]}" if text else type(exc).__name__
 
 

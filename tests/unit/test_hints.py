@@ -95,3 +95,11 @@ def test_the_checker_catches_the_old_fuse_hint():
     assert problems_in("fuse/members.py", old, _options())
     assert problems_in("fuse/members.py", 'raise UsageError("x", hint="--no-such-flag 3")\n', _options())
     assert not problems_in("fuse/members.py", 'raise UsageError("x", hint="--member-output 1=NAME")\n', _options())
+
+
+def test_one_line_drops_terminal_colour_codes():
+    """torch.onnx colours its step banners; a route's reason in a table or JSON must not carry escape codes."""
+    from modelport.core.errors import one_line
+
+    assert one_line(RuntimeError("Failed to export. \x1b[96mThis is step 1/3\x1b[0m of exporting")) == \
+        "RuntimeError: Failed to export. This is step 1/3 of exporting"
