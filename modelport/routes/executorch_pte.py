@@ -88,27 +88,34 @@ def _finite(value) -> int | None:
         return None
 
 
+def _size(program, dim) -> int | None:
+    """An axis's size, or None when it is dynamic: a symbol torch.export pinned to one value is that value."""
+    if str(dim).isdigit():
+        return int(dim)
+    bound = program.range_constraints.get(getattr(getattr(dim, "node", None), "expr", None))
+    if bound is not None and _finite(bound.lower) is not None and _finite(bound.lower) == _finite(bound.upper):
+        return _finite(bound.lower)
+    return None
+
+
 def io_record(source, program) -> dict:
     """Input specs (dynamic axes as None) and output names, in the order the program takes and returns them."""
     specs = []
     user = set(program.graph_signature.user_inputs)
     for spec, node in zip(source.inputs, [n for n in program.graph.nodes if n.op == "placeholder" and n.name in user]):
         val = node.meta.get("val")
-        shape = [int(d) if str(d).isdigit() else None for d in val.shape] if val is not None else list(spec.shape)
+        shape = [_size(program, d) for d in val.shape] if val is not None else list(spec.shape)
         specs.append({"name": spec.name, "shape": shape, "dtype": spec.dtype})
     return {"inputs": specs, "outputs": list(source.outputs)}
 
 
-def lower(source, out: Path, partitioners: list, program=None) -> dict:
-    """Lower the source's program (or `program`, made from it) and write it; facts with the user's warnings."""
+def _write(source, out: Path, partitioners: list, program) -> dict:
+    """Lower a program and write it; returns its io record."""
     import torch
-
-    from modelport.runtimes.executorch.model import PteModel
 
     with quiet(*LOGGERS), native_silenced(), torch.no_grad():
         from executorch.exir import to_edge_transform_and_lower
 
-        program = program or export(source)
         record = io_record(source, program)
         edge = to_edge_transform_and_lower(program, partitioner=partitioners,
                                            constant_methods={"modelport_io": json.dumps(record)})
@@ -122,16 +129,54 @@ def lower(source, out: Path, partitioners: list, program=None) -> dict:
                                    hint="register an out= variant of the operator with ExecuTorch, or export the "
                                         "model without it") from exc
     out.write_bytes(buffer)
-    facts: dict = {"warnings": []}
-    dynamic = [s["name"] for s in record["inputs"] if None in s["shape"]]
+    return record
+
+
+def _load(out: Path):
+    from modelport.runtimes.executorch.model import PteModel
+
     try:  # this runtime loads it: a kernel it lacks is named here, as the route's failure
-        cap = PteModel(out).batch_capacity()
+        return PteModel(out)
     except UnsupportedError as exc:
         raise UnsupportedError(exc.message.split(": ", 1)[-1], hint=exc.hint) from exc
+
+
+def _runs_one_row(model) -> bool:
+    import numpy as np
+
+    feed = {s.name: np.zeros([1 if d is None else d for d in s.shape], s.dtype) for s in model.inputs}
+    try:
+        model.run(feed)
+        return True
+    except RuntimeError:
+        return False
+
+
+def lower(source, out: Path, partitioners: list, program=None) -> dict:
+    """Lower the source's program (or `program`, made from it) and write it; facts with the user's warnings."""
+    import torch
+
+    with quiet(*LOGGERS), native_silenced(), torch.no_grad():
+        program = program or export(source)
+    facts: dict = {"warnings": []}
+    record = _write(source, out, partitioners, program)
+    model = _load(out)
+    if record["inputs"] and record["inputs"][0]["shape"][:1] == [None] and not _runs_one_row(model):
+        # XNNPACK fixed some delegate's shapes at the example batch: the program runs at that batch alone
+        with quiet(*LOGGERS), native_silenced(), torch.no_grad():
+            args, kwargs = program.example_inputs
+            program = torch.export.export(program.module(), tuple(args), kwargs=kwargs or None)
+        record = _write(source, out, partitioners, program)
+        model = _load(out)
+        shapes = ", ".join(f"{s['name']} {s['shape']}" for s in record["inputs"])
+        facts["warnings"].append(f"the lowered program runs at its example shapes only ({shapes}): a delegated "
+                                 "operation kept no dynamic axis")
+    cap = model.batch_capacity()
     if cap and cap < DEFAULT_MAX:
         facts["warnings"].append(f"the program takes at most {cap} rows per call (ExecuTorch plans memory for "
                                  "the largest batch the export allows); modelport runs larger batches in slices")
-    if source.inputs and not dynamic and any(s.dynamic_dims for s in source.inputs):
+    dynamic = [s["name"] for s in record["inputs"] if None in s["shape"]]
+    if source.inputs and not dynamic and any(s.dynamic_dims for s in source.inputs) and not facts["warnings"]:
         shapes = ", ".join(f"{s['name']} {s['shape']}" for s in record["inputs"])
         facts["warnings"].append(f"torch.export kept no dynamic axis: the program takes {shapes} "
                                  "(--input NAME:D1,D2 sets other sizes)")
