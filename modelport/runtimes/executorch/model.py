@@ -102,11 +102,26 @@ class PteModel(Model):
         parts = []
         for start in range(0, max(rows, 1), step):
             chunk = [torch.from_numpy(np.ascontiguousarray(a[start:start + step] if rows else a)) for a in arrays]
-            with native_silenced():
-                parts.append([o.numpy().copy() for o in self.method.execute(chunk)])
+            try:
+                with native_silenced():
+                    parts.append([o.numpy().copy() for o in self.method.execute(chunk)])
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}{self._why(chunk)}") from exc
         if len(parts) == 1:
             return dict(zip(self.outputs, parts[0]))
         return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(self.outputs)}
+
+    def _why(self, chunk) -> str:
+        """The runtime's own account of a failed call (its log, captured on a second try): ' (reason)' or ''."""
+        silenced = native_silenced(capture=True)
+        try:
+            with silenced:
+                self.method.execute(chunk)
+        except RuntimeError:
+            pass
+        lines = [re.sub(r"^\[[\w.]+:\d+\]\s*", "", line) for line in silenced.text.splitlines()
+                 if line.strip() and "cpuinfo" not in line]
+        return f" ({lines[0]})" if lines else ""
 
     def inspect(self) -> dict:
         """Methods, outputs, operators run by portable kernels vs calls into a delegate, modelport's record."""
