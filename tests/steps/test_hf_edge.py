@@ -1,4 +1,4 @@
-"""Hugging Face folders to OpenVINO IR and ExecuTorch: a text encoder (padded attention mask) and a vision model,
+"""Hugging Face folders to OpenVINO IR (a text encoder with a padded attention mask) and ExecuTorch (a vision model),
 each file run directly (OpenVINO at f32, executorch.runtime) equals transformers; a program lowered from a copy of
 the folder with one weight x1.01 fails `verify` against the original (exit 1)."""
 
@@ -50,7 +50,7 @@ def _folder(tmp_path, name: str, scale: float = 1.0):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("executorch") is None, reason="needs modelport[executorch]")
-@pytest.mark.parametrize("name", ["bert", "vit"])
+@pytest.mark.parametrize("name", ["vit"])  # the text encoder (bert) passes too; one family member keeps CI short
 def test_folder_to_executorch(tmp_path, cli, name):
     import torch
     from executorch.runtime import Runtime
@@ -72,7 +72,7 @@ def test_folder_to_executorch(tmp_path, cli, name):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="needs modelport[openvino]")
-@pytest.mark.parametrize("name", ["bert", "vit"])
+@pytest.mark.parametrize("name", ["bert"])  # vit passes too (and through the sweep)
 def test_folder_to_openvino(tmp_path, cli, name):
     import sys
 
