@@ -102,7 +102,8 @@ def compress(
         raise UsageError("--method int8 needs --calibration FILE.npz (a representative dataset)",
                          hint="or use --method dynamic-range, which needs none")
     # to another format, "before" is the plain float conversion of the same source
-    baseline = registry.chain(fmt, target)[0].name if fmt is not target and registry.chain(fmt, target) else None
+    plain = registry.chain(fmt, target) if fmt is not target else []
+    baseline = plain[0].name if plain else None
     atol, rtol, mismatch = tolerance
     # without --data, the calibration rows are the real inputs at hand: generated ones can lie far outside the
     # ranges the int8 model was calibrated for (N(0, 1) pixels for a [0, 1] image model) and fail it for that

@@ -93,9 +93,8 @@ def _size(program, dim) -> int | None:
     if str(dim).isdigit():
         return int(dim)
     bound = program.range_constraints.get(getattr(getattr(dim, "node", None), "expr", None))
-    if bound is not None and _finite(bound.lower) is not None and _finite(bound.lower) == _finite(bound.upper):
-        return _finite(bound.lower)
-    return None
+    low = _finite(bound.lower) if bound is not None else None
+    return low if low is not None and low == _finite(bound.upper) else None
 
 
 def io_record(source, program) -> dict:
@@ -161,7 +160,8 @@ def lower(source, out: Path, partitioners: list, program=None) -> dict:
     facts: dict = {"warnings": []}
     record = _write(source, out, partitioners, program)
     model = _load(out)
-    if record["inputs"] and record["inputs"][0]["shape"][:1] == [None] and not _runs_one_row(model):
+    refixed = bool(record["inputs"]) and record["inputs"][0]["shape"][:1] == [None] and not _runs_one_row(model)
+    if refixed:
         # XNNPACK fixed some delegate's shapes at the example batch: the program runs at that batch alone
         with quiet(*LOGGERS), native_silenced(), torch.no_grad():
             args, kwargs = program.example_inputs
@@ -176,7 +176,7 @@ def lower(source, out: Path, partitioners: list, program=None) -> dict:
         facts["warnings"].append(f"the program takes at most {cap} rows per call (ExecuTorch plans memory for "
                                  "the largest batch the export allows); modelport runs larger batches in slices")
     dynamic = [s["name"] for s in record["inputs"] if None in s["shape"]]
-    if source.inputs and not dynamic and any(s.dynamic_dims for s in source.inputs) and not facts["warnings"]:
+    if source.inputs and not dynamic and not refixed and any(s.dynamic_dims for s in source.inputs):
         shapes = ", ".join(f"{s['name']} {s['shape']}" for s in record["inputs"])
         facts["warnings"].append(f"torch.export kept no dynamic axis: the program takes {shapes} "
                                  "(--input NAME:D1,D2 sets other sizes)")

@@ -39,7 +39,7 @@ class OnnxToOpenVino(Step, name="onnx-openvino", source=(Format.ONNX,), target=F
                      description="openvino.convert_model on the ONNX file, f32 weights"):
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
-        from modelport.runtimes.openvino.model import openvino
+        from modelport.runtimes.openvino.runtime import openvino
 
         ov = openvino()
         with quiet(*_LOGGERS), native_silenced():
@@ -59,7 +59,7 @@ class TorchToOpenVino(Step, name="torch-openvino", source=TRACEABLE, target=Form
         import torch
 
         from modelport.routes.torch_onnx import export_program
-        from modelport.runtimes.openvino.model import openvino
+        from modelport.runtimes.openvino.runtime import openvino
 
         ov = openvino()
         with quiet(*_LOGGERS), native_silenced(), torch.no_grad():
@@ -75,7 +75,7 @@ class KerasToOpenVino(Step, name="keras-openvino", source=(Format.KERAS, Format.
 
     def run(self, source, out: Path, options: StepOptions) -> dict:
         from modelport.core.tf import tensorflow
-        from modelport.runtimes.openvino.model import openvino
+        from modelport.runtimes.openvino.runtime import openvino
 
         tensorflow()
         ov = openvino()

@@ -19,7 +19,7 @@ _LOGGERS = ("nncf", "openvino")
 
 def _read(source):
     """A fresh ov.Model of the source (the loaded one is compiled and serves as the reference)."""
-    from modelport.runtimes.openvino.model import openvino
+    from modelport.runtimes.openvino.runtime import openvino
 
     ov = openvino()
     with quiet(*_LOGGERS), native_silenced():

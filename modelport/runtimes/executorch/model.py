@@ -81,6 +81,8 @@ class PteModel(Model):
             self.inputs = [TensorSpec(f"input_{i}", tuple(sizes), dtype) for i, (sizes, dtype) in enumerate(planned)]
             self.outputs = [f"output_{i}" for i in range(meta.num_outputs())]
         check_input_sizes(path, self.inputs)
+        caps = [c[0] for c, s in zip(self.capacity, self.inputs) if c and s.shape and s.shape[0] is None]
+        self._batch_capacity = min(caps) if caps else None
 
     def _record(self) -> dict:
         if "modelport_io" not in self.program.method_names:
@@ -89,8 +91,7 @@ class PteModel(Model):
 
     def batch_capacity(self) -> int | None:
         """Rows one call takes when the batch axis is dynamic (None: fixed or unknown)."""
-        caps = [c[0] for c, s in zip(self.capacity, self.inputs) if c and s.shape and s.shape[0] is None]
-        return min(caps) if caps else None
+        return self._batch_capacity
 
     def run(self, feed):
         import torch
