@@ -74,3 +74,21 @@ ZOO["bart"] = ("BartConfig", "BartForConditionalGeneration",
                dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
                     decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
                     init_std=0.2), "text2text-generation")
+ZOO["bart-cls"] = ("BartConfig", "BartForSequenceClassification", dict(ZOO["bart"][2], num_labels=3),
+                   "text-classification")
+# speech and vision generation: random weights this large make greedy decoding vary its tokens
+ZOO["whisper"] = ("WhisperConfig", "WhisperForConditionalGeneration",
+                  dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                       decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, num_mel_bins=16,
+                       max_source_positions=30, max_target_positions=64, decoder_start_token_id=1, pad_token_id=0,
+                       eos_token_id=2, bos_token_id=1, init_std=0.5, suppress_tokens=[], begin_suppress_tokens=[]),
+                  "automatic-speech-recognition")
+ZOO["vit-gpt2"] = ("VisionEncoderDecoderConfig", "VisionEncoderDecoderModel",
+                   dict(encoder=dict(model_type="vit", image_size=32, patch_size=8, hidden_size=32,
+                                     num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                                     initializer_range=0.2),
+                        decoder=dict(model_type="gpt2", vocab_size=99, n_embd=24, n_layer=2, n_head=4, n_positions=64,
+                                     add_cross_attention=True, is_decoder=True, bos_token_id=1, eos_token_id=2,
+                                     initializer_range=1.0),
+                        decoder_start_token_id=1, pad_token_id=0, eos_token_id=2),
+                   "image-to-text")

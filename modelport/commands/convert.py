@@ -105,18 +105,18 @@ def convert(
 
 
 def hf_parts(source, task: str | None) -> dict[str, str]:
-    """For a task written as several files (text2text-generation): file stem -> the task naming that part."""
+    """For a task written as several files (an encoder-decoder): file stem -> the task naming that part."""
     from modelport.frameworks.hf.model import read_config
-    from modelport.frameworks.hf.tasks import PARTS, check_task, task_from_config
+    from modelport.frameworks.hf.tasks import check_task, parts, task_from_config
 
-    if task:
-        task = check_task(task)
-    else:
-        try:
-            task = task_from_config(read_config(Path(source)), source)
-        except UsageError:  # the loader says why, after its own checks (remote code first)
-            return {}
-    return {stem: f"{task}:{part}" for stem, part in PARTS.get(task, {}).items()}
+    try:
+        config = read_config(Path(source))
+        task = check_task(task) if task else task_from_config(config, source)
+    except UsageError:  # the loader says why, after its own checks (remote code first)
+        if task:
+            check_task(task)
+        return {}
+    return {stem: f"{task}:{part}" for stem, part in parts(task, config).items()}
 
 
 def output_folder(output: str | Path) -> Path | None:

@@ -37,6 +37,8 @@ def verify(
     ref_fmt = detect(reference, reference_format)
     cand_fmt = detect(candidate, candidate_format)
     specs = with_batch(as_specs(inputs), True)
+    if task is None and ref_fmt is Format.TRANSFORMERS:
+        task = recorded_task(candidate)
     import_user_code(imports, trust)
     progress(f"loading {ref_fmt} model")
     ref_model = open_model(reference, ref_fmt, trust=trust, input_specs=specs, task=task)
@@ -55,3 +57,14 @@ def verify(
         report.details["locate"] = locate_failure(reference, cand_model, report.ok, progress)
     return report
 
+
+def recorded_task(candidate: Path) -> str | None:
+    """The Hugging Face task modelport wrote into a converted file (a part of an encoder-decoder names its
+    part: automatic-speech-recognition:decoder), so that `verify FOLDER FILE` needs no --task."""
+    from modelport.core import provenance
+
+    try:
+        task = provenance.read(candidate).get("task") if Path(candidate).is_file() else None
+    except Exception:  # an unreadable candidate is reported when it is opened
+        return None
+    return task if isinstance(task, str) else None

@@ -121,6 +121,8 @@ class InputRule:
     rows: int = 0  # generate at least this many rows (models cheap enough to probe widely)
     choices: list[list[float]] | None = None  # per feature, the values it takes (fitted categories)
     examples: Any = None  # real rows the model keeps (neighbours' training set, support vectors): drawn from
+    ends_with: int | None = None  # token ids: every row ends with this id, which appears nowhere else (an
+    # encoder-decoder classifier reads each row at its one end-of-sequence token)
     sizes: tuple[int, int] | None = None  # its dynamic non-batch dims in the two generated cases (audio lengths,
     # a KV cache's past length: 0 is the prefill step), instead of the generic 8 and 5
 
@@ -134,3 +136,13 @@ class Tap:
     layer: str
     op: str = ""
     match: str = ""  # what pairs it with the other model's tap: a signature of the computation, or `output:K`
+
+
+def ending_with(ids: np.ndarray, last: int, low: int, high: int) -> np.ndarray:
+    """`ids` with `last` as each row's final id and nowhere else (its other draws moved to the next id)."""
+    ids = ids.copy()
+    taken = ids == last
+    ids[taken] = low + (ids[taken] - low + 1) % max(high - low, 1)
+    if ids.shape and ids.shape[-1]:
+        ids[..., -1] = last
+    return ids

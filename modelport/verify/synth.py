@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from modelport.core.model import InputRule
+from modelport.core.model import InputRule, ending_with
 
 MAX_PROBES_PER_FEATURE = 24
 MAX_PROBE_ROWS = 4096
@@ -42,7 +42,10 @@ def values(rng: np.random.Generator, shape: list[int], dtype: str, int_range: tu
         return np.stack(columns, -1).astype(dtype)
     if not dtype.startswith("float"):
         low, high = rule.integers if rule is not None and rule.integers else int_range
-        return rng.integers(low, high, size=shape).astype(dtype)
+        ids = rng.integers(low, high, size=shape).astype(dtype)
+        return ending_with(ids, rule.ends_with, low, high) if rule is not None and rule.ends_with is not None \
+            else ids
+
     if rule is not None:
         low, high = _per_feature(rule.low, width), _per_feature(rule.high, width)
         if low is not None and high is not None:

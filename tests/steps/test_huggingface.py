@@ -239,11 +239,16 @@ def test_pt2_naming_a_class_outside_the_allow_list_needs_trust(tmp_path):
     assert trusted.returncode == 0, trusted.stderr
 
 
-@pytest.mark.parametrize("name", ["t5", "bart"])
+# what each encoder-decoder's encoder reads: token ids (and a mask the decoder reads too), log-mel frames, pixels
+SEQ2SEQ_INPUTS = {"t5": ("input_ids", (1, 7)), "whisper": ("input_features", (1, 16, 60)),
+                  "vit-gpt2": ("pixel_values", (1, 3, 32, 32))}
+
+
+@pytest.mark.parametrize("name", ["t5", "whisper", "vit-gpt2"])
 def test_encoder_decoder_files_generate_like_transformers_with_and_without_cache(hf, tmp_path, cli, name):
-    """text2text-generation: encoder_model.onnx once, then either decoder_model.onnx over the growing prefix, or
-    decoder_model.onnx for the first token and decoder_with_past_model.onnx with the cache after it: both greedy
-    loops match generate() for 20 tokens."""
+    """text2text-generation, Whisper-style automatic-speech-recognition and image-to-text: encoder_model.onnx once,
+    then either decoder_model.onnx over the growing prefix, or decoder_model.onnx for the first token and
+    decoder_with_past_model.onnx with the cache after it: both greedy loops match generate() for 20 tokens."""
     import onnxruntime as ort
     import torch
 
@@ -253,45 +258,96 @@ def test_encoder_decoder_files_generate_like_transformers_with_and_without_cache
     code, _, err = cli("convert", folder, "-o", f"{tmp_path / 'out'}/", "-q")
     assert code == 0, err
     out = tmp_path / "out"
-    assert onnx_io(out / "encoder_model.onnx") == (["input_ids", "attention_mask"], ["last_hidden_state"])
+    main, shape = SEQ2SEQ_INPUTS[name]
+    text = main == "input_ids"
+    own = ["input_ids", "attention_mask"] if text else [main]
+    assert onnx_io(out / "encoder_model.onnx") == (own, ["last_hidden_state"])
     presents = [f"present.{i}.{side}.{kind}" for i in range(2) for side in ("decoder", "encoder")
                 for kind in ("key", "value")]
+    mask_input = ["encoder_attention_mask"] if text else []
     assert onnx_io(out / "decoder_model.onnx") == (
-        ["input_ids", "encoder_attention_mask", "encoder_hidden_states"], ["logits", *presents])
+        ["input_ids", *mask_input, "encoder_hidden_states"], ["logits", *presents])
     assert onnx_io(out / "decoder_with_past_model.onnx") == (
-        ["input_ids", "encoder_attention_mask", *(p.replace("present.", "past_key_values.") for p in presents)],
+        ["input_ids", *mask_input, *(p.replace("present.", "past_key_values.") for p in presents)],
         ["logits", *(p for p in presents if ".decoder." in p)])
     model = reference_model(name, folder)
-    prompt = np.random.default_rng(5).integers(3, 99, (1, 7)).astype(np.int64)
-    mask = np.ones_like(prompt)
+    rng = np.random.default_rng(5)
+    source = rng.integers(3, 99, shape).astype(np.int64) if text else rng.standard_normal(shape).astype(np.float32)
+    mask = {"encoder_attention_mask": np.ones_like(source)} if text else {}
     with torch.no_grad():
-        expected = model.generate(torch.from_numpy(prompt), attention_mask=torch.from_numpy(mask), do_sample=False,
-                                  max_new_tokens=20, min_new_tokens=20, num_beams=1, forced_bos_token_id=None,
+        extra = {"attention_mask": torch.from_numpy(mask["encoder_attention_mask"])} if text else {}
+        expected = model.generate(torch.from_numpy(source), **extra, do_sample=False, max_new_tokens=20,
+                                  min_new_tokens=20, num_beams=1, forced_bos_token_id=None,
                                   forced_eos_token_id=None)[0].tolist()
+    start = model.generation_config.decoder_start_token_id
+    expected = expected if expected[0] == start else [start, *expected]  # Whisper leaves out its start token
     encoder = ort.InferenceSession(str(out / "encoder_model.onnx"))
     decoder = ort.InferenceSession(str(out / "decoder_model.onnx"))
     with_past = ort.InferenceSession(str(out / "decoder_with_past_model.onnx"))
     names = [o.name for o in decoder.get_outputs()]
-    states = encoder.run(None, {"input_ids": prompt, "attention_mask": mask})[0]
-    tokens = [model.generation_config.decoder_start_token_id]
+    encoder_feed = {main: source, **({"attention_mask": mask["encoder_attention_mask"]} if text else {})}
+    states = encoder.run(None, encoder_feed)[0]
+    tokens = [start]
     while len(tokens) < len(expected):
-        logits = decoder.run(None, {"input_ids": np.array([tokens], np.int64), "encoder_attention_mask": mask,
+        logits = decoder.run(None, {"input_ids": np.array([tokens], np.int64), **mask,
                                     "encoder_hidden_states": states})[0]
         tokens.append(int(logits[0, -1].argmax()))
     assert len(set(expected)) > 2  # a model that repeats one token would prove little
     assert tokens == expected
-    start = [model.generation_config.decoder_start_token_id]
-    first = dict(zip(names, decoder.run(None, {"input_ids": np.array([start], np.int64),
-                                               "encoder_attention_mask": mask, "encoder_hidden_states": states})))
-    cached = start + [int(first["logits"][0, -1].argmax())]
+    first = dict(zip(names, decoder.run(None, {"input_ids": np.array([[start]], np.int64), **mask,
+                                               "encoder_hidden_states": states})))
+    cached = [start, int(first["logits"][0, -1].argmax())]
     past = {k.replace("present.", "past_key_values."): v for k, v in first.items() if k.startswith("present.")}
     step_names = [o.name for o in with_past.get_outputs()]
     while len(cached) < len(expected):
         step = dict(zip(step_names, with_past.run(None, {"input_ids": np.array([cached[-1:]], np.int64),
-                                                         "encoder_attention_mask": mask, **past})))
+                                                         **mask, **past})))
         cached.append(int(step["logits"][0, -1].argmax()))
         past.update({k.replace("present.", "past_key_values."): v for k, v in step.items() if k != "logits"})
     assert cached == expected
+    if text:
+        return
+    # both ways: the part written from a copy with one decoder weight x1.01 fails against the folder, the faithful
+    # part passes; `verify` reads which part a file is from the file itself
+    with torch.no_grad():
+        weights = [p for n, p in model.named_parameters() if "decoder" in n and n.endswith("weight") and p.dim() == 2]
+        weights[len(weights) // 2].mul_(1.01)
+    model.save_pretrained(str(tmp_path / "broken"))
+    part = f"{ZOO[name][3]}:decoder"
+    code, _, err = cli("convert", tmp_path / "broken", "--task", part, "-o", tmp_path / "broken.onnx", "-q")
+    assert code == 0, err
+    assert cli("verify", folder, out / "decoder_model.onnx", "-q")[0] == 0
+    code, _, err = cli("verify", folder, tmp_path / "broken.onnx")
+    assert code == 1, err
+
+
+def test_encoder_decoder_classifier_reads_rows_ending_with_one_eos(hf, tmp_path, cli):
+    """BART-style sequence classifiers read each row at its end-of-sequence token: generated rows end with exactly
+    one, so the folder verifies (it exited 3 before); the file matches transformers on rows this test draws; a
+    copy with one weight x1.01 fails."""
+    import torch
+
+    folder = hf("bart-cls")
+    out = tmp_path / "cls.onnx"
+    report = round_trip(folder, out)
+    assert "end-of-sequence id 2" in report.verification.inputs_from["input_ids"]
+    model = reference_model("bart-cls", folder)
+    rng = np.random.default_rng(11)
+    ids = rng.integers(3, 99, (4, 9)).astype(np.int64)
+    ids[:, -1] = model.config.eos_token_id
+    mask = np.ones_like(ids)
+    with torch.no_grad():
+        expected = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
+    got = ort_run(out, {"input_ids": ids, "attention_mask": mask})["logits"]
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
+    with torch.no_grad():
+        weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 2]
+        weights[len(weights) // 2].mul_(1.01)
+    model.save_pretrained(str(tmp_path / "broken"))
+    code, _, err = cli("convert", tmp_path / "broken", "-o", tmp_path / "broken.onnx", "-q")
+    assert code == 0, err
+    code, _, err = cli("verify", folder, tmp_path / "broken.onnx")
+    assert code == 1, err
 
 
 @pytest.mark.parametrize("name", ["bert", "vit"])

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from modelport.core.formats import Format, detect
-from modelport.frameworks.hf.tasks import TASKS, refine_task, side_files, task_from_config
+from modelport.frameworks.hf.tasks import TASKS, parts, refine_task, side_files, task_from_config
 
 
 def folder_with(tmp_path, config: dict):
@@ -32,6 +32,8 @@ def folder_with(tmp_path, config: dict):
     ("T5ForConditionalGeneration", "text-generation-with-past"),  # is_encoder_decoder unset in this config
     ("BertModel", "feature-extraction"),
     ("EncoderDecoderModel", "text2text-generation"),
+    ("VisionEncoderDecoderModel", "image-to-text"),
+    ("SpeechEncoderDecoderModel", "automatic-speech-recognition"),
 ])
 def test_task_comes_from_the_saved_architecture(arch, task):
     assert task_from_config({"architectures": [arch]}, "m") == task
@@ -42,6 +44,27 @@ def test_conditional_generation_is_text2text_only_for_encoder_decoders():
     arch = {"architectures": ["Gemma3ForConditionalGeneration"]}
     assert task_from_config(arch, "m") == "text-generation-with-past"
     assert task_from_config({**arch, "is_encoder_decoder": True}, "m") == "text2text-generation"
+
+
+def test_speech_encoder_decoders_are_speech_recognition_in_three_files_and_ctc_in_one():
+    whisper = {"architectures": ["WhisperForConditionalGeneration"], "is_encoder_decoder": True, "num_mel_bins": 80}
+    assert task_from_config(whisper, "m") == "automatic-speech-recognition"
+    assert sorted(parts("automatic-speech-recognition", whisper)) == [
+        "decoder_model", "decoder_with_past_model", "encoder_model"]
+    assert parts("automatic-speech-recognition", {"architectures": ["Wav2Vec2ForCTC"]}) == {}
+    assert parts("image-to-text", {"is_encoder_decoder": True})["encoder_model"] == "encoder"
+
+
+def test_rows_ending_with_one_eos_id():
+    import numpy as np
+
+    from modelport.core.model import InputRule
+    from modelport.verify.synth import values
+
+    rule = InputRule("ids", integers=(0, 5), ends_with=2)
+    ids = values(np.random.default_rng(0), [64, 7], "int64", (0, 5), rule)
+    assert (ids[:, -1] == 2).all() and ((ids == 2).sum(axis=1) == 1).all()
+    assert ids.min() >= 0 and ids.max() < 5
 
 
 def test_sequence_classifiers_of_audio_and_images_are_named_by_their_input():

@@ -16,7 +16,7 @@ from modelport.core.artifact import TensorSpec
 from modelport.core.errors import UnsafeError, UnsupportedError, UsageError, one_line, require
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
-from modelport.core.model import GENERATED_SIZES, InputRule
+from modelport.core.model import GENERATED_SIZES, InputRule, ending_with
 from modelport.frameworks.hf import modules as hf_modules
 from modelport.frameworks.hf import tasks as hf_tasks
 from modelport.frameworks.torch.model import EXAMPLE_BATCH, EXAMPLE_DIM, TorchModel
@@ -42,11 +42,11 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
     if config.get("auto_map") and not trust:
         raise UnsafeError(f"{path}: the model's code lives in the folder (auto_map: trust_remote_code)",
                           hint="pass --trust if you trust the Python files in this folder")
-    derived = hf_tasks.task_from_config(config, path) if not task else None
+    derived = hf_tasks.task_from_config(config, path) if not task else _saved_task(config, path)
     task = hf_tasks.check_task(task) if task else derived
     base, _, part = task.partition(":")
-    if base in hf_tasks.PARTS and not part:
-        parts = " or ".join(f"--task {base}:{p}" for p in hf_tasks.PARTS[base].values())
+    if hf_tasks.parts(base, config) and not part:
+        parts = " or ".join(f"--task {base}:{p}" for p in hf_tasks.parts(base, config).values())
         raise UsageError(f"{path}: {base} is several models; name one", hint=f"{parts} (convert -o DIR/ writes all)")
     with quiet(*_LOGGERS):  # importing transformers logs torchao's load failures and pytree deprecations
         transformers = require("transformers", "transformers", "read Hugging Face models")
@@ -55,7 +55,8 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
     transformers.logging.disable_progress_bar()
     try:
         with quiet(*_LOGGERS):  # the class's module is imported here: torchao logs its load failures
-            auto = _saved_class(transformers, config, derived) or getattr(transformers, hf_tasks.TASKS[base])
+            auto_name = hf_tasks.SEQ2SEQ_CLASSES.get(base, hf_tasks.TASKS[base]) if part else hf_tasks.TASKS[base]
+            auto = _saved_class(transformers, config, derived == base) or getattr(transformers, auto_name)
             model = auto.from_pretrained(str(path), trust_remote_code=trust, dtype=torch.float32).eval()
     except Exception as exc:
         raise UsageError(f"{path}: transformers cannot load it for {task} ({one_line(exc)})",
@@ -65,12 +66,19 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
                    transformers.__version__, input_specs)
 
 
-def _saved_class(transformers, config: dict, derived: str | None):
+def _saved_task(config: dict, path) -> str | None:
+    try:
+        return hf_tasks.task_from_config(config, path)
+    except UsageError:
+        return None
+
+
+def _saved_class(transformers, config: dict, implied: bool):
     """The class that saved the folder (`architectures[0]`), when the task is the one it implies and transformers
     has it: a task's Auto class builds another class for some (T5EncoderModel's config makes AutoModel build
     the whole encoder-decoder T5Model, which then wants decoder inputs)."""
     archs = config.get("architectures") or []
-    cls = getattr(transformers, archs[0], None) if derived and archs and not config.get("auto_map") else None
+    cls = getattr(transformers, archs[0], None) if implied and archs and not config.get("auto_map") else None
     return cls if cls is not None and hasattr(cls, "from_pretrained") else None
 
 
@@ -88,8 +96,8 @@ class HFModel(TorchModel):
         config = hf_model.config
         params = set(inspect.signature(hf_model.forward).parameters)
         main = getattr(hf_model, "main_input_name", "input_ids")
-        if main == "pixel_values":
-            layouts = [hf_tasks.image_specs(config, path)]
+        if main == "pixel_values":  # an image encoder's half of an encoder-decoder: at its own size
+            layouts = [hf_tasks.image_specs(config, path, dynamic=":" not in task)]
         elif main in ("input_values", "input_features"):
             layouts = hf_tasks.audio_specs(config, main)
         else:
@@ -101,11 +109,13 @@ class HFModel(TorchModel):
         self.varargs_from = None  # index of the first input the module takes as *args (the KV cache)
         if task == "text-generation-with-past":
             self._wrap_past(torch, specs, params)
-        elif task.startswith("text2text-generation:"):
+        elif ":" in task:  # one half of an encoder-decoder
             self._wrap_seq2seq(torch, specs, task.partition(":")[2])
         else:
             if task == "text-classification" and getattr(config, "pad_token_id", 0) is None:
                 self._set_pad_token(config)
+            if task == "text-classification" and getattr(config, "is_encoder_decoder", False):
+                self._end_rows(config)
             errors = []
             for layout, rules in layouts:  # an audio input's other layouts, when the first fails
                 self.rules = rules
@@ -144,6 +154,17 @@ class HFModel(TorchModel):
                                   f"fails at {other}x{other} ({one_line(exc)})")
         specs, self.rules = hf_tasks.image_specs(config, self.path, dynamic=False)
         self._plain(torch, with_sizes(specs, given))
+
+    def _end_rows(self, config) -> None:
+        """An encoder-decoder classifier (BART, mBART, MT5) reads each row at its end-of-sequence token and refuses
+        rows without exactly one (as many in every row): generated rows end with it, as a tokenizer's do."""
+        eos = getattr(config, "eos_token_id", None)
+        eos = eos[0] if isinstance(eos, list) and eos else eos
+        rule = self.rules.get("input_ids")
+        if eos is None or rule is None:
+            return
+        rule.ends_with = int(eos)
+        rule.source += f", each row ending with the end-of-sequence id {eos} (config.eos_token_id)"
 
     def _set_pad_token(self, config) -> None:
         """A decoder-based sequence classifier scores each row at its last non-padding token, and refuses
@@ -204,26 +225,33 @@ class HFModel(TorchModel):
         self.outputs = ["logits"] + hf_tasks.present_names(len(layers))
 
     def _wrap_seq2seq(self, torch, specs, part: str) -> None:
-        """One half of an encoder-decoder: the encoder, or the decoder + LM head over the encoder's states."""
+        """One half of an encoder-decoder: the encoder over its own inputs (text, log-mel features, pixels), or
+        the decoder + LM head over the encoder's states. Only a text encoder's mask goes to the decoder."""
         config = self.hf_model.config
         if hasattr(config, "use_cache"):
             config.use_cache = False
-        self.module = hf_modules.classes()["encoder" if part == "encoder" else "decoder"](self.hf_model)
-        self.kwarg_names = []
-        text = [s for s in specs if s.name in ("input_ids", "attention_mask")]
+        main = getattr(self.hf_model, "main_input_name", "input_ids")
+        masked = main == "input_ids"
+        own = [s for s in specs if s.name in ("input_ids", "attention_mask")] if masked else specs
+        self.module = hf_modules.classes()["encoder"](self.hf_model, [s.name for s in own])
+        self.kwarg_names, self.inputs, self.varargs_from = [], own, 0  # forward(*tensors)
         if part == "encoder":
-            self.inputs, self.outputs = text, ["last_hidden_state"]
+            self.outputs = ["last_hidden_state"]
             return
-        self.inputs = text
         args, _ = self.example_inputs()
         with quiet(*_LOGGERS), torch.no_grad():  # the encoder's width, whatever the config calls it
-            width = int(hf_modules.classes()["encoder"](self.hf_model)(*args).shape[-1])
+            width = int(self.module(*args).shape[-1])
         encoder = ("batch", "encoder_sequence_length")
-        self.inputs = [TensorSpec("input_ids", ("batch", "decoder_sequence_length"), "int64"),
-                       TensorSpec("encoder_attention_mask", encoder, "int64"),
-                       TensorSpec("encoder_hidden_states", (*encoder, width), "float32")]
-        self.rules["encoder_attention_mask"] = self.rules.pop("attention_mask")
+        self.inputs = [TensorSpec("input_ids", ("batch", "decoder_sequence_length"), "int64")]
+        if masked:
+            self.inputs.append(TensorSpec("encoder_attention_mask", encoder, "int64"))
+            self.rules["encoder_attention_mask"] = self.rules.pop("attention_mask")
+        else:
+            self.rules.pop(main, None)
+            self.rules["input_ids"] = hf_tasks.text_specs(config, {"input_ids"}, self.task)[1]["input_ids"]
+        self.inputs.append(TensorSpec("encoder_hidden_states", (*encoder, width), "float32"))
         self.rules["encoder_hidden_states"] = InputRule("encoder states: N(0, 1)", mean=0.0, std=1.0)
+        self.module, self.varargs_from = hf_modules.classes()["decoder"](self.hf_model, masked), 1  # (ids, *rest)
         args, _ = self.example_inputs()
         try:
             with quiet(*_LOGGERS), torch.no_grad():
@@ -240,8 +268,8 @@ class HFModel(TorchModel):
         for spec in past:
             self.rules[spec.name] = InputRule("cached keys/values: N(0, 1)", mean=0.0, std=1.0,
                                               sizes=PAST_SIZES if ".decoder." in spec.name else None)
-        self.inputs = self.inputs[:2] + past
-        self.module, self.varargs_from = hf_modules.classes()["decoder-with-past"](self.hf_model, len(layers), width), 2
+        self.inputs = self.inputs[:-1] + past
+        self.module = hf_modules.classes()["decoder-with-past"](self.hf_model, len(layers), width, masked)
         self.outputs = ["logits", *(n for n in names if ".decoder." in n)]
 
     def example_inputs(self, past: bool = True) -> tuple[tuple, dict]:
@@ -267,7 +295,10 @@ class HFModel(TorchModel):
             elif spec.name.endswith("attention_mask"):
                 tensors[spec.name] = torch.ones(shape, dtype=torch.int64)
             elif rule is not None and rule.integers:
-                tensors[spec.name] = torch.randint(*rule.integers, shape, generator=gen)
+                ids = torch.randint(*rule.integers, shape, generator=gen)
+                if rule.ends_with is not None:
+                    ids = torch.from_numpy(ending_with(ids.numpy(), rule.ends_with, *rule.integers))
+                tensors[spec.name] = ids
             elif spec.dtype.startswith("int"):
                 tensors[spec.name] = torch.zeros(shape, dtype=torch.int64)
             else:

@@ -45,27 +45,28 @@ def classes() -> dict:
             return (out.logits, *present)
 
     class Encoder(torch.nn.Module):
-        """An encoder-decoder's encoder: (input_ids, attention_mask) -> last_hidden_state."""
+        """An encoder-decoder's encoder: its inputs (input_ids + attention_mask, input_features or pixel_values,
+        in `names` order) -> last_hidden_state."""
 
-        def __init__(self, model) -> None:
+        def __init__(self, model, names: list[str]) -> None:
             super().__init__()
-            self.encoder = model.get_encoder()
+            self.encoder, self.names = model.get_encoder(), list(names)
 
-        def forward(self, input_ids, attention_mask):
-            return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        def forward(self, *tensors):
+            return self.encoder(**dict(zip(self.names, tensors))).last_hidden_state
 
     class Decoder(torch.nn.Module):
-        """An encoder-decoder's decoder and LM head, first step: (input_ids, encoder_attention_mask,
+        """An encoder-decoder's decoder and LM head, first step: (input_ids, [encoder_attention_mask],
         encoder_hidden_states) -> (logits, then per layer the self-attention key/value and the cross-attention
-        key/value the next steps take as their past)."""
+        key/value the next steps take as their past). Encoders of audio and images take no mask."""
 
-        def __init__(self, model) -> None:
+        def __init__(self, model, masked: bool) -> None:
             super().__init__()
-            self.model = model
+            self.model, self.masked = model, masked
 
-        def forward(self, input_ids, encoder_attention_mask, encoder_hidden_states):
-            out = self.model(decoder_input_ids=input_ids, attention_mask=encoder_attention_mask,
-                             encoder_outputs=(encoder_hidden_states,), use_cache=True)
+        def forward(self, input_ids, *rest):
+            mask = {"attention_mask": rest[0]} if self.masked else {}
+            out = self.model(decoder_input_ids=input_ids, encoder_outputs=(rest[-1],), use_cache=True, **mask)
             cache = returned_cache(out)
             present = []
             for own, cross in zip(cache.self_attention_cache.layers, cache.cross_attention_cache.layers):
@@ -73,26 +74,29 @@ def classes() -> dict:
             return (out.logits, *present)
 
     class DecoderWithPast(torch.nn.Module):
-        """The next steps: (input_ids, encoder_attention_mask, *past) -> (logits, per layer the self-attention
+        """The next steps: (input_ids, [encoder_attention_mask], *past) -> (logits, per layer the self-attention
         key/value with the new tokens). The cross-attention keys/values come in as past and are used as they are
         (the encoder's states are not needed again)."""
 
-        def __init__(self, model, layers: int, width: int) -> None:
+        def __init__(self, model, layers: int, width: int, masked: bool) -> None:
             super().__init__()
-            self.model, self.layers, self.width = model, layers, width
+            self.model, self.layers, self.width, self.masked = model, layers, width, masked
 
-        def forward(self, input_ids, encoder_attention_mask, *past):
+        def forward(self, input_ids, *rest):
             from transformers import DynamicCache, EncoderDecoderCache
 
+            mask, past = ({"attention_mask": rest[0]}, rest[1:]) if self.masked else ({}, rest)
             own, cross = DynamicCache(), DynamicCache()
             for i in range(self.layers):
                 own.update(past[4 * i], past[4 * i + 1], i)
                 cross.update(past[4 * i + 2], past[4 * i + 3], i)
             cache = EncoderDecoderCache(own, cross)
-            # stands in for the encoder's states, which cached cross-attention never reads (only their shape)
-            states = torch.zeros(*encoder_attention_mask.shape, self.width, dtype=past[2].dtype)
-            out = self.model(decoder_input_ids=input_ids, attention_mask=encoder_attention_mask,
-                             encoder_outputs=(states,), use_cache=True, **{cache_argument(self.model): cache})
+            # stands in for the encoder's states, which cached cross-attention never reads (only their shape:
+            # batch and encoder length, as the cached cross-attention keys have them)
+            key = past[2]
+            states = torch.zeros(key.shape[0], key.shape[2], self.width, dtype=key.dtype)
+            out = self.model(decoder_input_ids=input_ids, encoder_outputs=(states,), use_cache=True,
+                             **mask, **{cache_argument(self.model): cache})
             present = []
             for layer in returned_cache(out).self_attention_cache.layers:
                 present += [layer.keys, layer.values]

@@ -25,10 +25,14 @@ TASKS = {
     "object-detection": "AutoModelForObjectDetection",
     "audio-classification": "AutoModelForAudioClassification",
     "automatic-speech-recognition": "AutoModelForCTC",
+    "image-to-text": "AutoModelForImageTextToText",
     "text-generation": "AutoModelForCausalLM",
     "text-generation-with-past": "AutoModelForCausalLM",
     "text2text-generation": "AutoModelForSeq2SeqLM",
 }
+
+# the Auto class of a task's encoder-decoder form (Whisper-style speech recognition, not CTC)
+SEQ2SEQ_CLASSES = {"automatic-speech-recognition": "AutoModelForSpeechSeq2Seq"}
 
 # architecture name suffix -> task (first match wins: longer suffixes first)
 SUFFIXES = (
@@ -45,6 +49,8 @@ SUFFIXES = (
     ("ForCausalLM", "text-generation-with-past"),
     ("LMHeadModel", "text-generation-with-past"),
     ("ForConditionalGeneration", "text2text-generation"),
+    ("VisionEncoderDecoderModel", "image-to-text"),  # an image encoder joined to a text decoder (TrOCR, Donut)
+    ("SpeechEncoderDecoderModel", "automatic-speech-recognition"),
     ("EncoderDecoderModel", "text2text-generation"),  # two saved models joined (bert2bert)
     ("Model", "feature-extraction"),
 )
@@ -55,12 +61,23 @@ BY_MODALITY = {("text-classification", "input_values"): "audio-classification",
                ("text-classification", "pixel_values"): "image-classification"}
 
 # tasks written as several files: file stem -> part (`--task TASK:PART` loads one part)
-PARTS = {"text2text-generation": {"encoder_model": "encoder", "decoder_model": "decoder",
-                                  "decoder_with_past_model": "decoder-with-past"}}
+_SEQ2SEQ = {"encoder_model": "encoder", "decoder_model": "decoder", "decoder_with_past_model": "decoder-with-past"}
+PARTS = {"text2text-generation": _SEQ2SEQ, "automatic-speech-recognition": _SEQ2SEQ, "image-to-text": _SEQ2SEQ}
+# config.json keys only a speech encoder's config has (Whisper, Speech2Text, SeamlessM4T's speech side)
+SPEECH_KEYS = ("num_mel_bins", "input_feat_per_channel")
 
 TASK_HELP = ("Hugging Face task (default: from config.json's architectures): " + ", ".join(TASKS) +
-             ". text2text-generation writes encoder_model.onnx, decoder_model.onnx and decoder_with_past_model.onnx "
-             "into -o DIR/; text2text-generation:encoder (:decoder, :decoder-with-past) names one of them.")
+             ". Encoder-decoders (text2text-generation, image-to-text, Whisper-style automatic-speech-recognition) "
+             "write encoder_model.onnx, decoder_model.onnx and decoder_with_past_model.onnx into -o DIR/; "
+             "TASK:encoder (:decoder, :decoder-with-past) names one of them.")
+
+
+def parts(task: str, config: dict[str, Any]) -> dict[str, str]:
+    """file stem -> part, for a task written as several files: an encoder-decoder's (speech recognition is one
+    file for a CTC model, three for Whisper)."""
+    if task == "automatic-speech-recognition" and not config.get("is_encoder_decoder"):
+        return {}
+    return PARTS.get(task, {})
 
 
 def check_task(task: str) -> str:
@@ -80,6 +97,8 @@ def task_from_config(config: dict[str, Any], path) -> str:
             joined = suffix != "ForConditionalGeneration"  # EncoderDecoderModel: an encoder-decoder by construction
             if task == "text2text-generation" and not config.get("is_encoder_decoder", joined):
                 return "text-generation-with-past"  # a decoder-only ...ForConditionalGeneration (Gemma 3, LLaVA)
+            if task == "text2text-generation" and any(key in config for key in SPEECH_KEYS):
+                return "automatic-speech-recognition"  # Whisper, Speech2Text: log-mel features into the encoder
             return task
     raise UsageError(f"{path}: cannot tell the task of a {archs[0]}", hint=f"pass --task, one of: {', '.join(TASKS)}")
 
@@ -89,8 +108,11 @@ def refine_task(task: str, main_input: str) -> str:
 
 
 def _get(config, *names, default=None):
-    """The first of `names` the config sets, looking into its vision / audio sub-config too (CLIP-style)."""
-    for holder in (config, getattr(config, "vision_config", None), getattr(config, "audio_config", None)):
+    """The first of `names` the config sets, looking into its vision / audio sub-config too (CLIP-style), and an
+    encoder-decoder's two halves (VisionEncoderDecoder: the encoder's image size, the decoder's vocabulary)."""
+    holders = (config, getattr(config, "vision_config", None), getattr(config, "audio_config", None),
+               getattr(config, "encoder", None), getattr(config, "decoder", None))
+    for holder in holders:
         for name in names:
             value = getattr(holder, name, None) if holder is not None else None
             if value is not None:
