@@ -182,9 +182,12 @@ class HFModel(TorchModel):
         args, kwargs = self.example_inputs()
         try:
             with torch.no_grad(), quiet(*_LOGGERS):
-                self.outputs = output_names(self.module(*args, **kwargs))
+                out = self.module(*args, **kwargs)
         except Exception as exc:
             raise example_failed(self, exc) from exc
+        if any(hf_modules.is_cache(v) for v in getattr(out, "values", list)()):
+            self.module = hf_modules.classes()["no-cache"](self.hf_model)
+        self.outputs = output_names(out)
 
     def _wrap_past(self, torch, specs, params) -> None:
         """Find the cache layout by running once with a cache, then wrap the model to take it as tensors."""

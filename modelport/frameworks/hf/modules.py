@@ -19,6 +19,11 @@ def returned_cache(out):
     return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
+def is_cache(value) -> bool:
+    """A transformers Cache object (DynamicCache, EncoderDecoderCache, ...) in a model's output."""
+    return any(cls.__name__ == "Cache" for cls in type(value).__mro__)
+
+
 @functools.cache
 def classes() -> dict:
     import torch
@@ -43,6 +48,18 @@ def classes() -> dict:
             for layer in returned_cache(out).layers:
                 present += [layer.keys, layer.values]
             return (out.logits, *present)
+
+    class NoCache(torch.nn.Module):
+        """model(**inputs) without the cache object some return even with use_cache off (T5's classifiers: an
+        EncoderDecoderCache, which torch.export cannot flatten): the other fields of its ModelOutput."""
+
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, **inputs):
+            out = self.model(**inputs)
+            return {k: v for k, v in out.items() if not is_cache(v)}
 
     class Encoder(torch.nn.Module):
         """An encoder-decoder's encoder: its inputs (input_ids + attention_mask, input_features or pixel_values,
@@ -102,4 +119,5 @@ def classes() -> dict:
                 present += [layer.keys, layer.values]
             return (out.logits, *present)
 
-    return {"with-past": WithPast, "encoder": Encoder, "decoder": Decoder, "decoder-with-past": DecoderWithPast}
+    return {"no-cache": NoCache, "with-past": WithPast, "encoder": Encoder, "decoder": Decoder,
+            "decoder-with-past": DecoderWithPast}
