@@ -92,3 +92,42 @@ ZOO["vit-gpt2"] = ("VisionEncoderDecoderConfig", "VisionEncoderDecoderModel",
                                      initializer_range=1.0),
                         decoder_start_token_id=1, pad_token_id=0, eos_token_id=2),
                    "image-to-text")
+# dual encoders: the text tower reads each row at its end-of-sequence id (3, inside the tiny vocabulary)
+_TOWER = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
+ZOO["clip"] = ("CLIPConfig", "CLIPModel",
+               dict(text_config=dict(_TOWER, vocab_size=99, max_position_embeddings=32, eos_token_id=3, bos_token_id=1,
+                                     initializer_factor=5.0),
+                    vision_config=dict(_TOWER, image_size=32, patch_size=8, initializer_factor=5.0), projection_dim=16),
+               "zero-shot-image-classification")
+ZOO["siglip"] = ("SiglipConfig", "SiglipModel",
+                 dict(text_config=dict(_TOWER, vocab_size=99, max_position_embeddings=16),
+                      vision_config=dict(_TOWER, image_size=32, patch_size=8)), "zero-shot-image-classification")
+
+
+def save_sentence_transformer(folder, pooling: str = "mean", normalize: bool = True, seed: int = 0):
+    """A sentence-transformers folder as the library writes it (modules.json, 1_Pooling/, 2_Normalize/), built
+    by hand so that the library is not needed to make one."""
+    import json
+    from pathlib import Path
+
+    model = save("bert-base", folder, seed)
+    folder = Path(folder)
+    modules = [{"idx": 0, "name": "0", "path": "",
+                "type": "sentence_transformers.base.modules.transformer.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling",
+                "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"}]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                        "type": "sentence_transformers.base.modules.normalize.Normalize"})
+        (folder / "2_Normalize").mkdir(exist_ok=True)
+        (folder / "2_Normalize" / "config.json").write_text("{}")
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"embedding_dimension": 32, "pooling_mode": pooling, "include_prompt": True}))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(94)]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer",
+                                                              "model_max_length": 64}))
+    return model

@@ -120,3 +120,45 @@ def test_image_size_comes_from_the_preprocessor_then_the_config(tmp_path):
     assert image_size(config, tmp_path)[:2] == (48, 48)
     specs, rules = image_specs(config, tmp_path)
     assert specs[0].shape == ("batch", 3, "height", "width") and rules["pixel_values"].sizes == (48, 80)
+
+
+@pytest.mark.parametrize("mode", ["cls", "mean", "max", "mean_sqrt_len_tokens", "lasttoken"])
+def test_exported_pooling_matches_the_numpy_reference(mode):
+    """sentence-transformers pooling: the PyTorch module that is exported and the NumPy reference agree on
+    padded rows (each mode, normalised), and the two differ between modes."""
+    import types
+
+    import numpy as np
+
+    torch = pytest.importorskip("torch")
+    from modelport.frameworks.hf.sentence import module_class, numpy_embedding
+
+    hidden = np.random.default_rng(0).standard_normal((3, 6, 4)).astype(np.float32)
+    mask = np.array([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5], np.int64)
+
+    class States(torch.nn.Module):
+        def forward(self, input_ids, attention_mask):
+            return types.SimpleNamespace(last_hidden_state=torch.from_numpy(hidden))
+
+    pooled = module_class()(States(), ["input_ids", "attention_mask"], mode, True)
+    got = pooled(torch.zeros(3, 6, dtype=torch.int64), torch.from_numpy(mask))[1].numpy()
+    np.testing.assert_allclose(got, numpy_embedding(hidden, mask, mode, True), atol=1e-6)
+    other = "cls" if mode != "cls" else "mean"
+    assert not np.allclose(got, numpy_embedding(hidden, mask, other, True), atol=1e-3)
+
+
+def test_sentence_folder_modules_are_read_or_refused_by_name(tmp_path):
+    from modelport.core.errors import UnsupportedError
+    from modelport.frameworks.hf.sentence import read_plan
+
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 8, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    modules = [{"path": "", "type": "sentence_transformers.models.Transformer"},
+               {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    assert read_plan(tmp_path) == ("cls", False)
+    (tmp_path / "modules.json").write_text(json.dumps(modules + [{"path": "2_Dense",
+                                                                    "type": "sentence_transformers.models.Dense"}]))
+    with pytest.raises(UnsupportedError, match="Dense"):
+        read_plan(tmp_path)

@@ -17,6 +17,7 @@ from modelport.core.errors import UnsafeError, UnsupportedError, UsageError, one
 from modelport.core.formats import Format
 from modelport.core.logs import quiet
 from modelport.core.model import GENERATED_SIZES, InputRule, ending_with
+from modelport.frameworks.hf import dual, sentence
 from modelport.frameworks.hf import modules as hf_modules
 from modelport.frameworks.hf import tasks as hf_tasks
 from modelport.frameworks.torch.model import EXAMPLE_BATCH, EXAMPLE_DIM, TorchModel
@@ -93,6 +94,7 @@ class HFModel(TorchModel):
         self.framework_version = f"torch {torch.__version__}, transformers {version}"
         self.hf_model = hf_model
         self.notes: list[str] = []  # what the report should say about how the model was read
+        self.pooling, self.library = None, None  # a sentence-transformers folder's (mode, normalise), its library
         config = hf_model.config
         params = set(inspect.signature(hf_model.forward).parameters)
         main = getattr(hf_model, "main_input_name", "input_ids")
@@ -104,10 +106,16 @@ class HFModel(TorchModel):
             layouts = [hf_tasks.text_specs(config, params, task)]
         specs, self.rules = layouts[0]
         specs = with_sizes(specs, given)
-        self.positions = int(getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 0) or 0)
+        self.positions = int(hf_tasks.config_value(config, "max_position_embeddings", "n_positions", default=0) or 0)
         self.dim_bounds = {"sequence_length": self.positions} if self.positions and main == "input_ids" else {}
         self.varargs_from = None  # index of the first input the module takes as *args (the KV cache)
-        if task == "text-generation-with-past":
+        base, _, part = task.partition(":")
+        if dual.is_dual(config) and base in (dual.TASK, "feature-extraction"):
+            self._dual(torch, params, part, given)
+        elif base == "feature-extraction" and sentence.is_sentence_folder(path):
+            sentence.prepare(self, specs)
+            self._run_example(torch)
+        elif task == "text-generation-with-past":
             self._wrap_past(torch, specs, params)
         elif ":" in task:  # one half of an encoder-decoder
             self._wrap_seq2seq(torch, specs, task.partition(":")[2])
@@ -154,6 +162,24 @@ class HFModel(TorchModel):
                                   f"fails at {other}x{other} ({one_line(exc)})")
         specs, self.rules = hf_tasks.image_specs(config, self.path, dynamic=False)
         self._plain(torch, with_sizes(specs, given))
+
+    def _dual(self, torch, params, part: str, given) -> None:
+        """A CLIP-style model whole (text and pixels in, both embeddings and the scores out), or one tower."""
+        self.task = f"{dual.TASK}:{part}" if part else dual.TASK
+        specs, self.rules = dual.specs(self.hf_model.config, params, self.path, part)
+        self.inputs = with_sizes(specs, given)
+        self.module, self.kwarg_names = dual.module_class()(self.hf_model, part), [s.name for s in self.inputs]
+        self.outputs = dual.outputs(part)
+        self._run_example(torch)
+
+    def _run_example(self, torch) -> None:
+        """The wrapped module runs on the traced example inputs (or the folder is refused, naming them)."""
+        args, kwargs = self.example_inputs()
+        try:
+            with torch.no_grad(), quiet(*_LOGGERS):
+                self.module(*args, **kwargs)
+        except Exception as exc:
+            raise example_failed(self, exc) from exc
 
     def _end_rows(self, config) -> None:
         """An encoder-decoder classifier (BART, mBART, MT5) reads each row at its end-of-sequence token and refuses
@@ -284,7 +310,8 @@ class HFModel(TorchModel):
                  "past_sequence_length": EXAMPLE_PAST if past else 0,
                  "total_sequence_length": EXAMPLE_DIM + (EXAMPLE_PAST if past else 0),
                  "decoder_sequence_length": EXAMPLE_DIM, "encoder_sequence_length": EXAMPLE_DIM - 2,
-                 "past_decoder_sequence_length": EXAMPLE_PAST}
+                 "past_decoder_sequence_length": EXAMPLE_PAST,
+                 "text_batch_size": EXAMPLE_BATCH + 1, "image_batch_size": EXAMPLE_BATCH}  # traced apart
         tensors = {}
         for spec in self.inputs:
             rule = self.rules.get(spec.name)
@@ -315,13 +342,18 @@ class HFModel(TorchModel):
 
     def run(self, feed):
         with quiet(*_LOGGERS):  # transformers warns about deprecated arguments on every call
-            return super().run(feed)
+            if self.pooling is None:
+                return super().run(feed)
+            return sentence.run(self, feed)
 
     def taps(self):
         return []
 
     def source_facts(self) -> dict:
-        return {"task": self.task, "architecture": self.architecture, "transformers": self.transformers_version}
+        facts = {"task": self.task, "architecture": self.architecture, "transformers": self.transformers_version}
+        if self.pooling is not None:
+            facts["sentence_transformers"] = sentence.describe(self)
+        return facts
 
     def info(self):
         return super().info() | self.source_facts()

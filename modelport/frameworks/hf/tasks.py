@@ -23,9 +23,13 @@ TASKS = {
     "multiple-choice": "AutoModelForMultipleChoice",
     "image-classification": "AutoModelForImageClassification",
     "object-detection": "AutoModelForObjectDetection",
+    "semantic-segmentation": "AutoModelForSemanticSegmentation",
+    "image-segmentation": "AutoModelForUniversalSegmentation",
+    "depth-estimation": "AutoModelForDepthEstimation",
     "audio-classification": "AutoModelForAudioClassification",
     "automatic-speech-recognition": "AutoModelForCTC",
     "image-to-text": "AutoModelForImageTextToText",
+    "zero-shot-image-classification": "AutoModelForZeroShotImageClassification",
     "text-generation": "AutoModelForCausalLM",
     "text-generation-with-past": "AutoModelForCausalLM",
     "text2text-generation": "AutoModelForSeq2SeqLM",
@@ -44,6 +48,11 @@ SUFFIXES = (
     ("ForMultipleChoice", "multiple-choice"),
     ("ForImageClassification", "image-classification"),
     ("ForObjectDetection", "object-detection"),
+    ("ForSemanticSegmentation", "semantic-segmentation"),
+    ("ForUniversalSegmentation", "image-segmentation"),
+    ("ForInstanceSegmentation", "image-segmentation"),
+    ("ForSegmentation", "image-segmentation"),  # DetrForSegmentation: boxes and masks
+    ("ForDepthEstimation", "depth-estimation"),
     ("ForAudioClassification", "audio-classification"),
     ("ForCTC", "automatic-speech-recognition"),
     ("ForCausalLM", "text-generation-with-past"),
@@ -69,7 +78,8 @@ SPEECH_KEYS = ("num_mel_bins", "input_feat_per_channel")
 TASK_HELP = ("Hugging Face task (default: from config.json's architectures): " + ", ".join(TASKS) +
              ". Encoder-decoders (text2text-generation, image-to-text, Whisper-style automatic-speech-recognition) "
              "write encoder_model.onnx, decoder_model.onnx and decoder_with_past_model.onnx into -o DIR/; "
-             "TASK:encoder (:decoder, :decoder-with-past) names one of them.")
+             "TASK:encoder (:decoder, :decoder-with-past) names one of them. "
+             "zero-shot-image-classification:text (:vision) exports one tower of a CLIP-style model.")
 
 
 def parts(task: str, config: dict[str, Any]) -> dict[str, str]:
@@ -80,9 +90,14 @@ def parts(task: str, config: dict[str, Any]) -> dict[str, str]:
     return PARTS.get(task, {})
 
 
+# one part of a model that is otherwise written whole (a dual encoder's text or image tower)
+TOWERS = {"zero-shot-image-classification": ("text", "vision")}
+
+
 def check_task(task: str) -> str:
     base, _, part = task.partition(":")
-    if base not in TASKS or (part and part not in PARTS.get(base, {}).values()):
+    known = (*PARTS.get(base, {}).values(), *TOWERS.get(base, ()))
+    if base not in TASKS or (part and part not in known):
         raise UsageError(f"unknown task '{task}'", hint=f"tasks: {', '.join(TASKS)}")
     return task
 
@@ -99,6 +114,8 @@ def task_from_config(config: dict[str, Any], path) -> str:
                 return "text-generation-with-past"  # a decoder-only ...ForConditionalGeneration (Gemma 3, LLaVA)
             if task == "text2text-generation" and any(key in config for key in SPEECH_KEYS):
                 return "automatic-speech-recognition"  # Whisper, Speech2Text: log-mel features into the encoder
+            if task == "feature-extraction" and "text_config" in config and "vision_config" in config:
+                return "zero-shot-image-classification"  # CLIPModel, SiglipModel: two towers scored together
             return task
     raise UsageError(f"{path}: cannot tell the task of a {archs[0]}", hint=f"pass --task, one of: {', '.join(TASKS)}")
 
@@ -107,10 +124,11 @@ def refine_task(task: str, main_input: str) -> str:
     return BY_MODALITY.get((task, main_input), task)
 
 
-def _get(config, *names, default=None):
+def config_value(config, *names, default=None):
     """The first of `names` the config sets, looking into its vision / audio sub-config too (CLIP-style), and an
     encoder-decoder's two halves (VisionEncoderDecoder: the encoder's image size, the decoder's vocabulary)."""
     holders = (config, getattr(config, "vision_config", None), getattr(config, "audio_config", None),
+               getattr(config, "text_config", None),
                getattr(config, "encoder", None), getattr(config, "decoder", None))
     for holder in holders:
         for name in names:
@@ -123,13 +141,13 @@ def _get(config, *names, default=None):
 def text_specs(config, params: set[str], task: str) -> tuple[list[TensorSpec], dict[str, InputRule]]:
     """input_ids (+ attention_mask, token_type_ids when the model takes them) with HF names and dynamic axes."""
     axes = ("batch", "num_choices", "sequence_length") if task == "multiple-choice" else ("batch", "sequence_length")
-    vocab = int(_get(config, "vocab_size", default=2))
+    vocab = int(config_value(config, "vocab_size", default=2))
     specs = [TensorSpec("input_ids", axes, "int64")]
     rules = {"input_ids": InputRule(f"token ids in [0, {vocab}) (config.vocab_size)", integers=(0, vocab))}
     if "attention_mask" in params:
         specs.append(TensorSpec("attention_mask", axes, "int64"))
         rules["attention_mask"] = InputRule("attention mask: ones, then padding zeros", mask=True)
-    types = int(_get(config, "type_vocab_size", default=0) or 0)
+    types = int(config_value(config, "type_vocab_size", default=0) or 0)
     if "token_type_ids" in params and types > 1:
         specs.append(TensorSpec("token_type_ids", axes, "int64"))
         rules["token_type_ids"] = InputRule(f"token types in [0, {types}) (config.type_vocab_size)",
@@ -159,7 +177,7 @@ def image_size(config, folder) -> tuple[int, int, str]:
         if isinstance(value, dict) and "shortest_edge" in value:
             edge = int(value["shortest_edge"])
             return edge, edge, f"preprocessor_config.json {key}"
-    size = _get(config, "image_size")
+    size = config_value(config, "image_size")
     if size is None:
         return 224, 224, "the usual 224 (neither config.json nor a preprocessor config gives a size)"
     height, width = (size, size) if isinstance(size, int) else tuple(size)[:2]
@@ -171,7 +189,7 @@ def image_specs(config, folder=None, dynamic: bool = True) -> tuple[list[TensorS
     and 32 more: convolution stacks downsample by 32 at most; HFModel fixes them when the model refuses the second)
     unless `dynamic` is False or the image is not square (both dims share one rule's sizes)."""
     height, width, _ = image_size(config, folder)
-    channels = int(_get(config, "num_channels", default=3))
+    channels = int(config_value(config, "num_channels", default=3))
     if dynamic and height == width:
         rule = InputRule(PIXELS, mean=0.0, std=1.0, sizes=(height, height + 32))
         return [TensorSpec("pixel_values", ("batch", channels, "height", "width"), "float32")], {"pixel_values": rule}
@@ -181,18 +199,18 @@ def image_specs(config, folder=None, dynamic: bool = True) -> tuple[list[TensorS
 
 def audio_specs(config, main_input: str) -> list[tuple[list[TensorSpec], dict[str, InputRule]]]:
     """The layouts an audio input may have, most likely first (the model's forward pass decides)."""
-    mels = int(_get(config, "num_mel_bins", "feature_size", default=80))
+    mels = int(config_value(config, "num_mel_bins", "feature_size", default=80))
     features = "log-mel features (a feature extractor's output): N(0, 1)"
     if main_input == "input_features":  # log-mel frames: Whisper-style encoders take a fixed number of them
         rule = InputRule(features, mean=0.0, std=1.0)
-        frames = _get(config, "max_source_positions")
+        frames = config_value(config, "max_source_positions")
         first = [TensorSpec(main_input, ("batch", mels, 2 * int(frames)), "float32")] if frames else \
             [TensorSpec(main_input, ("batch", mels, "sequence_length"), "float32")]
         later = [TensorSpec(main_input, ("batch", "sequence_length", mels), "float32")]  # frames first
         sized = InputRule(features, mean=0.0, std=1.0, sizes=(64, 40))
         return [(first, {main_input: rule if frames else sized}), (later, {main_input: sized})]
-    strides = _get(config, "conv_stride", default=[5, 2, 2, 2, 2, 2, 2])
-    kernels = _get(config, "conv_kernel", default=[10, 3, 3, 3, 3, 2, 2])
+    strides = config_value(config, "conv_stride", default=[5, 2, 2, 2, 2, 2, 2])
+    kernels = config_value(config, "conv_kernel", default=[10, 3, 3, 3, 3, 2, 2])
     hop = 1
     for s in strides:
         hop *= int(s)
@@ -200,7 +218,7 @@ def audio_specs(config, main_input: str) -> list[tuple[list[TensorSpec], dict[st
     rule = InputRule("normalised audio samples (a feature extractor's output): N(0, 1)", mean=0.0, std=1.0,
                      sizes=(shortest + 8 * hop, shortest + 3 * hop))
     raw = ([TensorSpec("input_values", ("batch", "sequence_length"), "float32")], {"input_values": rule})
-    length = _get(config, "max_length")  # spectrogram transformers name their frames input_values
+    length = config_value(config, "max_length")  # spectrogram transformers name their frames input_values
     if not isinstance(length, int):
         return [raw]
     frames = ([TensorSpec("input_values", ("batch", length, mels), "float32")],
