@@ -131,3 +131,20 @@ def save_sentence_transformer(folder, pooling: str = "mean", normalize: bool = T
     (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer",
                                                               "model_max_length": 64}))
     return model
+
+
+# detection, segmentation, depth: small backbones built in (no timm, nothing downloaded)
+_SEGFORMER = dict(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
+                  num_attention_heads=[1, 2], patch_sizes=[7, 3], strides=[4, 2], decoder_hidden_size=16,
+                  image_size=32, initializer_range=0.2)
+ZOO["detr"] = ("DetrConfig", "DetrForObjectDetection",
+               dict(use_timm_backbone=False, use_pretrained_backbone=False, backbone=None,
+                    backbone_config=dict(model_type="resnet", embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                                         layer_type="basic", out_features=["stage2"]),
+                    d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                    decoder_attention_heads=2,
+                    encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=5, num_labels=3, init_std=0.2,
+                    init_xavier_std=5.0), "object-detection")
+ZOO["segformer"] = ("SegformerConfig", "SegformerForSemanticSegmentation", dict(_SEGFORMER, num_labels=3),
+                    "semantic-segmentation")
+ZOO["glpn"] = ("GLPNConfig", "GLPNForDepthEstimation", _SEGFORMER, "depth-estimation")

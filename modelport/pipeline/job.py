@@ -49,7 +49,8 @@ class VerifyOptions:
         atol, rtol, mismatch, *share = step_default or (DEFAULT_ATOL, DEFAULT_RTOL, 0.0)
         return Tolerance(atol if self.atol is None else self.atol, rtol if self.rtol is None else self.rtol,
                          dict(self.per_output), mismatch if self.max_mismatch is None else self.max_mismatch,
-                         share[0] if share and self.atol is None else 0.0)
+                         share[0] if share and self.atol is None else 0.0,
+                         own_scale=self.atol is None and not share)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VerifyOptions:

@@ -61,6 +61,26 @@ def export_program(source, default_max: int | None = None):
     raise AssertionError("unreachable")
 
 
+def specialised_axes(source, out: Path) -> list[str]:
+    """Axes the source declares dynamic that came out fixed in the file: torch.onnx.export lets torch.export
+    specialise a dimension the model's code branches on (RT-DETR's batch came out fixed at 2) without a word."""
+    import onnx
+
+    graph = onnx.load(str(out), load_external_data=False).graph
+    shapes = {i.name: [d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim]
+              for i in graph.input}
+    fixed = []
+    for spec in source.inputs:
+        dims = shapes.get(spec.name)
+        if dims is None or len(dims) != len(spec.shape):
+            continue
+        fixed += [f"{spec.name} axis '{d}' at {v}" for d, v in zip(spec.shape, dims) if not isinstance(d, int) and v]
+    if not fixed:
+        return []
+    return [f"fixed in the file though the source declares them dynamic: {', '.join(fixed[:4])} (torch.export "
+            "specialised them: the model's code depends on their value); pass --input with the sizes you need"]
+
+
 def save_program(program, out: Path) -> None:
     """Write an ONNXProgram with its weights in `OUT.data`, as `torch.onnx.export(f=...)` does: serialising
     them into the file costs about five copies of the weights at once (ResNet-50: +470 MiB); the runner
@@ -96,7 +116,8 @@ class DynamoExport(Step, name="torch-dynamo", source=TRACEABLE, target=Format.ON
                     dynamic_shapes=dynamic_shapes(source, names, source.kwarg_names), **kwargs,
                 )
             save_program(program, out)
-        return {"converter": f"torch {torch.__version__} (dynamo exporter)"}
+        return {"converter": f"torch {torch.__version__} (dynamo exporter)",
+                "warnings": specialised_axes(source, out)}
 
 
 class _Positional:

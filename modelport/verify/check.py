@@ -220,13 +220,15 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
             labels.append((ref_name, cand_name))  # compared after the scores, whose ties they may share
             continue
         share = tol.range_share if ref_name not in tol.per_output else 0.0
+        own = tol.own_scale and ref_name not in tol.per_output
         result = compare_output(ref_name, cand_name, refs, cands, atol, rtol, tol.max_mismatch, ties=model_ties,
-                                range_share=share)
+                                range_share=share, own_scale=own)
         if not result.passed and not result.exact and result.reason is None and reference.plan.noise_floor:
             twins = twins if twins is not None else reference.twin_outputs(cases)
             if twins is not None and all(ref_name in t for t in twins):
                 result = compare_output(ref_name, cand_name, refs, cands, atol, rtol, tol.max_mismatch,
-                                        [t[ref_name] for t in twins], ties=model_ties, range_share=share)
+                                        [t[ref_name] for t in twins], ties=model_ties, range_share=share,
+                                        own_scale=own)
         if result.ties:
             result.tie_rule = model_ties.rule
         results[ref_name] = result

@@ -20,6 +20,10 @@ DEFAULT_RTOL = 1e-3
 # weight tensor at 50x and more.
 FLOOR_MULTIPLE = 8.0
 
+# outputs whose largest value is below this are compared with atol scaled by (largest value / UNIT_SCALE):
+# random-weight depth heads output 1e-8, SegFormer logits 1e-3, where a weight x1.01 moves them less than 1e-4
+UNIT_SCALE = 0.1
+
 
 @dataclass
 class Tolerance:
@@ -33,6 +37,9 @@ class Tolerance:
     # all agree), and classifier-like outputs must keep top-1 agreement >= 1 - max_mismatch on rows whose
     # top two scores are further apart than that error (see _range_labels)
     range_share: float = 0.0
+    # the default atol (the user gave none): an output whose largest value is below UNIT_SCALE is compared with
+    # atol scaled to its size (see compare_output's `own_scale`)
+    own_scale: bool = False
 
     def for_output(self, name: str) -> tuple[float, float]:
         return self.per_output.get(name, (self.atol, self.rtol))
@@ -79,7 +86,7 @@ def _is_exact(a: np.ndarray) -> bool:
 def compare_output(
     name: str, cand_name: str, refs: list[np.ndarray], cands: list[np.ndarray], atol: float, rtol: float,
     max_mismatch: float = 0.0, twins: list[np.ndarray] | None = None, multiple: float = FLOOR_MULTIPLE,
-    ties: list[np.ndarray | None] | None = None, range_share: float = 0.0,
+    ties: list[np.ndarray | None] | None = None, range_share: float = 0.0, own_scale: bool = False,
 ) -> OutputResult:
     """Compare one output over all verification cases (lists hold one array per case).
 
@@ -88,6 +95,8 @@ def compare_output(
     `ties`: per case, a mask of the rows whose value the source decides by a tie (two classes whose scores are
     equal within rounding, equidistant neighbours: see verify/ties.py). A difference in such a row is counted
     as a tie, not a mismatch, and left out of the error figures.
+    `own_scale`: an output whose largest value is below UNIT_SCALE (a random-weight depth head's 1e-8) has its
+    atol scaled by (largest value / UNIT_SCALE): a fixed atol would pass a changed model.
     `range_share`: the atol is at least this share of the output's range on the reference (int8 results),
     and a classifier-like output must also keep its top-1 labels (`_range_labels`).
     """
@@ -126,6 +135,12 @@ def compare_output(
 
     r = ref.astype(np.float64)
     c = cand.astype(np.float64)
+    finite = np.abs(r[np.isfinite(r)])
+    scale = float(finite.max()) if finite.size else 0.0
+    if own_scale and 0.0 < scale < UNIT_SCALE:  # an absolute atol on values this small would pass a changed model
+        atol = result.atol = atol * scale / UNIT_SCALE
+        result.atol_rule = (f"atol x (the output's largest value {scale:.3g} / {UNIT_SCALE}): a fixed atol is "
+                            "coarse against values this small")
     if range_share:
         finite = r[np.isfinite(r)]
         span = float(finite.max() - finite.min()) if finite.size else 0.0

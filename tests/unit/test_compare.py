@@ -88,3 +88,21 @@ def test_int8_atol_is_a_share_of_the_outputs_range_and_labels_must_hold():
     result = compare_output("y", "y", [ref], [swapped], 0.1, 0.1, max_mismatch=0.06, range_share=0.02)
     assert result.mismatch_ratio <= 0.06  # within the share of elements allowed off...
     assert not result.passed and result.clear_label_agreement == 0.9  # ...but 10% of the labels moved
+
+
+def test_an_output_smaller_than_atol_is_compared_at_its_own_size():
+    """A depth head of random weights outputs values around 1e-8: atol 1e-4 would pass any candidate, so atol is
+    scaled to the output's size; float32-sized differences still pass."""
+    rng = np.random.default_rng(0)
+    ref = (rng.random((4, 16, 16)) * 1e-8).astype(np.float32)
+    faithful = ref * (1 + rng.standard_normal(ref.shape).astype(np.float32) * 1e-6)
+    broken = ref * 1.05
+    fixed = compare_output("depth", "depth", [ref], [broken], atol=1e-4, rtol=1e-3)
+    assert fixed.passed  # what a fixed atol says of it (a user's --atol keeps this)
+    good = compare_output("depth", "depth", [ref], [faithful], atol=1e-4, rtol=1e-3, own_scale=True)
+    assert good.passed and good.atol < 1e-11 and "largest value" in good.atol_rule
+    bad = compare_output("depth", "depth", [ref], [broken], atol=1e-4, rtol=1e-3, own_scale=True)
+    assert not bad.passed
+    usual = compare_output("logits", "logits", [ref * 1e8], [ref * 1e8 * 1.0000001], atol=1e-4, rtol=1e-3,
+                           own_scale=True)
+    assert usual.passed and usual.atol == 1e-4 and usual.atol_rule is None

@@ -162,3 +162,12 @@ def test_sentence_folder_modules_are_read_or_refused_by_name(tmp_path):
                                                                     "type": "sentence_transformers.models.Dense"}]))
     with pytest.raises(UnsupportedError, match="Dense"):
         read_plan(tmp_path)
+
+
+def test_adaptive_pooling_to_a_grid_fixes_the_image_size():
+    torch = pytest.importorskip("torch")
+    from modelport.frameworks.hf.model import adaptive_pools
+
+    pyramid = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.AdaptiveAvgPool2d(6))
+    assert adaptive_pools(torch, pyramid) == "AdaptivePool 6"
+    assert adaptive_pools(torch, torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d((1, 1)))) == ""

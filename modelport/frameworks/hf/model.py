@@ -145,7 +145,13 @@ class HFModel(TorchModel):
             return
         other = self.rules["pixel_values"].sizes[1]
         height, width, where = hf_tasks.image_size(config, self.path)
-        if getattr(config, "window_size", None):
+        pooled = adaptive_pools(torch, self.hf_model)
+        if pooled:
+            # ONNX has no adaptive pooling: the exporters lower it to windows computed at the traced size (UperNet's
+            # pyramid pooling: dynamo's file failed at the second size, TorchScript refuses non-factor sizes)
+            self.notes.append(f"pixel_values is fixed at {height}x{width} ({where}): {self.architecture} pools to "
+                              f"fixed grids ({pooled}), which ONNX lowers to windows of the exported size")
+        elif getattr(config, "window_size", None):
             # Swin-style windowed attention pads each stage to whole windows: eager PyTorch takes any size, but
             # the exporters record the padding at the traced size (measured: SwinV2's dynamic dynamo file failed
             # at the second size, 80 s of export before the fixed-size route)
@@ -360,6 +366,15 @@ class HFModel(TorchModel):
 
     def inspect(self):
         return self.source_facts() | super().inspect()
+
+
+def adaptive_pools(torch, model) -> str:
+    """The adaptive pooling layers pooling to a grid larger than 1x1 ('' when none): their windows depend on the
+    input size, which an exported graph fixes."""
+    kinds = (torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool2d)
+    sizes = sorted({str(m.output_size) for m in model.modules() if isinstance(m, kinds)
+                    and m.output_size not in (1, (1, 1), None)})
+    return ", ".join(f"AdaptivePool {size}" for size in sizes[:3])
 
 
 def example_failed(model: HFModel, exc: Exception) -> UnsupportedError:
