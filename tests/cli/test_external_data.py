@@ -90,7 +90,8 @@ def test_fuse_with_an_external_data_member(tmp_path):
 
 
 def test_a_model_over_two_gigabytes_converts_verifies_and_travels(tmp_path):
-    """2.15 GB of weights (eight Linear(8192, 8192) and a head): over the protobuf limit."""
+    """2.15 GB of weights (eight Linear(8192, 8192) and a head): over the protobuf limit. Written, moved with its
+    data file, inspected and verified against the source from the new place."""
     import sys
 
     sys.path.insert(0, "benchmarks")
@@ -101,9 +102,8 @@ def test_a_model_over_two_gigabytes_converts_verifies_and_travels(tmp_path):
     assert weights > 2 << 30
     out = tmp_path / "out" / "big.onnx"
     out.parent.mkdir()
-    got = run_cli("convert", src, "-o", out, "--samples", "2")
+    got = run_cli("convert", src, "-o", out, "--no-verify")  # verified below, once moved (twice cost 24 s more)
     assert got.returncode == 0, got.stderr
-    assert "verified" in got.stdout
     assert sorted(p.name for p in out.parent.iterdir()) == ["big.onnx", "big.onnx.data"]
     assert _external_locations(out) == {"big.onnx.data"}
     moved = tmp_path / "moved"

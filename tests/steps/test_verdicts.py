@@ -40,7 +40,7 @@ def test_pytorch_faithful_passes_and_one_weight_off_by_1pct_fails(models, tmp_pa
 
 
 @needs("tensorflow")
-@pytest.mark.parametrize("name", ["MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0"])
+@pytest.mark.parametrize("name", ["MobileNetV3Small", "EfficientNetB0"])  # V3Large: as Small, 26 s more
 def test_keras_applications_convert_through_the_first_route_and_a_broken_copy_fails(tmp_path, cli, name):
     """Issue 12's false alarms: pixel-range Rescaling, BatchNorm statistics of [0, 1) images."""
     import onnxruntime as ort
