@@ -6,7 +6,9 @@ saved with save_pretrained, and converted by `modelport convert DIR` (verificati
 
 Groups (transformers' own auto mappings): decoders (causal LM, exported with the KV cache), text (sequence
 classification), seq2seq (encoder + decoder files), image (image classification), audio (audio classification),
-ctc (speech recognition). Each model is built and converted in a worker process, one at a time, with a time limit;
+ctc (speech recognition), speech2seq (Whisper-style speech recognition: encoder + decoder files), detection,
+segmentation (semantic and universal), depth, zeroshot (CLIP-style dual encoders; the task from the saved class
+where the group names none). Each model is built and converted in a worker process, one at a time, with a time limit;
 a worker that crashes or hangs is replaced and the model recorded as failed. Prints pass / fail / reason per
 architecture and the pass rate per group. A config that cannot be made tiny (or whose model class cannot be built
 from a config) is "not buildable", counted apart: it says nothing about modelport.
@@ -34,7 +36,13 @@ GROUPS = {
     "image": "MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
     "audio": "MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES",
     "ctc": "MODEL_FOR_CTC_MAPPING_NAMES",
+    "speech2seq": "MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES",
+    "detection": "MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES",
+    "segmentation": ("MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES", "MODEL_FOR_UNIVERSAL_SEGMENTATION_MAPPING_NAMES"),
+    "depth": "MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES",
+    "zeroshot": "MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES",
 }
+MULTI_FILE = ("seq2seq", "speech2seq")  # encoder_model.onnx + decoder files: -o DIR/
 LIMIT = 240  # seconds per model
 
 SMALL = {
@@ -53,7 +61,9 @@ SMALL = {
 }
 LAYER_LISTS = ("layer_types", "layers_block_type", "mlp_layer_types", "block_types", "attention_layers")
 TASK = {"decoders": "text-generation-with-past", "text": "text-classification", "seq2seq": "text2text-generation",
-        "image": "image-classification", "audio": "audio-classification", "ctc": "automatic-speech-recognition"}
+        "image": "image-classification", "audio": "audio-classification", "ctc": "automatic-speech-recognition",
+        "speech2seq": "automatic-speech-recognition", "detection": "object-detection",
+        "segmentation": None, "depth": "depth-estimation", "zeroshot": "zero-shot-image-classification"}
 
 
 def small_values(values: dict) -> dict:
@@ -177,7 +187,7 @@ def work() -> None:
         start = time.perf_counter()
         try:
             suffix = {"onnx": ".onnx", "openvino": ".xml", "executorch": ".pte"}[job.get("to", "onnx")]
-            out = f"{folder}-out/" if job["group"] == "seq2seq" else f"{folder}{suffix}"
+            out = f"{folder}-out/" if job["group"] in MULTI_FILE else f"{folder}{suffix}"
             report = convert(folder, out, force=True, task=TASK[job["group"]])
             result.update(outcome="pass" if report.ok else "fail", route=report.route,
                           reason=None if report.ok else report.verification.summary())
@@ -272,9 +282,11 @@ def jobs(groups: list[str], root: str) -> list[dict]:
     lists = []
     for group in groups:
         mine = []
-        for model_type, cls in getattr(modeling_auto, GROUPS[group]).items():
+        names = GROUPS[group] if isinstance(GROUPS[group], tuple) else (GROUPS[group],)
+        for model_type, cls in (item for name in names for item in getattr(modeling_auto, name).items()):
             cls = cls[0] if isinstance(cls, (list, tuple)) else cls
-            mine.append({"group": group, "model_type": model_type, "cls": cls, "dir": root})
+            if not any(j["model_type"] == model_type for j in mine):
+                mine.append({"group": group, "model_type": model_type, "cls": cls, "dir": root})
         lists.append(mine)
     # groups taken in turn, so that a time budget cuts every group short rather than leaving some out
     return [job for row in itertools.zip_longest(*lists) for job in row if job is not None]

@@ -15,7 +15,7 @@ from tests import builders
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 HAS = {name: importlib.util.find_spec(name) is not None
-       for name in ("torch", "tensorflow", "sklearn", "tf2onnx", "transformers")}
+       for name in ("torch", "tensorflow", "sklearn", "tf2onnx", "transformers", "onnxruntime_genai")}
 
 
 def needs(*frameworks: str):

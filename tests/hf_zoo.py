@@ -148,3 +148,5 @@ ZOO["detr"] = ("DetrConfig", "DetrForObjectDetection",
 ZOO["segformer"] = ("SegformerConfig", "SegformerForSemanticSegmentation", dict(_SEGFORMER, num_labels=3),
                     "semantic-segmentation")
 ZOO["glpn"] = ("GLPNConfig", "GLPNForDepthEstimation", _SEGFORMER, "depth-estimation")
+ZOO["phi"] = ("PhiConfig", "PhiForCausalLM", dict(DECODER, partial_rotary_factor=0.5, initializer_range=0.2),
+              "text-generation-with-past")

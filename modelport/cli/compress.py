@@ -13,7 +13,9 @@ Examples:\n
   modelport compress bert.onnx -o bert.int8.onnx --method dynamic-int8 --data holdout.npz\n
   modelport compress model.onnx -o model.fp16.onnx --method fp16\n
   modelport compress model.keras -o model.tflite --method int8 --calibration calib.npz\n
-  modelport compress model.pt2 -o model.tflite --method int8 --calibration calib.npz   # modelport[litert]
+  modelport compress model.pt2 -o model.tflite --method int8 --calibration calib.npz   # modelport[litert]\n
+  modelport compress llama/model.onnx -o llama-int4.onnx --method int4-weights --block-size 32\n
+  modelport compress llama/model.onnx -o llama-int4.onnx -m int4-weights --data tokens.npz --max-accuracy-drop 5
 """
 
 
@@ -43,6 +45,17 @@ def render(report, session) -> None:
         console.print(before_after_table(d, "Before / after", accuracy=True))
     if d.get("damage"):
         console.print(damage_table(d["damage"], d.get("keep_float")))
+    if d.get("generation"):
+        g = d["generation"]
+        console.print(f"Generation ({g['prompts']} prompts x {g['steps']} greedy tokens, {g['prompts_from']}): "
+                      f"next-token agreement {g['agreement']:.1%} (at least {g['min_agreement']:.1%}), "
+                      f"top-{5} overlap {g['topk_overlap']:.1%}, logits cosine {g['cosine']:.4f} "
+                      f"(min {g['cosine_min']:.4f}), identical sequences {g['sequences_equal']}/{g['prompts']}")
+        if g.get("perplexity"):
+            p = g["perplexity"]
+            console.print(f"perplexity on {p['rows']} rows: {p['reference']:.3f} -> {p['candidate']:.3f}")
+        if g.get("reason"):
+            console.print(f"[red]{g['reason']}[/]")
     saved_attempts, report.attempts = report.attempts, []
     render_common(report, session)
     report.attempts = saved_attempts
@@ -55,8 +68,9 @@ def render(report, session) -> None:
 def compress(
     opts,
     model: str = typer.Argument(..., metavar="MODEL", help="ONNX model (or Keras/SavedModel/PyTorch to TFLite)."),
-    method: str = typer.Option("auto", "--method", "-m", help="ONNX: auto, dynamic-int8, static-int8 or fp16; "
-                                                             "TFLite: dynamic-range, fp16 or int8."),
+    method: str = typer.Option("auto", "--method", "-m", help="ONNX: auto, dynamic-int8, static-int8, fp16 or "
+                                                             "int4-weights (decoders); TFLite: dynamic-range, fp16 "
+                                                             "or int8."),
     calibration: str = typer.Option(None, "--calibration", metavar="FILE.npz",
                                     help="static-int8 / int8: real inputs to calibrate on (arrays named like inputs)."),
     calibrate: str = typer.Option("minmax", "--calibrate", help="minmax, entropy or percentile."),
@@ -68,7 +82,14 @@ def compress(
                                    help="ONNX int8: leave the N most damaged layers in float; report the gain."),
     max_accuracy_drop: float = typer.Option(None, "--max-accuracy-drop", metavar="PT",
                                             help="ONNX int8 with labelled --data: the fewest float layers that keep "
-                                                 "top-1 within PT points of the input model."),
+                                                 "top-1 within PT points of the input model. int4-weights: the "
+                                                 "next-token agreement may drop PT points (default 10)."),
+    block_size: int = typer.Option(32, "--block-size", help="int4-weights: weights per block (32, 64 or 128)."),
+    symmetric: bool = typer.Option(False, "--symmetric", help="int4-weights: symmetric blocks (no zero points)."),
+    algorithm: str = typer.Option("rtn", "--algorithm", help="int4-weights: rtn (round to nearest) or hqq."),
+    quantize_embeddings: bool = typer.Option(False, "--quantize-embeddings",
+                                             help="int4-weights: the embedding tables too."),
+    quantize_head: bool = typer.Option(False, "--quantize-head", help="int4-weights: the LM head too."),
 ):
     """Quantize a model (int8 or fp16), verified, with size/latency/error before and after.
 
@@ -81,9 +102,13 @@ def compress(
     check = opts.verify_options(defaults=False)  # also validates the numbers
     if max_mismatch is not None and not 0 <= max_mismatch <= 1:
         raise UsageError("--max-mismatch is a share between 0 and 1")
+    if block_size not in (32, 64, 128) or algorithm not in ("rtn", "hqq"):
+        raise UsageError("--block-size takes 32, 64 or 128; --algorithm rtn or hqq")
     return run(model, opts.output, method=method, calibration=calibration, calibrate=calibrate, data=opts.data,
                tolerance=(opts.atol, opts.rtol, max_mismatch), per_output=check.per_output, samples=opts.samples,
                seed=opts.seed, runs=runs, force=opts.force,
                external_data=opts.external_data, trust=opts.trust, inputs=opts.input_specs(),
                locate=locate, keep_float=keep_float, max_accuracy_drop=max_accuracy_drop,
+               int4={"block": block_size, "symmetric": symmetric, "algorithm": algorithm,
+                     "embeddings": quantize_embeddings, "head": quantize_head},
                progress=opts.session.progress)

@@ -16,7 +16,9 @@ Examples:\n
   modelport convert clf.skops -o clf.onnx --atol 1e-5\n
   modelport convert build.py:make_model -o m.onnx --input x:1,16 --trust\n
   modelport convert bert-dir/ -o bert-onnx/                # a save_pretrained folder\n
-  modelport convert llama-dir/ -o out/ --task text-generation-with-past
+  modelport convert llama-dir/ -o out/ --task text-generation-with-past\n
+  modelport convert llama-dir/ -o llama-genai/ --layout genai   # for onnxruntime_genai.Model(DIR)\n
+  modelport convert whisper-dir/ -o whisper-onnx/              # encoder + decoder files
 """
 
 
@@ -33,6 +35,8 @@ def convert(
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verification (not recommended)."),
     locate: bool = typer.Option(False, "--locate", help="If no route verifies, find the first layer of the kept "
                                                         "file whose own error jumps."),
+    layout: str = typer.Option(None, "--layout", metavar="LAYOUT",
+                               help="genai: a decoder's -o DIR/ for ONNX Runtime GenAI (genai_config.json)."),
 ):
     """Convert a PyTorch, Keras/TensorFlow or scikit-learn model to ONNX or TFLite, verified by default."""
     from modelport.commands.convert import convert as run
@@ -41,4 +45,5 @@ def convert(
     return run(source, opts.output, from_format=from_format, to=to, inputs=opts.input_specs(), opset=opset,
                static=static, route=route, verify=not no_verify, check=opts.verify_options(), force=opts.force,
                external_data=opts.external_data,
-               trust=opts.trust, imports=opts.imports, locate=locate, task=opts.task, progress=opts.session.progress)
+               trust=opts.trust, imports=opts.imports, locate=locate, task=opts.task, layout=layout,
+               progress=opts.session.progress)

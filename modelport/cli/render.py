@@ -110,6 +110,8 @@ def render(report: Report, session: Session) -> None:
         console.print(f"wrote {report.output} via {report.route} ({verdict})")
         if report.details.get("copied"):
             console.print(f"copied beside it: {', '.join(report.details['copied'])}")
+        if report.details.get("genai"):
+            console.print(f"wrote {report.details['genai']['config']} ({report.details['genai']['checked']})")
     elif report.command == "verify" and report.verification is not None:
         console.print("[green]models match[/]" if report.ok else "[red]models differ[/]")
 

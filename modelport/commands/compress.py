@@ -21,6 +21,8 @@ from modelport.core.report import Report
 from modelport.pipeline import Job, Measure, Stage, VerifyOptions, run
 
 CALIBRATION = ("minmax", "entropy", "percentile")
+# int4-weights: the next-token agreement (points below 100%) a decoder may lose without --max-accuracy-drop
+DEFAULT_TOKEN_DROP = 10.0
 
 
 def compress(
@@ -43,6 +45,7 @@ def compress(
     locate: bool = False,
     keep_float: int | None = None,
     max_accuracy_drop: float | None = None,
+    int4: dict | None = None,
     record: dict[str, str] | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
@@ -67,11 +70,14 @@ def compress(
     for path in (calibration, data):
         if path is not None and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
-    layered = locate or keep_float or max_accuracy_drop is not None
+    generative = method == "int4-weights"
+    if generative:
+        _check_decoder(model, fmt, target)
+    layered = (locate or keep_float or max_accuracy_drop is not None) and not generative
     if layered and target is not Format.ONNX:
         raise UnsupportedError("--locate, --keep-float and --max-accuracy-drop work on ONNX results",
                                hint="compress to .onnx, or leave those options out")
-    if max_accuracy_drop is not None and data is None:
+    if max_accuracy_drop is not None and data is None and not generative:
         raise UsageError("--max-accuracy-drop needs --data FILE.npz with inputs and labels")
     why, pick = None, "first"
     if target is Format.ONNX and method in ("auto", "dynamic-int8", "static-int8"):
@@ -108,17 +114,31 @@ def compress(
     # without --data, the calibration rows are the real inputs at hand: generated ones can lie far outside the
     # ranges the int8 model was calibrated for (N(0, 1) pixels for a [0, 1] image model) and fail it for that
     check_data = data if data is not None or calibration is None else calibration
+    int4_options = {f"int4_{k}": v for k, v in (int4 or {}).items()}
     job = Job("compress", str(model), str(output),
               [Stage("quantize", [s.name for s in chosen], pick=pick, forced=True,
                      options=StepOptions(calibration=str(calibration) if calibration else None, calibrate=calibrate,
-                                         seed=seed))],
+                                         seed=seed, **int4_options))],
               source_format=fmt.value, inputs=[str(s) for s in inputs], trust=trust, force=force,
               external_data=external_data,
               verify=VerifyOptions(samples=samples, seed=seed, data=str(check_data) if check_data else None, atol=atol,
-                                   rtol=rtol, max_mismatch=mismatch, per_output=dict(per_output or {})),
-              measure=Measure(runs=runs, baseline=baseline), record=dict(record or {}))
+                                   rtol=rtol, max_mismatch=mismatch, per_output=dict(per_output or {}),
+                                   enabled=not generative),  # int4: verified by generation, below
+              measure=None if generative else Measure(runs=runs, baseline=baseline), record=dict(record or {}))
     report = run(job, registry=registry, progress=progress)
-    if check_data is not data:
+    if generative and report.output:
+        from modelport.verify.generation import check_generation
+
+        progress("comparing greedy generation with the input model")
+        budget = 1.0 - (max_accuracy_drop if max_accuracy_drop is not None else DEFAULT_TOKEN_DROP) / 100
+        result = check_generation(model, report.output, data=data, seed=seed, min_agreement=budget)
+        report.details["generation"] = result.to_dict()
+        report.ok = result.passed
+        for attempt in report.attempts:
+            attempt.reason = "verified by generation" if attempt.outcome == "ok" else attempt.reason
+        progress("timing one decode step before and after")
+        report.details.update(_decode_figures(Path(model), Path(report.output), runs))
+    if check_data is not data and not generative:
         report.warnings.append(f"verified on the calibration rows ({calibration}): pass --data FILE.npz with rows "
                                "the model was not calibrated on")
     if layered and report.output:
@@ -136,6 +156,31 @@ def compress(
         d["label_agreement"] = next((o.label_agreement for o in report.verification.outputs
                                      if o.label_agreement is not None), None)
     return report
+
+
+def _decode_figures(before: Path, after: Path, runs: int) -> dict:
+    """Size and per-token decode latency (one cached step), before and after, timed interleaved."""
+    from modelport.core.io import size_of_path
+    from modelport.pipeline import measure
+    from modelport.verify.generation import decode_step
+
+    timings = measure.interleaved({"before": decode_step(before), "after": decode_step(after)}, runs=runs)
+    figures = {key: {"size_bytes": size_of_path(path), "p50_ms": timings[key].median,
+                     "spread_ms": timings[key].spread, "accuracy": None}
+               for key, path in (("before", before), ("after", after))}
+    return {**figures, "latency_is": "one decode step after 16 cached tokens",
+            "size_ratio": figures["after"]["size_bytes"] / figures["before"]["size_bytes"],
+            "latency_ratio": figures["after"]["p50_ms"] / figures["before"]["p50_ms"]}
+
+
+def _check_decoder(model, fmt: Format, target: Format) -> None:
+    from modelport.verify.generation import is_cached_decoder
+
+    if fmt is not Format.ONNX or target is not Format.ONNX or not is_cached_decoder(model):
+        raise UnsupportedError("int4-weights is for ONNX decoders with a KV cache (input_ids and past_key_values.* "
+                               "in, logits out): their verdict is generation, not elementwise",
+                               hint="modelport convert llama-dir/ -o llama/ writes one; for other models use "
+                                    "dynamic-int8")
 
 
 def _no_methods(registry, fmt: Format, target: Format, model) -> UnsupportedError:

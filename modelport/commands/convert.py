@@ -38,6 +38,7 @@ def convert(
     imports: Sequence[str] = (),
     locate: bool = False,
     task: str | None = None,
+    layout: str | None = None,
     registry: Registry | None = None,
     record: dict[str, str] | None = None,
     progress: Callable[[str], None] = _noop,
@@ -50,7 +51,11 @@ def convert(
     registry = registry or load_registry()
     src_fmt = detect(source, from_format)
     folder = output_folder(output)
+    check_layout(layout, src_fmt, folder, to)
     parts = hf_parts(source, task) if src_fmt is Format.TRANSFORMERS else {}
+    if parts and layout:
+        raise UsageError(f"--layout {layout} is for decoders with a KV cache; {source} is an encoder-decoder",
+                         hint="convert it without --layout: -o DIR/ writes its encoder and decoder files")
     if parts:  # an encoder-decoder: one verified file per part, then the folder's side files
         if folder is None:
             names = ", ".join(f"{stem}.onnx" for stem in parts)
@@ -101,7 +106,27 @@ def convert(
     report = run(job, registry=registry, progress=progress)
     if folder is not None and src_fmt is Format.TRANSFORMERS and report.output:
         report.details["copied"] = copy_side_files(Path(source), folder)
+        if layout == "genai" and report.ok:
+            from modelport.frameworks.hf import genai
+
+            progress("writing genai_config.json and loading the folder with onnxruntime-genai")
+            report.details["genai"] = genai.write(folder, Path(source), Path(report.output),
+                                                  (report.source or {}).get("task", ""))
     return report
+
+
+LAYOUTS = ("genai",)
+
+
+def check_layout(layout: str | None, src_fmt: Format, folder: Path | None, to: str | None) -> None:
+    """--layout genai: a Hugging Face decoder folder into an output folder, as ONNX."""
+    if layout is None:
+        return
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown --layout '{layout}'", hint=f"layouts: {', '.join(LAYOUTS)}")
+    if src_fmt is not Format.TRANSFORMERS or folder is None or to not in (None, "onnx"):
+        raise UsageError("--layout genai writes a Hugging Face decoder's folder for ONNX Runtime GenAI",
+                         hint="modelport convert llama-dir/ -o llama-genai/ --layout genai")
 
 
 def hf_parts(source, task: str | None) -> dict[str, str]:

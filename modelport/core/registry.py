@@ -55,6 +55,11 @@ class StepOptions:
     keep_float: tuple[str, ...] = ()  # quantize: node names left in float (compress --keep-float)
     allow_growth: bool = False  # optimize: keep constant folding that grows the file
     level: str | None = None  # optimize: ONNX Runtime offline level (basic, extended, all)
+    int4_block: int = 32  # quantize int4-weights: weights per block (32, 64, 128)
+    int4_symmetric: bool = False  # ... symmetric blocks (no zero points)
+    int4_algorithm: str = "rtn"  # ... rtn (round to nearest) or hqq
+    int4_embeddings: bool = False  # ... quantise the embedding tables (Gather) too
+    int4_head: bool = False  # ... quantise the LM head (the MatMul producing logits) too
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
