@@ -171,3 +171,15 @@ def test_adaptive_pooling_to_a_grid_fixes_the_image_size():
     pyramid = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.AdaptiveAvgPool2d(6))
     assert adaptive_pools(torch, pyramid) == "AdaptivePool 6"
     assert adaptive_pools(torch, torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d((1, 1)))) == ""
+
+
+def test_main_input_of_a_model_listing_two_and_speech2text_feature_width():
+    import types
+
+    from modelport.frameworks.hf.tasks import audio_specs, main_input
+
+    assert main_input(types.SimpleNamespace(main_input_name=["pixel_values", "task_inputs"])) == "pixel_values"
+    assert main_input(types.SimpleNamespace()) == "input_ids"
+    speech2text = types.SimpleNamespace(input_feat_per_channel=16, max_source_positions=200)
+    layouts = audio_specs(speech2text, "input_features")
+    assert layouts[0][0][0].shape == ("batch", 16, 400) and layouts[1][0][0].shape[-1] == 16

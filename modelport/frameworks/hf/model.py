@@ -20,6 +20,7 @@ from modelport.core.model import GENERATED_SIZES, InputRule, ending_with
 from modelport.frameworks.hf import dual, sentence
 from modelport.frameworks.hf import modules as hf_modules
 from modelport.frameworks.hf import tasks as hf_tasks
+from modelport.frameworks.hf.tasks import with_sizes
 from modelport.frameworks.torch.model import EXAMPLE_BATCH, EXAMPLE_DIM, TorchModel
 from modelport.frameworks.torch.outputs import output_names
 
@@ -62,7 +63,7 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
     except Exception as exc:
         raise UsageError(f"{path}: transformers cannot load it for {task} ({one_line(exc)})",
                          hint="check --task, or that the folder was written by save_pretrained") from exc
-    refined = hf_tasks.refine_task(task, getattr(model, "main_input_name", "input_ids"))
+    refined = hf_tasks.refine_task(task, hf_tasks.main_input(model))
     return HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
                    transformers.__version__, input_specs)
 
@@ -97,7 +98,7 @@ class HFModel(TorchModel):
         self.pooling, self.library = None, None  # a sentence-transformers folder's (mode, normalise), its library
         config = hf_model.config
         params = set(inspect.signature(hf_model.forward).parameters)
-        main = getattr(hf_model, "main_input_name", "input_ids")
+        main = hf_tasks.main_input(hf_model)
         if main == "pixel_values":  # an image encoder's half of an encoder-decoder: at its own size
             layouts = [hf_tasks.image_specs(config, path, dynamic=":" not in task)]
         elif main in ("input_values", "input_features"):
@@ -118,7 +119,8 @@ class HFModel(TorchModel):
         elif task == "text-generation-with-past":
             self._wrap_past(torch, specs, params)
         elif ":" in task:  # one half of an encoder-decoder
-            self._wrap_seq2seq(torch, specs, task.partition(":")[2])
+            self._wrap_seq2seq(torch, specs, task.partition(":")[2], [(with_sizes(lay, given), rules)
+                                                                       for lay, rules in layouts])
         else:
             if task == "text-classification" and getattr(config, "pad_token_id", 0) is None:
                 self._set_pad_token(config)
@@ -259,23 +261,33 @@ class HFModel(TorchModel):
         self.inputs = specs + past
         self.outputs = ["logits"] + hf_tasks.present_names(len(layers))
 
-    def _wrap_seq2seq(self, torch, specs, part: str) -> None:
-        """One half of an encoder-decoder: the encoder over its own inputs (text, log-mel features, pixels), or
-        the decoder + LM head over the encoder's states. Only a text encoder's mask goes to the decoder."""
+    def _wrap_seq2seq(self, torch, specs, part: str, layouts) -> None:
+        """One half of an encoder-decoder: the encoder over its own inputs (text, log-mel features, pixels: the
+        first layout its forward takes), or the decoder + LM head over the encoder's states. Only a text
+        encoder's mask goes to the decoder."""
         config = self.hf_model.config
         if hasattr(config, "use_cache"):
             config.use_cache = False
-        main = getattr(self.hf_model, "main_input_name", "input_ids")
+        main = hf_tasks.main_input(self.hf_model)
         masked = main == "input_ids"
-        own = [s for s in specs if s.name in ("input_ids", "attention_mask")] if masked else specs
-        self.module = hf_modules.classes()["encoder"](self.hf_model, [s.name for s in own])
-        self.kwarg_names, self.inputs, self.varargs_from = [], own, 0  # forward(*tensors)
+        self.kwarg_names, self.varargs_from = [], 0  # forward(*tensors)
+        failures = []
+        for layout, rules in layouts if not masked else [(specs, self.rules)]:
+            own = [s for s in layout if s.name in ("input_ids", "attention_mask")] if masked else layout
+            self.module = hf_modules.classes()["encoder"](self.hf_model, [s.name for s in own])
+            self.inputs, self.rules = own, dict(rules)
+            args, _ = self.example_inputs()
+            try:
+                with quiet(*_LOGGERS), torch.no_grad():  # the encoder's width, whatever the config calls it
+                    width = int(self.module(*args).shape[-1])
+                break
+            except Exception as exc:  # Speech2Text takes frames first: the next layout
+                failures.append(example_failed(self, exc))
+        else:
+            raise failures[0]
         if part == "encoder":
             self.outputs = ["last_hidden_state"]
             return
-        args, _ = self.example_inputs()
-        with quiet(*_LOGGERS), torch.no_grad():  # the encoder's width, whatever the config calls it
-            width = int(self.module(*args).shape[-1])
         encoder = ("batch", "encoder_sequence_length")
         self.inputs = [TensorSpec("input_ids", ("batch", "decoder_sequence_length"), "int64")]
         if masked:
@@ -382,19 +394,3 @@ def example_failed(model: HFModel, exc: Exception) -> UnsupportedError:
     return UnsupportedError(f"{model.path}: {model.architecture} fails on the inputs its config describes "
                             f"({shapes}): {one_line(exc)}",
                             hint="pass --input NAME:D1,D2 with the shapes it takes, or another --task")
-
-
-def with_sizes(specs: list[TensorSpec], given) -> list[TensorSpec]:
-    """--input NAME:D1,D2: those sizes instead of the dynamic axes (a symbolic batch stays symbolic)."""
-    given = {s.name: s for s in given}
-    unknown = sorted(set(given) - {s.name for s in specs})
-    if unknown:
-        raise UsageError(f"--input {unknown[0]}: the model has no such input",
-                         hint=f"inputs: {', '.join(s.name for s in specs)}")
-    fixed = []
-    for spec in specs:
-        new = given.get(spec.name)
-        if new is not None and len(new.shape) != len(spec.shape):
-            raise UsageError(f"--input {spec.name}: {len(new.shape)} dims given, the input has {len(spec.shape)}")
-        fixed.append(spec if new is None else TensorSpec(spec.name, new.shape, spec.dtype))
-    return fixed

@@ -120,6 +120,12 @@ def task_from_config(config: dict[str, Any], path) -> str:
     raise UsageError(f"{path}: cannot tell the task of a {archs[0]}", hint=f"pass --task, one of: {', '.join(TASKS)}")
 
 
+def main_input(model) -> str:
+    """The model's main input name (OneFormer lists two: pixel_values, task_inputs)."""
+    name = getattr(model, "main_input_name", "input_ids")
+    return name[0] if isinstance(name, (list, tuple)) and name else name
+
+
 def refine_task(task: str, main_input: str) -> str:
     return BY_MODALITY.get((task, main_input), task)
 
@@ -199,7 +205,7 @@ def image_specs(config, folder=None, dynamic: bool = True) -> tuple[list[TensorS
 
 def audio_specs(config, main_input: str) -> list[tuple[list[TensorSpec], dict[str, InputRule]]]:
     """The layouts an audio input may have, most likely first (the model's forward pass decides)."""
-    mels = int(config_value(config, "num_mel_bins", "feature_size", default=80))
+    mels = int(config_value(config, "num_mel_bins", "feature_size", "input_feat_per_channel", default=80))
     features = "log-mel features (a feature extractor's output): N(0, 1)"
     if main_input == "input_features":  # log-mel frames: Whisper-style encoders take a fixed number of them
         rule = InputRule(features, mean=0.0, std=1.0)
@@ -260,3 +266,19 @@ def side_files(folder) -> list:
     return sorted(p for p in Path(folder).iterdir()
                   if p.is_file() and p.suffix in SIDE_SUFFIXES and p.name not in WEIGHT_INDEXES
                   and not p.name.startswith("."))
+
+
+def with_sizes(specs: list[TensorSpec], given) -> list[TensorSpec]:
+    """--input NAME:D1,D2: those sizes instead of the dynamic axes (a symbolic batch stays symbolic)."""
+    given = {s.name: s for s in given}
+    unknown = sorted(set(given) - {s.name for s in specs})
+    if unknown:
+        raise UsageError(f"--input {unknown[0]}: the model has no such input",
+                         hint=f"inputs: {', '.join(s.name for s in specs)}")
+    fixed = []
+    for spec in specs:
+        new = given.get(spec.name)
+        if new is not None and len(new.shape) != len(spec.shape):
+            raise UsageError(f"--input {spec.name}: {len(new.shape)} dims given, the input has {len(spec.shape)}")
+        fixed.append(spec if new is None else TensorSpec(spec.name, new.shape, spec.dtype))
+    return fixed
