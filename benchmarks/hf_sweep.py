@@ -57,7 +57,7 @@ SMALL = {
     "n_routed_experts": 4, "num_experts_per_tok": 2, "embedding_size": 64, "projection_dim": 64,
     "rotary_dim": 8, "q_lora_rank": 16, "kv_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8,
     "v_head_dim": 16, "n_group": 1, "topk_group": 1, "n_shared_experts": 1, "first_k_dense_replace": 1,
-    "moe_intermediate_size": 64, "num_mel_bins": 16, "max_source_positions": 30,
+    "moe_intermediate_size": 64, "num_mel_bins": 16, "max_source_positions": 30, "projection_size": 64,
 }
 LAYER_LISTS = ("layer_types", "layers_block_type", "mlp_layer_types", "block_types", "attention_layers")
 TASK = {"decoders": "text-generation-with-past", "text": "text-classification", "seq2seq": "text2text-generation",
@@ -66,21 +66,31 @@ TASK = {"decoders": "text-generation-with-past", "text": "text-classification", 
         "segmentation": None, "depth": "depth-estimation", "zeroshot": "zero-shot-image-classification"}
 
 
-def small_values(values: dict) -> dict:
+# a detector reads its backbone's stage widths from its own config (encoder_in_channels): keep the widths there
+WIDTH_READERS = ("encoder_in_channels", "in_channels_list", "backbone_hidden_sizes")
+# index lists into a backbone's layers (DPT-style necks read exactly this many hidden states)
+LAYER_INDICES = ("out_indices", "backbone_out_indices")
+
+
+def small_values(values: dict, keep_widths: bool = False) -> dict:
     """Overrides that make a config dict tiny (sub-config dicts too), passed to the constructor so that what it
-    derives (layer types, head dims) is derived from the small values."""
+    derives (layer types, head dims) is derived from the small values. A backbone keeps as many layers as the
+    indices into them need (its last ones), and its stage widths when the parent reads them."""
     out = {}
     layers = None
+    widths = keep_widths or any(key in values for key in WIDTH_READERS)
+    picked = [v for key in LAYER_INDICES if isinstance(values.get(key), list) for v in values[key]]
     for key, value in values.items():
         if key in SMALL and isinstance(value, int) and not isinstance(value, bool) and value > SMALL[key]:
             out[key] = SMALL[key]
             if key in ("num_hidden_layers", "num_layers", "n_layer", "n_layers"):
-                layers = (value, SMALL[key])
+                out[key] = max(SMALL[key], len(picked))
+                layers = (value, out[key])
         elif isinstance(value, dict) and "model_type" in value:
-            out[key] = {**value, **small_values(value)}
+            out[key] = {**value, **small_values(value, keep_widths=widths)}
         elif key == "depths" and isinstance(value, list):
             out[key] = [1] * len(value)
-        elif key == "hidden_sizes" and isinstance(value, list):
+        elif key == "hidden_sizes" and isinstance(value, list) and not keep_widths:
             out[key] = [16 * (i + 1) for i in range(len(value))]
         elif key == "num_heads" and isinstance(value, list):
             out[key] = [2] * len(value)
@@ -94,6 +104,12 @@ def small_values(values: dict) -> dict:
         for key in LAYER_LISTS:
             if isinstance(values.get(key), list) and len(values[key]) == layers[0]:
                 out[key] = values[key][:layers[1]]
+        for key in LAYER_INDICES:  # the last layers, as many as were picked
+            if isinstance(values.get(key), list) and values[key] and max(values[key]) > layers[1]:
+                first = 0 if min(values[key]) == 0 else 1
+                out[key] = list(range(layers[1] - len(values[key]) + first, layers[1] + first))
+        if isinstance(values.get("out_features"), list) and "out_indices" in out:
+            out["out_features"] = [f"stage{i}" for i in out["out_indices"]]
     vocab = out.get("vocab_size", values.get("vocab_size"))
     if isinstance(vocab, int):
         for key in TOKEN_IDS:
