@@ -108,10 +108,11 @@ def convert(
         report.details["copied"] = copy_side_files(Path(source), folder)
         if layout == "genai" and report.ok:
             from modelport.frameworks.hf import genai
+            from modelport.verify.generation import genai_check
 
             progress("writing genai_config.json and loading the folder with onnxruntime-genai")
             report.details["genai"] = genai.write(folder, Path(source), Path(report.output),
-                                                  (report.source or {}).get("task", ""))
+                                                  (report.source or {}).get("task", ""), check=genai_check)
     return report
 
 

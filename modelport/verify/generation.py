@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.core.errors import UsageError
+from modelport.core.errors import UnsupportedError, UsageError, VerificationRefused, one_line
+from modelport.runtimes.onnx.decoder import Decoder
 
 PROMPTS, PROMPT_LENGTH, STEPS, TOP_K = 8, 8, 16, 5
 
@@ -49,49 +50,10 @@ def is_cached_decoder(path: str | Path) -> bool:
         any(o.name == "logits" for o in graph.output)
 
 
-class _Decoder:
-    """One ONNX decoder (modelport's KV-cache layout) in ONNX Runtime."""
-
-    def __init__(self, path: str | Path) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.inputs = {i.name: i for i in self.session.get_inputs()}
-        self.outputs = [o.name for o in self.session.get_outputs()]
-
-    def step(self, ids: np.ndarray, past: dict | None, seen: int):
-        """logits [1, n, vocab] and the new past for `ids` after `seen` cached tokens."""
-        if past is None:
-            past = {n: np.zeros((1, i.shape[1], 0, i.shape[3]), np.float32)
-                    for n, i in self.inputs.items() if n.startswith("past_key_values.")}
-        n = ids.shape[1]
-        feed = {"input_ids": ids, "attention_mask": np.ones((1, seen + n), np.int64), **past}
-        if "position_ids" in self.inputs:
-            feed["position_ids"] = np.arange(seen, seen + n, dtype=np.int64)[None]
-        out = dict(zip(self.outputs, self.session.run(None, feed)))
-        present = {k.replace("present.", "past_key_values."): v for k, v in out.items() if k.startswith("present.")}
-        return out["logits"], present
-
-    def greedy(self, prompt: np.ndarray, steps: int) -> list[int]:
-        logits, past = self.step(prompt, None, 0)
-        tokens, seen = [int(logits[0, -1].argmax())], prompt.shape[1]
-        while len(tokens) < steps:
-            logits, past = self.step(np.array([[tokens[-1]]], np.int64), past, seen)
-            seen += 1
-            tokens.append(int(logits[0, -1].argmax()))
-        return tokens
-
-    def read(self, ids: np.ndarray) -> np.ndarray:
-        """logits at every position of `ids` [1, T], in one pass from an empty cache."""
-        return self.step(ids, None, 0)[0][0].astype(np.float64)
-
-
 def decode_step(path: str | Path, context: int = 16):
     """A callable running one cached decode step (one new token after `context` cached ones): what per-token
     latency is."""
-    model = _Decoder(path)
+    model = Decoder(path)
     prompt = np.random.default_rng(0).integers(0, 2, (1, context)).astype(np.int64)
     _, past = model.step(prompt, None, 0)
     token = np.array([[1]], np.int64)
@@ -116,7 +78,7 @@ def _prompts(data: str | Path | None, vocab: int, seed: int) -> tuple[list[np.nd
     return prompts, [], f"generated: {PROMPTS} prompts of {PROMPT_LENGTH} token ids in [{low}, {vocab})"
 
 
-def _perplexity(model: _Decoder, rows: list[np.ndarray]) -> float:
+def _perplexity(model: Decoder, rows: list[np.ndarray]) -> float:
     nll = []
     for row in rows:
         logits = model.read(row[:, :-1])
@@ -128,7 +90,7 @@ def _perplexity(model: _Decoder, rows: list[np.ndarray]) -> float:
 
 def check_generation(reference: str | Path, candidate: str | Path, *, data: str | Path | None = None,
                      seed: int = 0, steps: int = STEPS, min_agreement: float = 0.9) -> GenerationResult:
-    ref, cand = _Decoder(reference), _Decoder(candidate)
+    ref, cand = Decoder(reference), Decoder(candidate)
     vocab = int(ref.read(np.array([[0]], np.int64)).shape[-1])
     prompts, rows, origin = _prompts(data, vocab, seed)
     agree, overlap, cosines, equal = [], [], [], 0
@@ -153,3 +115,51 @@ def check_generation(reference: str | Path, candidate: str | Path, *, data: str 
         result.reason = (f"next-token agreement {result.agreement:.1%} is below {min_agreement:.1%} "
                          f"({len(prompts)} prompts x {steps} greedy tokens)")
     return result
+
+
+GENAI_TOKENS = 8
+
+
+def genai_check(folder: Path, partial: Path, onnx_path: Path, settings: dict) -> str:
+    """Load a --layout genai folder (its config still at `partial`) with onnxruntime-genai; its greedy tokens must
+    equal ONNX Runtime's on the same model.onnx, from two prompts. What the report says; raises otherwise."""
+    try:
+        import onnxruntime_genai as og
+    except ImportError:
+        return "not loaded: onnxruntime-genai is not installed (pip install 'modelport[genai]')"
+    import os
+    import tempfile
+
+    vocab = settings["model"]["vocab_size"]
+    prompts = [np.random.default_rng(seed).integers(min(3, vocab - 1), vocab, (1, 5 + seed)).astype(np.int64)
+               for seed in range(2)]
+    reference = Decoder(onnx_path)
+    with tempfile.TemporaryDirectory(dir=folder) as view:  # GenAI reads genai_config.json from a folder
+        for item in folder.iterdir():
+            if item.is_file() and not item.name.startswith(".") and item.name != "genai_config.json":
+                os.symlink(item.resolve(), Path(view) / item.name)
+        os.symlink(partial.resolve(), Path(view) / "genai_config.json")
+        try:
+            model = og.Model(view)
+        except Exception as exc:
+            raise UnsupportedError(f"onnxruntime-genai cannot load the folder: {one_line(exc)}") from exc
+        for prompt in prompts:
+            got = _genai_greedy(og, model, prompt)
+            expected = reference.greedy(prompt, GENAI_TOKENS)
+            if got != expected:
+                raise VerificationRefused(f"onnxruntime-genai's greedy tokens {got} differ from ONNX Runtime's "
+                                          f"{expected} on the same model.onnx", hint="report this with the folder")
+        del model
+    return (f"onnxruntime-genai {og.__version__}: greedy tokens equal ONNX Runtime's ({GENAI_TOKENS} from "
+            f"{len(prompts)} prompts)")
+
+
+def _genai_greedy(og, model, prompt: np.ndarray) -> list[int]:
+    params = og.GeneratorParams(model)
+    length = prompt.shape[1] + GENAI_TOKENS
+    params.set_search_options(do_sample=False, num_beams=1, max_length=length, min_length=length)
+    generator = og.Generator(model, params)
+    generator.append_tokens(prompt)
+    while not generator.is_done():
+        generator.generate_next_token()
+    return [int(t) for t in generator.get_sequence(0)][prompt.shape[1]:]

@@ -45,12 +45,12 @@ def test_a_folder_whose_genai_tokens_disagree_gets_no_config_and_exit_1(tmp_path
     written and the command exits 1; an encoder-decoder or a file output is refused (exit 2)."""
     import modelport
     from modelport.core.errors import VerificationRefused
-    from modelport.frameworks.hf import genai
+    from modelport.runtimes.onnx.decoder import Decoder
 
     folder = tmp_path / "llama"
     save("llama", folder)
-    real = genai._ort_greedy
-    monkeypatch.setattr(genai, "_ort_greedy", lambda *a: [t + 1 for t in real(*a)])
+    real = Decoder.greedy
+    monkeypatch.setattr(Decoder, "greedy", lambda *a: [t + 1 for t in real(*a)])
     with pytest.raises(VerificationRefused, match="greedy tokens"):
         modelport.convert(folder, f"{tmp_path / 'out'}/", layout="genai")
     assert not (tmp_path / "out" / "genai_config.json").exists()
