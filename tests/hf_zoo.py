@@ -74,6 +74,9 @@ ZOO["bart"] = ("BartConfig", "BartForConditionalGeneration",
                dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
                     decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
                     init_std=0.2), "text2text-generation")
+# a mixture-of-experts decoder that reads the encoder's states as a ModelOutput (router outputs and all)
+ZOO["switch"] = ("SwitchTransformersConfig", "SwitchTransformersForConditionalGeneration",
+                 dict(ZOO["t5"][2], num_experts=4, expert_capacity=64), "text2text-generation")
 ZOO["bart-cls"] = ("BartConfig", "BartForSequenceClassification", dict(ZOO["bart"][2], num_labels=3),
                    "text-classification")
 # speech and vision generation: random weights this large make greedy decoding vary its tokens
@@ -148,5 +151,18 @@ ZOO["detr"] = ("DetrConfig", "DetrForObjectDetection",
 ZOO["segformer"] = ("SegformerConfig", "SegformerForSemanticSegmentation", dict(_SEGFORMER, num_labels=3),
                     "semantic-segmentation")
 ZOO["glpn"] = ("GLPNConfig", "GLPNForDepthEstimation", _SEGFORMER, "depth-estimation")
+# multi-head latent attention caches one compressed head: "keys" kv_lora_rank (24) wide, "values" the rotary
+# part (8); no MoE layer (first_k_dense_replace)
+ZOO["deepseek-v3"] = ("DeepseekV3Config", "DeepseekV3ForCausalLM",
+                      dict(DECODER, num_key_value_heads=4, q_lora_rank=16, kv_lora_rank=24, qk_rope_head_dim=8,
+                           qk_nope_head_dim=8, v_head_dim=12, head_dim=8, first_k_dense_replace=2,
+                           moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, n_group=1,
+                           topk_group=1, initializer_range=0.2), "text-generation-with-past")
+# w2v-BERT: log-mel frames stacked in pairs, [batch, frames, 160] (feature_projection_input_dim)
+ZOO["w2v-bert"] = ("Wav2Vec2BertConfig", "Wav2Vec2BertForCTC",
+                   dict(vocab_size=20, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, output_hidden_size=32, conv_depthwise_kernel_size=3,
+                        left_max_position_embeddings=16, right_max_position_embeddings=4),
+                   "automatic-speech-recognition")
 ZOO["phi"] = ("PhiConfig", "PhiForCausalLM", dict(DECODER, partial_rotary_factor=0.5, initializer_range=0.2),
               "text-generation-with-past")

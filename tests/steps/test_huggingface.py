@@ -18,8 +18,8 @@ from tests.steps.roundtrip import onnx_io, ort_run, round_trip
 pytestmark = [pytest.mark.slow, needs("torch", "transformers")]
 
 ENCODERS = ["bert", "bert-base", "roberta", "distilbert", "bert-mlm", "bert-choice", "vit", "swin", "convnext",
-            "whisper-encoder", "wav2vec2", "bert-lm"]
-DECODERS = ["gpt2", "llama", "qwen2", "mixtral"]
+            "whisper-encoder", "wav2vec2", "w2v-bert", "bert-lm"]
+DECODERS = ["gpt2", "llama", "qwen2", "mixtral", "deepseek-v3"]
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +110,7 @@ def test_folder_output_is_self_contained_and_inspect_names_the_task(hf, tmp_path
     assert onnx_io(tmp_path / "x.onnx")[1] == ["last_hidden_state", "pooler_output"]
 
 
-@pytest.mark.parametrize("name", ["bert", "vit", "llama"])
+@pytest.mark.parametrize("name", ["bert", "vit", "llama", "deepseek-v3"])
 def test_a_changed_weight_fails_verification(hf, tmp_path, cli, name):
     """The faithful file passes against the folder; a copy with one weight in the middle of the network x1.05
     fails."""
@@ -122,7 +122,10 @@ def test_a_changed_weight_fails_verification(hf, tmp_path, cli, name):
     broken_dir = tmp_path / "broken"
     model = reference_model(name, folder)
     with torch.no_grad():
-        weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 2]
+        # not MLA's low-rank down-projections (q_a_proj, kv_a_proj_with_mqa): an RMSNorm follows each, which
+        # undoes a scaled weight exactly
+        weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 2
+                   and "_a_proj" not in n]
         weights[len(weights) // 2].mul_(1.05)
     model.save_pretrained(str(broken_dir))
     broken = tmp_path / "broken.onnx"
@@ -170,6 +173,12 @@ def test_decoder_with_cache_matches_generate_token_for_token(hf, tmp_path, cli, 
     assert ins[:2] == ["input_ids", "attention_mask"]
     assert ins[-2 * layers:] == [f"past_key_values.{i}.{k}" for i in range(layers) for k in ("key", "value")]
     assert outs == ["logits"] + [f"present.{i}.{k}" for i in range(layers) for k in ("key", "value")]
+    if name == "deepseek-v3":  # MLA: the cached "keys" and "values" differ in width
+        import onnx
+
+        dims = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim]
+                for i in onnx.load(str(out), load_external_data=False).graph.input}
+        assert (dims["past_key_values.0.key"][3], dims["past_key_values.0.value"][3]) == (24, 8)
     assert (tmp_path / "generation_config.json").exists()
     model = reference_model(name, folder)
     prompt = np.random.default_rng(3).integers(0, 99, (1, 6)).astype(np.int64)
@@ -240,11 +249,11 @@ def test_pt2_naming_a_class_outside_the_allow_list_needs_trust(tmp_path):
 
 
 # what each encoder-decoder's encoder reads: token ids (and a mask the decoder reads too), log-mel frames, pixels
-SEQ2SEQ_INPUTS = {"t5": ("input_ids", (1, 7)), "whisper": ("input_features", (1, 16, 60)),
+SEQ2SEQ_INPUTS = {"t5": ("input_ids", (1, 7)), "switch": ("input_ids", (1, 7)), "whisper": ("input_features", (1, 16, 60)),
                   "vit-gpt2": ("pixel_values", (1, 3, 32, 32))}
 
 
-@pytest.mark.parametrize("name", ["t5", "whisper", "vit-gpt2"])
+@pytest.mark.parametrize("name", ["t5", "switch", "whisper", "vit-gpt2"])
 def test_encoder_decoder_files_generate_like_transformers_with_and_without_cache(hf, tmp_path, cli, name):
     """text2text-generation, Whisper-style automatic-speech-recognition and image-to-text: encoder_model.onnx once,
     then either decoder_model.onnx over the growing prefix, or decoder_model.onnx for the first token and
@@ -338,7 +347,10 @@ def test_encoder_decoder_classifier_reads_rows_ending_with_one_eos(hf, tmp_path,
     got = ort_run(out, {"input_ids": ids, "attention_mask": mask})["logits"]
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
     with torch.no_grad():
-        weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 2]
+        # not MLA's low-rank down-projections (q_a_proj, kv_a_proj_with_mqa): an RMSNorm follows each, which
+        # undoes a scaled weight exactly
+        weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 2
+                   and "_a_proj" not in n]
         weights[len(weights) // 2].mul_(1.01)
     model.save_pretrained(str(tmp_path / "broken"))
     code, _, err = cli("verify", tmp_path / "broken", out)  # the faithful file against the changed copy

@@ -24,6 +24,7 @@ def folder_with(tmp_path, config: dict):
     ("BertForMultipleChoice", "multiple-choice"),
     ("ViTForImageClassification", "image-classification"),
     ("DeiTForImageClassificationWithTeacher", "image-classification"),
+    ("PerceiverForImageClassificationLearned", "image-classification"),
     ("DetrForObjectDetection", "object-detection"),
     ("WhisperForAudioClassification", "audio-classification"),
     ("Wav2Vec2ForCTC", "automatic-speech-recognition"),
@@ -183,3 +184,24 @@ def test_main_input_of_a_model_listing_two_and_speech2text_feature_width():
     speech2text = types.SimpleNamespace(input_feat_per_channel=16, max_source_positions=200)
     layouts = audio_specs(speech2text, "input_features")
     assert layouts[0][0][0].shape == ("batch", 16, 400) and layouts[1][0][0].shape[-1] == 16
+
+
+def test_a_cache_is_exported_only_when_its_layers_hold_just_keys_and_values():
+    from types import SimpleNamespace
+
+    from modelport.frameworks.hf.modules import unusable_cache
+
+    class DynamicCache:
+        def __init__(self, layers):
+            self.layers = layers
+
+    class MiniMaxCache(DynamicCache):  # keeps linear-attention state beside its layers
+        pass
+
+    plain = SimpleNamespace(keys=1, values=2)
+    assert unusable_cache(DynamicCache([plain, plain])) is None
+    assert unusable_cache(None) == "no cache"
+    assert unusable_cache(MiniMaxCache([plain])) == "its own MiniMaxCache"
+    assert "without per-layer keys" in unusable_cache(DynamicCache([plain, SimpleNamespace(conv_states={})]))
+    hybrid = SimpleNamespace(keys=1, values=2, conv_states={})  # Falcon-H1: attention + Mamba in one layer
+    assert "Mamba states" in unusable_cache(DynamicCache([hybrid]))

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from modelport.core.errors import UsageError
+from modelport.core.errors import UnsupportedError, UsageError
 
 CONFIG = "genai_config.json"
 # GenAI's own per-architecture code paths assume layouts of their builder (GPT-2's: one past tensor per layer);
@@ -50,6 +50,11 @@ def config(source: Path, onnx_path: Path, task: str) -> dict:
         raise UsageError(f"{onnx_path}: no past_key_values inputs: --layout genai needs the KV-cache decoder")
     past = inputs[keys[0]].type.tensor_type.shape.dim  # [batch, kv_heads, past_sequence_length, head_dim]
     kv_heads, head_size = past[1].dim_value, past[3].dim_value
+    values = inputs[keys[0][:-len("key")] + "value"].type.tensor_type.shape.dim
+    if (values[1].dim_value, values[3].dim_value) != (kv_heads, head_size):  # MLA (DeepSeek-V2/V3)
+        raise UnsupportedError(f"{onnx_path}: its cached keys are {kv_heads}x{head_size} and values "
+                               f"{values[1].dim_value}x{values[3].dim_value}: ONNX Runtime GenAI takes one head_size",
+                               hint="write the plain ONNX decoder (no --layout genai)")
     hf = _read(source / "config.json")
     hf = {**hf.get("text_config", {}), **hf}
     heads = hf.get("num_attention_heads") or hf.get("n_head") or kv_heads

@@ -122,8 +122,9 @@ class HFModel(TorchModel):
             self._wrap_seq2seq(torch, specs, task.partition(":")[2], [(with_sizes(lay, given), rules)
                                                                        for lay, rules in layouts])
         else:
-            if task == "text-classification" and getattr(config, "pad_token_id", 0) is None:
-                self._set_pad_token(config)
+            text = config.get_text_config() if hasattr(config, "get_text_config") else config  # Qwen3.5: its own
+            if task == "text-classification" and getattr(text, "pad_token_id", 0) is None:
+                self._set_pad_token(text)
             if task == "text-classification" and getattr(config, "is_encoder_decoder", False):
                 self._end_rows(config)
             errors = []
@@ -205,8 +206,9 @@ class HFModel(TorchModel):
         batches of several rows without a pad token id: use the end-of-sequence id, as tokenizers usually do."""
         eos = getattr(config, "eos_token_id", None)
         config.pad_token_id = (eos[0] if isinstance(eos, list) and eos else eos) if eos is not None else 0
-        self.notes.append(f"config.json sets no pad_token_id: {config.pad_token_id} (eos) is used, so that batches "
-                          "of several rows are scored at each row's last non-padding token")
+        which = "(eos)" if eos is not None else "(there is no eos either)"
+        self.notes.append(f"config.json sets no pad_token_id: {config.pad_token_id} {which} is used, so that "
+                          "batches of several rows are scored at each row's last non-padding token")
 
     def _plain(self, torch, specs) -> None:
         """The model itself, called with keyword inputs; outputs named after its ModelOutput fields."""
@@ -220,7 +222,8 @@ class HFModel(TorchModel):
         except Exception as exc:
             raise example_failed(self, exc) from exc
         if any(hf_modules.is_cache(v) for v in getattr(out, "values", list)()):
-            self.module = hf_modules.classes()["no-cache"](self.hf_model)
+            self.module = hf_modules.classes()["no-cache"](self.hf_model, self.kwarg_names)
+            self.kwarg_names, self.varargs_from = [], 0
         self.outputs = output_names(out)
 
     def _wrap_past(self, torch, specs, params) -> None:
@@ -241,8 +244,8 @@ class HFModel(TorchModel):
         except Exception as exc:
             raise example_failed(self, exc) from exc
         cache = hf_modules.returned_cache(out)
-        if not all(getattr(layer, "keys", None) is not None for layer in getattr(cache, "layers", None) or [None]):
-            kind = "no cache" if cache is None else f"a {type(cache).__name__} without per-layer keys/values"
+        kind = hf_modules.unusable_cache(cache)
+        if kind:
             self.notes.append(f"{self.architecture} returns {kind}: exported as text-generation (no KV cache)")
             self.task = "text-generation"
             self.rules.pop("position_ids", None)
@@ -251,7 +254,8 @@ class HFModel(TorchModel):
             self._plain(torch, [TensorSpec(s.name, ("batch", "sequence_length"), s.dtype)
                                 if s.name == "attention_mask" else s for s in specs if s.name != "position_ids"])
             return
-        layers = [(int(layer.keys.shape[1]), int(layer.keys.shape[3])) for layer in cache.layers]
+        layers = [tuple((int(t.shape[1]), int(t.shape[3])) for t in (layer.keys, layer.values))
+                  for layer in cache.layers]
         past = hf_tasks.past_specs(layers)
         for spec in past:
             self.rules[spec.name] = InputRule("cached keys/values: N(0, 1)", mean=0.0, std=1.0,

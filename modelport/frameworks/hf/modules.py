@@ -19,9 +19,48 @@ def returned_cache(out):
     return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
+def unusable_cache(cache) -> str | None:
+    """What keeps a returned cache from being passed as key/value tensors per layer (None: nothing): none at all,
+    linear-attention or Mamba layers (states, no keys), or a DynamicCache subclass that keeps state of its own
+    beside the layers (MiniMaxCache), which the model refuses to take as a plain DynamicCache."""
+    if cache is None:
+        return "no cache"
+    name = type(cache).__name__
+    if name != "DynamicCache" and any(c.__name__ == "DynamicCache" for c in type(cache).__mro__):
+        return f"its own {name}"
+    layers = getattr(cache, "layers", None) or [None]
+    if not all(getattr(layer, "keys", None) is not None for layer in layers):
+        return f"a {name} without per-layer keys/values"
+    if any(hasattr(layer, "conv_states") for layer in layers):  # Falcon-H1: attention and Mamba in each layer
+        return f"a {name} holding Mamba states beside the keys/values"
+    return None
+
+
 def is_cache(value) -> bool:
     """A transformers Cache object (DynamicCache, EncoderDecoderCache, ...) in a model's output."""
     return any(cls.__name__ == "Cache" for cls in type(value).__mro__)
+
+
+def encoder_output(states):
+    """The encoder's states as a ModelOutput: some decoders read `encoder_outputs.last_hidden_state` without
+    converting a tuple first, a mixture-of-experts one its router outputs too (NLLB-MoE, SwitchTransformers:
+    None here, which they read as no auxiliary loss), Moonshine the encoder's mask."""
+    return _encoder_states()(last_hidden_state=states)
+
+
+@functools.cache
+def _encoder_states():
+    from dataclasses import dataclass
+
+    from transformers.modeling_outputs import BaseModelOutput
+
+    @dataclass
+    class EncoderStates(BaseModelOutput):
+        router_logits: tuple | None = None
+        router_probs: tuple | None = None
+        attention_mask: object = None  # Moonshine: the encoder's downsampled mask (None: every frame counts)
+
+    return EncoderStates
 
 
 @functools.cache
@@ -53,12 +92,12 @@ def classes() -> dict:
         """model(**inputs) without the cache object some return even with use_cache off (T5's classifiers: an
         EncoderDecoderCache, which torch.export cannot flatten): the other fields of its ModelOutput."""
 
-        def __init__(self, model) -> None:
+        def __init__(self, model, names: list[str]) -> None:
             super().__init__()
-            self.model = model
+            self.model, self.names = model, list(names)
 
-        def forward(self, **inputs):
-            out = self.model(**inputs)
+        def forward(self, *tensors):  # positional: torch.export names dynamic axes after a forward's own arguments
+            out = self.model(**dict(zip(self.names, tensors)))
             return {k: v for k, v in out.items() if not is_cache(v)}
 
     class Encoder(torch.nn.Module):
@@ -83,7 +122,8 @@ def classes() -> dict:
 
         def forward(self, input_ids, *rest):
             mask = {"attention_mask": rest[0]} if self.masked else {}
-            out = self.model(decoder_input_ids=input_ids, encoder_outputs=(rest[-1],), use_cache=True, **mask)
+            out = self.model(decoder_input_ids=input_ids, encoder_outputs=encoder_output(rest[-1]), use_cache=True,
+                             **mask)
             cache = returned_cache(out)
             present = []
             for own, cross in zip(cache.self_attention_cache.layers, cache.cross_attention_cache.layers):
@@ -112,7 +152,7 @@ def classes() -> dict:
             # batch and encoder length, as the cached cross-attention keys have them)
             key = past[2]
             states = torch.zeros(key.shape[0], key.shape[2], self.width, dtype=key.dtype)
-            out = self.model(decoder_input_ids=input_ids, encoder_outputs=(states,), use_cache=True,
+            out = self.model(decoder_input_ids=input_ids, encoder_outputs=encoder_output(states), use_cache=True,
                              **mask, **{cache_argument(self.model): cache})
             present = []
             for layer in returned_cache(out).self_attention_cache.layers:

@@ -41,6 +41,9 @@ SEQ2SEQ_CLASSES = {"automatic-speech-recognition": "AutoModelForSpeechSeq2Seq"}
 # architecture name suffix -> task (first match wins: longer suffixes first)
 SUFFIXES = (
     ("ForImageClassificationWithTeacher", "image-classification"),
+    ("ForImageClassificationLearned", "image-classification"),  # Perceiver's three image preprocessors
+    ("ForImageClassificationFourier", "image-classification"),
+    ("ForImageClassificationConvProcessing", "image-classification"),
     ("ForSequenceClassification", "text-classification"),
     ("ForTokenClassification", "token-classification"),
     ("ForQuestionAnswering", "question-answering"),
@@ -121,9 +124,15 @@ def task_from_config(config: dict[str, Any], path) -> str:
 
 
 def main_input(model) -> str:
-    """The model's main input name (OneFormer lists two: pixel_values, task_inputs)."""
+    """The model's main input name (OneFormer lists two: pixel_values, task_inputs). Perceiver's is a generic
+    `inputs`; its image classifiers also take them as `pixel_values`, which says what they are."""
+    import inspect
+
     name = getattr(model, "main_input_name", "input_ids")
-    return name[0] if isinstance(name, (list, tuple)) and name else name
+    name = name[0] if isinstance(name, (list, tuple)) and name else name
+    if name == "inputs" and "pixel_values" in inspect.signature(model.forward).parameters:
+        return "pixel_values"
+    return name
 
 
 def refine_task(task: str, main_input: str) -> str:
@@ -132,10 +141,11 @@ def refine_task(task: str, main_input: str) -> str:
 
 def config_value(config, *names, default=None):
     """The first of `names` the config sets, looking into its vision / audio sub-config too (CLIP-style), and an
-    encoder-decoder's two halves (VisionEncoderDecoder: the encoder's image size, the decoder's vocabulary)."""
+    encoder-decoder's two halves (VisionEncoderDecoder: the encoder's image size, the decoder's vocabulary;
+    Parakeet and Canary keep their mel bins in `encoder_config`)."""
     holders = (config, getattr(config, "vision_config", None), getattr(config, "audio_config", None),
-               getattr(config, "text_config", None),
-               getattr(config, "encoder", None), getattr(config, "decoder", None))
+               getattr(config, "text_config", None), getattr(config, "encoder", None),
+               getattr(config, "decoder", None), getattr(config, "encoder_config", None))
     for holder in holders:
         for name in names:
             value = getattr(holder, name, None) if holder is not None else None
@@ -214,7 +224,12 @@ def audio_specs(config, main_input: str) -> list[tuple[list[TensorSpec], dict[st
             [TensorSpec(main_input, ("batch", mels, "sequence_length"), "float32")]
         later = [TensorSpec(main_input, ("batch", "sequence_length", mels), "float32")]  # frames first
         sized = InputRule(features, mean=0.0, std=1.0, sizes=(64, 40))
-        return [(first, {main_input: rule if frames else sized}), (later, {main_input: sized})]
+        layouts = [(first, {main_input: rule if frames else sized}), (later, {main_input: sized})]
+        stacked = config_value(config, "feature_projection_input_dim")  # w2v-BERT, SeamlessM4T: 2 frames stacked
+        if isinstance(stacked, int) and stacked != mels:
+            layouts.append(([TensorSpec(main_input, ("batch", "sequence_length", stacked), "float32")],
+                            {main_input: sized}))
+        return layouts
     strides = config_value(config, "conv_stride", default=[5, 2, 2, 2, 2, 2, 2])
     kernels = config_value(config, "conv_kernel", default=[10, 3, 3, 3, 3, 2, 2])
     hop = 1
@@ -224,18 +239,20 @@ def audio_specs(config, main_input: str) -> list[tuple[list[TensorSpec], dict[st
     rule = InputRule("normalised audio samples (a feature extractor's output): N(0, 1)", mean=0.0, std=1.0,
                      sizes=(shortest + 8 * hop, shortest + 3 * hop))
     raw = ([TensorSpec("input_values", ("batch", "sequence_length"), "float32")], {"input_values": rule})
+    mono = ([TensorSpec("input_values", ("batch", 1, "sequence_length"), "float32")], {"input_values": rule})
     length = config_value(config, "max_length")  # spectrogram transformers name their frames input_values
     if not isinstance(length, int):
-        return [raw]
+        return [raw, mono]  # OmniASR: one channel of samples
     frames = ([TensorSpec("input_values", ("batch", length, mels), "float32")],
               {"input_values": InputRule(features, mean=0.0, std=1.0)})
-    return [raw, frames]
+    return [raw, frames, mono]
 
 
-def past_specs(layers: list[tuple[int, int]], dtype: str = "float32") -> list[TensorSpec]:
-    """past_key_values.{i}.key / .value inputs, [batch, kv_heads, past_sequence_length, head_dim] each."""
+def past_specs(layers: list[tuple[tuple[int, int], tuple[int, int]]], dtype: str = "float32") -> list[TensorSpec]:
+    """past_key_values.{i}.key / .value inputs, [batch, kv_heads, past_sequence_length, head_dim] each; a layer
+    gives (heads, width) of its keys and of its values (MLA: keys 192 wide, values 128)."""
     return [TensorSpec(f"past_key_values.{i}.{kind}", ("batch", heads, "past_sequence_length", dim), dtype)
-            for i, (heads, dim) in enumerate(layers) for kind in ("key", "value")]
+            for i, pair in enumerate(layers) for kind, (heads, dim) in zip(("key", "value"), pair)]
 
 
 def present_names(count: int) -> list[str]:
