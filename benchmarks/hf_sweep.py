@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import _common  # noqa: F401  (paths, quiet TF)
+from _hf_tiny import IMAGE_ENCODERS, TEXT_DECODERS, forward_error, tiny_configs
 
 GROUPS = {
     "decoders": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
@@ -41,133 +42,17 @@ GROUPS = {
     "segmentation": ("MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES", "MODEL_FOR_UNIVERSAL_SEGMENTATION_MAPPING_NAMES"),
     "depth": "MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES",
     "zeroshot": "MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES",
+    "image-to-text": None,  # VisionEncoderDecoderModel: every pair of IMAGE_ENCODERS x TEXT_DECODERS
+    "audio-llm": None,  # the seq2seq mappings' decoder-only entries (Voxtral, Qwen2-Audio): what modelport says
 }
-MULTI_FILE = ("seq2seq", "speech2seq")  # encoder_model.onnx + decoder files: -o DIR/
+MULTI_FILE = ("seq2seq", "speech2seq", "image-to-text")  # encoder_model.onnx + decoder files: -o DIR/
 LIMIT = 240  # seconds per model
 
-SMALL = {
-    **dict.fromkeys(("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
-                     "num_decoder_layers", "num_encoder_layers"), 2),
-    **dict.fromkeys(("hidden_size", "d_model", "n_embd", "dim", "word_embed_proj_dim"), 64),
-    **dict.fromkeys(("num_attention_heads", "n_head", "n_heads", "encoder_attention_heads",
-                     "decoder_attention_heads"), 4),
-    **dict.fromkeys(("intermediate_size", "d_ff", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "hidden_dim",
-                     "n_inner", "moe_intermediate_size", "shared_expert_intermediate_size"), 64),
-    "num_key_value_heads": 2, "head_dim": 16, "d_kv": 16, "num_experts": 4, "num_local_experts": 4,
-    "n_routed_experts": 4, "num_experts_per_tok": 2, "embedding_size": 64, "projection_dim": 64,
-    "rotary_dim": 8, "q_lora_rank": 16, "kv_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8,
-    "v_head_dim": 16, "n_group": 1, "topk_group": 1, "n_shared_experts": 1, "first_k_dense_replace": 1,
-    "moe_intermediate_size": 64, "num_mel_bins": 16, "max_source_positions": 30, "projection_size": 64,
-}
-LAYER_LISTS = ("layer_types", "layers_block_type", "mlp_layer_types", "block_types", "attention_layers")
 TASK = {"decoders": "text-generation-with-past", "text": "text-classification", "seq2seq": "text2text-generation",
         "image": "image-classification", "audio": "audio-classification", "ctc": "automatic-speech-recognition",
         "speech2seq": "automatic-speech-recognition", "detection": "object-detection",
-        "segmentation": None, "depth": "depth-estimation", "zeroshot": "zero-shot-image-classification"}
-
-
-# a detector reads its backbone's stage widths from its own config (encoder_in_channels): keep the widths there
-WIDTH_READERS = ("encoder_in_channels", "in_channels_list", "backbone_hidden_sizes")
-# index lists into a backbone's layers (DPT-style necks read exactly this many hidden states)
-LAYER_INDICES = ("out_indices", "backbone_out_indices")
-
-
-def small_values(values: dict, keep_widths: bool = False) -> dict:
-    """Overrides that make a config dict tiny (sub-config dicts too), passed to the constructor so that what it
-    derives (layer types, head dims) is derived from the small values. A backbone keeps as many layers as the
-    indices into them need (its last ones), and its stage widths when the parent reads them."""
-    out = {}
-    layers = None
-    widths = keep_widths or any(key in values for key in WIDTH_READERS)
-    picked = [v for key in LAYER_INDICES if isinstance(values.get(key), list) for v in values[key]]
-    for key, value in values.items():
-        if key in SMALL and isinstance(value, int) and not isinstance(value, bool) and value > SMALL[key]:
-            out[key] = SMALL[key]
-            if key in ("num_hidden_layers", "num_layers", "n_layer", "n_layers"):
-                out[key] = max(SMALL[key], len(picked))
-                layers = (value, out[key])
-        elif isinstance(value, dict) and "model_type" in value:
-            out[key] = {**value, **small_values(value, keep_widths=widths)}
-        elif key == "depths" and isinstance(value, list):
-            out[key] = [1] * len(value)
-        elif key == "hidden_sizes" and isinstance(value, list) and not keep_widths:
-            out[key] = [16 * (i + 1) for i in range(len(value))]
-        elif key == "num_heads" and isinstance(value, list):
-            out[key] = [2] * len(value)
-        elif key == "vocab_size" and isinstance(value, int) and value > 1024:
-            out[key] = 1024
-        elif key == "vocab_size" and value is None:
-            out[key] = 32
-        elif key == "image_size" and isinstance(value, int) and value > 64:
-            out[key] = 64
-    if layers:
-        for key in LAYER_LISTS:
-            if isinstance(values.get(key), list) and len(values[key]) == layers[0]:
-                out[key] = values[key][:layers[1]]
-        for key in LAYER_INDICES:  # the last layers, as many as were picked
-            if isinstance(values.get(key), list) and values[key] and max(values[key]) > layers[1]:
-                first = 0 if min(values[key]) == 0 else 1
-                out[key] = list(range(layers[1] - len(values[key]) + first, layers[1] + first))
-        if isinstance(values.get("out_features"), list) and "out_indices" in out:
-            out["out_features"] = [f"stage{i}" for i in out["out_indices"]]
-    vocab = out.get("vocab_size", values.get("vocab_size"))
-    if isinstance(vocab, int):
-        for key in TOKEN_IDS:
-            if isinstance(values.get(key), int) and values[key] >= vocab:
-                out[key] = vocab - 1
-    return out
-
-
-def tiny_config(transformers, model_type: str):
-    """The default config of `model_type` made tiny through its constructor; failing that, in place."""
-    cls = transformers.CONFIG_MAPPING[model_type]
-    default = cls()
-    try:
-        return cls(**small_values(default.to_dict()))
-    except Exception:
-        return shrink(default)
-TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id", "sep_token_id",
-             "cls_token_id", "mask_token_id", "unk_token_id")
-
-
-def shrink(config, depth: int = 0):
-    """Make a default config tiny in place: fewer, narrower layers; vocab <= 1024; sub-configs too."""
-    for key, value in SMALL.items():
-        current = getattr(config, key, None)
-        if isinstance(current, int) and not isinstance(current, bool) and current > value:
-            try:
-                setattr(config, key, value)
-            except Exception:
-                pass
-    for key in ("depths", "num_heads", "hidden_sizes", "layers_block_type", "layer_types"):
-        current = getattr(config, key, None)
-        if isinstance(current, (list, tuple)) and current and all(isinstance(v, int) for v in current):
-            small = {"depths": 1, "num_heads": 2}.get(key)
-            if key == "hidden_sizes":
-                setattr(config, key, [16 * (i + 1) for i in range(len(current))])
-            elif small:
-                setattr(config, key, [small] * len(current))
-        elif isinstance(current, (list, tuple)) and key in ("layers_block_type", "layer_types") and current:
-            n = getattr(config, "num_hidden_layers", len(current))
-            setattr(config, key, list(current)[:n])
-    if hasattr(config, "vocab_size") and config.vocab_size is None:  # CTC heads need one
-        config.vocab_size = 32
-    vocab = getattr(config, "vocab_size", None)
-    if isinstance(vocab, int) and vocab > 1024:
-        config.vocab_size = 1024
-        vocab = 1024
-    if isinstance(vocab, int):
-        for key in TOKEN_IDS:
-            value = getattr(config, key, None)
-            if isinstance(value, int) and value >= vocab:
-                setattr(config, key, vocab - 1)
-    if getattr(config, "image_size", None) and isinstance(config.image_size, int) and config.image_size > 64:
-        config.image_size = 64
-    if depth < 2:
-        for value in list(vars(config).values()):
-            if hasattr(value, "to_dict") and hasattr(value, "model_type"):
-                shrink(value, depth + 1)
-    return config
+        "segmentation": None, "depth": "depth-estimation", "zeroshot": "zero-shot-image-classification",
+        "image-to-text": "image-to-text", "audio-llm": None}
 
 
 def work() -> None:
@@ -191,11 +76,23 @@ def work() -> None:
         sink = io.StringIO()
         try:
             with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
-                config = tiny_config(transformers, job["model_type"])
-                torch.manual_seed(0)
-                model = getattr(transformers, job["cls"])(config).eval()
+                model, built = None, RuntimeError("no tiny config")
+                for config in tiny_configs(transformers, job["model_type"]):  # the first whose forward runs
+                    torch.manual_seed(0)
+                    try:
+                        candidate = getattr(transformers, job["cls"])(config).eval()
+                    except Exception as exc:  # noqa: BLE001
+                        built = exc
+                        continue
+                    error = forward_error(candidate, job["group"])
+                    if model is None or error is None:
+                        model, result["forward"] = candidate, error or "ok"
+                    if error is None:
+                        break
+                if model is None:
+                    raise built
                 model.save_pretrained(str(folder))
-                del model
+                del model, candidate
         except Exception as exc:
             result.update(outcome="not buildable", reason=one_line(exc)[:200])
             print(json.dumps(result), file=results, flush=True)
@@ -214,6 +111,9 @@ def work() -> None:
             result.update(outcome="fail", reason=f"exit {exc.exit_code}: {one_line(exc)[:600]}")
         except Exception as exc:
             result.update(outcome="fail", reason=f"internal: {one_line(exc)[:600]}")
+        if result["outcome"] == "fail" and result["forward"] != "ok":  # not a model modelport was given
+            result.update(outcome="forward fails", reason=f"its own forward fails: {result['forward']}",
+                          modelport=result["reason"])
         result["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps(result), file=results, flush=True)
 
@@ -230,8 +130,8 @@ def _feed(path: Path) -> dict:
     rng = np.random.default_rng(11)
     feed = {}
     for i in ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs():
-        shape = [d if isinstance(d, int) else (16000 if i.name == "input_values" else SIZES.get(d, 8))
-                 for d in i.shape]
+        shape = [d if isinstance(d, int) else (16000 if (i.name, d) == ("input_values", "sequence_length")
+                                               else SIZES.get(d, 8)) for d in i.shape]
         if "mask" in i.name:
             feed[i.name] = np.ones(shape, np.int64)
         elif i.name == "position_ids":
@@ -293,19 +193,32 @@ class Worker:
 
 
 def jobs(groups: list[str], root: str) -> list[dict]:
+    import transformers
     from transformers.models.auto import modeling_auto
 
-    lists = []
-    for group in groups:
-        mine = []
-        names = GROUPS[group] if isinstance(GROUPS[group], tuple) else (GROUPS[group],)
-        for model_type, cls in (item for name in names for item in getattr(modeling_auto, name).items()):
+    lists = {group: [] for group in groups}
+    sources = [*groups, *(("seq2seq", "speech2seq") if "audio-llm" in groups else ())]
+    for group in dict.fromkeys(sources):
+        if group == "image-to-text":
+            lists[group] += [{"group": group, "model_type": f"{e}+{d}", "cls": "VisionEncoderDecoderModel", "dir": root}
+                            for e in IMAGE_ENCODERS for d in TEXT_DECODERS]
+        names = GROUPS.get(group) if isinstance(GROUPS[group], tuple) else (GROUPS[group],)
+        for model_type, cls in (item for name in names if name for item in getattr(modeling_auto, name).items()):
             cls = cls[0] if isinstance(cls, (list, tuple)) else cls
-            if not any(j["model_type"] == model_type for j in mine):
-                mine.append({"group": group, "model_type": model_type, "cls": cls, "dir": root})
-        lists.append(mine)
+            mine = group
+            if group in ("seq2seq", "speech2seq") and not _encoder_decoder(transformers, model_type):
+                mine = "audio-llm"  # a decoder reading audio: not an encoder-decoder task
+            if mine in lists and not any(j["model_type"] == model_type for j in lists[mine]):
+                lists[mine].append({"group": mine, "model_type": model_type, "cls": cls, "dir": root})
     # groups taken in turn, so that a time budget cuts every group short rather than leaving some out
-    return [job for row in itertools.zip_longest(*lists) for job in row if job is not None]
+    return [job for row in itertools.zip_longest(*lists.values()) for job in row if job is not None]
+
+
+def _encoder_decoder(transformers, model_type: str) -> bool:
+    try:
+        return bool(transformers.CONFIG_MAPPING[model_type]().is_encoder_decoder)
+    except Exception:  # noqa: BLE001  (a config with no default: let the build say so)
+        return True
 
 
 def main() -> None:
@@ -364,7 +277,8 @@ def merged(paths: list[Path]) -> list[dict]:
 
 
 def summarise(results: list[dict]) -> None:
-    print("\ngroup      pass / converted-or-failed  (not buildable from a tiny default config; not run)")
+    print("\ngroup      pass / tried  (not tried: not buildable from a tiny default config; its own PyTorch forward "
+          "fails on the sweep's inputs and modelport fails too; not run)")
     for group in GROUPS:
         rows = [r for r in results if r["group"] == group]
         if not rows:
@@ -374,11 +288,16 @@ def summarise(results: list[dict]) -> None:
         rate = f"{passed / len(tried):.0%}" if tried else "-"
         print(f"{group:10s} {passed:3d} / {len(tried):3d} = {rate:>4s}   "
               f"({sum(r['outcome'] == 'not buildable' for r in rows)} not buildable, "
+              f"{sum(r['outcome'] == 'forward fails' for r in rows)} forward fails, "
               f"{sum(r['outcome'] == 'not run' for r in rows)} not run)")
     verdicts = [r["broken"] for r in results if r.get("broken")]
     print(f"\nbroken copies (largest weight x1.01): {verdicts.count('caught')} caught, "
           f"{verdicts.count('FALSE PASS')} false passes, {verdicts.count('not broken')} not broken, "
           f"{verdicts.count('unmeasured')} unmeasured")
+    print("\nfailures:")
+    for r in sorted(results, key=lambda r: (r["group"], r["model_type"])):
+        if r["outcome"] == "fail":
+            print(f"  {r['group']:12s} {r['model_type']:26s} {r.get('reason') or ''}"[:240])
     for r in results:
         if r.get("broken") == "FALSE PASS":
             print(f"  FALSE PASS {r['group']} {r['model_type']}")
