@@ -249,8 +249,8 @@ def test_pt2_naming_a_class_outside_the_allow_list_needs_trust(tmp_path):
 
 
 # what each encoder-decoder's encoder reads: token ids (and a mask the decoder reads too), log-mel frames, pixels
-SEQ2SEQ_INPUTS = {"t5": ("input_ids", (1, 7)), "switch": ("input_ids", (1, 7)), "whisper": ("input_features", (1, 16, 60)),
-                  "vit-gpt2": ("pixel_values", (1, 3, 32, 32))}
+SEQ2SEQ_INPUTS = {"t5": ("input_ids", (1, 7)), "switch": ("input_ids", (1, 7)),
+                  "whisper": ("input_features", (1, 16, 60)), "vit-gpt2": ("pixel_values", (1, 3, 32, 32))}
 
 
 @pytest.mark.parametrize("name", ["t5", "switch", "whisper", "vit-gpt2"])
