@@ -205,3 +205,12 @@ def test_a_cache_is_exported_only_when_its_layers_hold_just_keys_and_values():
     assert "without per-layer keys" in unusable_cache(DynamicCache([plain, SimpleNamespace(conv_states={})]))
     hybrid = SimpleNamespace(keys=1, values=2, conv_states={})  # Falcon-H1: attention + Mamba in one layer
     assert "Mamba states" in unusable_cache(DynamicCache([hybrid]))
+
+
+def test_a_multimodal_decoder_folder_says_its_file_is_the_text_decoder_only():
+    from modelport.frameworks.hf.tasks import towers_left_out
+
+    voxtral = {"architectures": ["VoxtralForConditionalGeneration"], "audio_config": {}, "text_config": {}}
+    assert "audio tower" in towers_left_out(voxtral, "text-generation-with-past")[0]
+    assert towers_left_out(voxtral, "feature-extraction") == []
+    assert towers_left_out({"architectures": ["LlamaForCausalLM"]}, "text-generation-with-past") == []

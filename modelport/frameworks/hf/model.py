@@ -64,8 +64,10 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
         raise UsageError(f"{path}: transformers cannot load it for {task} ({one_line(exc)})",
                          hint="check --task, or that the folder was written by save_pretrained") from exc
     refined = hf_tasks.refine_task(task, hf_tasks.main_input(model))
-    return HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
-                   transformers.__version__, input_specs)
+    hf = HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
+                 transformers.__version__, input_specs)
+    hf.notes += hf_tasks.towers_left_out(config, base)
+    return hf
 
 
 def _saved_task(config: dict, path) -> str | None:

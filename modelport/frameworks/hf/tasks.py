@@ -123,6 +123,16 @@ def task_from_config(config: dict[str, Any], path) -> str:
     raise UsageError(f"{path}: cannot tell the task of a {archs[0]}", hint=f"pass --task, one of: {', '.join(TASKS)}")
 
 
+def towers_left_out(config: dict[str, Any], task: str) -> list[str]:
+    """What a decoder's file leaves out of a multimodal folder (Voxtral, Qwen2-Audio, LLaVA, Gemma 3): the file is
+    its text decoder, and the audio or image tower that feeds it in transformers is not in it."""
+    towers = [key.removesuffix("_config") for key in ("audio_config", "vision_config") if key in config]
+    if not task.startswith("text-generation") or not towers:
+        return []
+    return [f"the file is the text decoder only: the {' and '.join(towers)} tower(s) in the folder are not in it "
+            "(it takes token ids; the tower's embeddings are not an input)"]
+
+
 def main_input(model) -> str:
     """The model's main input name (OneFormer lists two: pixel_values, task_inputs). Perceiver's is a generic
     `inputs`; its image classifiers also take them as `pixel_values`, which says what they are."""
