@@ -20,7 +20,6 @@ from modelport.core.model import GENERATED_SIZES, InputRule, ending_with
 from modelport.frameworks.hf import dual, sentence
 from modelport.frameworks.hf import modules as hf_modules
 from modelport.frameworks.hf import tasks as hf_tasks
-from modelport.frameworks.hf.tasks import with_sizes
 from modelport.frameworks.torch.model import EXAMPLE_BATCH, EXAMPLE_DIM, TorchModel
 from modelport.frameworks.torch.outputs import output_names
 
@@ -66,7 +65,7 @@ def load(path, *, trust: bool, task: str | None, input_specs=()) -> HFModel:
     refined = hf_tasks.refine_task(task, hf_tasks.main_input(model))
     hf = HFModel(path, model, refined, config.get("architectures", [type(model).__name__])[0],
                  transformers.__version__, input_specs)
-    hf.notes += hf_tasks.towers_left_out(config, base)
+    hf.notes += hf_tasks.towers_left_out(config, base)  # a multimodal folder's decoder: the text part only
     return hf
 
 
@@ -108,7 +107,7 @@ class HFModel(TorchModel):
         else:
             layouts = [hf_tasks.text_specs(config, params, task)]
         specs, self.rules = layouts[0]
-        specs = with_sizes(specs, given)
+        specs = hf_tasks.with_sizes(specs, given)
         self.positions = int(hf_tasks.config_value(config, "max_position_embeddings", "n_positions", default=0) or 0)
         self.dim_bounds = {"sequence_length": self.positions} if self.positions and main == "input_ids" else {}
         self.varargs_from = None  # index of the first input the module takes as *args (the KV cache)
@@ -121,7 +120,7 @@ class HFModel(TorchModel):
         elif task == "text-generation-with-past":
             self._wrap_past(torch, specs, params)
         elif ":" in task:  # one half of an encoder-decoder
-            self._wrap_seq2seq(torch, specs, task.partition(":")[2], [(with_sizes(lay, given), rules)
+            self._wrap_seq2seq(torch, specs, task.partition(":")[2], [(hf_tasks.with_sizes(lay, given), rules)
                                                                        for lay, rules in layouts])
         else:
             text = config.get_text_config() if hasattr(config, "get_text_config") else config  # Qwen3.5: its own
@@ -133,7 +132,7 @@ class HFModel(TorchModel):
             for layout, rules in layouts:  # an audio input's other layouts, when the first fails
                 self.rules = rules
                 try:
-                    self._plain(torch, with_sizes(layout, given))
+                    self._plain(torch, hf_tasks.with_sizes(layout, given))
                     break
                 except UnsupportedError as exc:
                     errors.append(exc)
@@ -172,13 +171,13 @@ class HFModel(TorchModel):
                 self.notes.append(f"pixel_values is fixed at {height}x{width} ({where}): {self.architecture} "
                                   f"fails at {other}x{other} ({one_line(exc)})")
         specs, self.rules = hf_tasks.image_specs(config, self.path, dynamic=False)
-        self._plain(torch, with_sizes(specs, given))
+        self._plain(torch, hf_tasks.with_sizes(specs, given))
 
     def _dual(self, torch, params, part: str, given) -> None:
         """A CLIP-style model whole (text and pixels in, both embeddings and the scores out), or one tower."""
         self.task = f"{dual.TASK}:{part}" if part else dual.TASK
         specs, self.rules = dual.specs(self.hf_model.config, params, self.path, part)
-        self.inputs = with_sizes(specs, given)
+        self.inputs = hf_tasks.with_sizes(specs, given)
         self.module, self.kwarg_names = dual.module_class()(self.hf_model, part), [s.name for s in self.inputs]
         self.outputs = dual.outputs(part)
         self._run_example(torch)
@@ -208,8 +207,8 @@ class HFModel(TorchModel):
         batches of several rows without a pad token id: use the end-of-sequence id, as tokenizers usually do."""
         eos = getattr(config, "eos_token_id", None)
         config.pad_token_id = (eos[0] if isinstance(eos, list) and eos else eos) if eos is not None else 0
-        which = "(eos)" if eos is not None else "(there is no eos either)"
-        self.notes.append(f"config.json sets no pad_token_id: {config.pad_token_id} {which} is used, so that "
+        self.notes.append(f"config.json sets no pad_token_id: {config.pad_token_id} "
+                          f"{'(eos)' if eos is not None else '(there is no eos either)'} is used, so that "
                           "batches of several rows are scored at each row's last non-padding token")
 
     def _plain(self, torch, specs) -> None:
@@ -246,8 +245,7 @@ class HFModel(TorchModel):
         except Exception as exc:
             raise example_failed(self, exc) from exc
         cache = hf_modules.returned_cache(out)
-        kind = hf_modules.unusable_cache(cache)
-        if kind:
+        if kind := hf_modules.unusable_cache(cache):
             self.notes.append(f"{self.architecture} returns {kind}: exported as text-generation (no KV cache)")
             self.task = "text-generation"
             self.rules.pop("position_ids", None)
