@@ -202,7 +202,7 @@ def jobs(groups: list[str], root: str) -> list[dict]:
         if group == "image-to-text":
             lists[group] += [{"group": group, "model_type": f"{e}+{d}", "cls": "VisionEncoderDecoderModel", "dir": root}
                             for e in IMAGE_ENCODERS for d in TEXT_DECODERS]
-        names = GROUPS.get(group) if isinstance(GROUPS[group], tuple) else (GROUPS[group],)
+        names = GROUPS[group] if isinstance(GROUPS[group], tuple) else (GROUPS[group],)  # (None,): built above
         for model_type, cls in (item for name in names if name for item in getattr(modeling_auto, name).items()):
             cls = cls[0] if isinstance(cls, (list, tuple)) else cls
             mine = group
