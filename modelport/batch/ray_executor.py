@@ -1,38 +1,70 @@
-"""The Ray executor: each task a Ray task, which runs it exactly as the pool does (a new process on the worker's
-node, `python -m modelport.batch.worker`, with the same timeout and crash handling), so the same manifest
-writes the same files either way.
+"""The Ray executor: long-lived actors, each holding a warm worker (batch/warm.py) on its node, fed by the same
+slots as the pool (batch/slots.py), so the same manifest writes the same files either way. With
+`--isolation job` an actor runs each job in a new process instead.
+
+The timeout and crash rules are the pool's: the actor's worker process is killed on a timeout, a worker that
+dies is recorded against its job, and the actor starts a fresh worker for the next job; an actor that itself
+dies (its node lost) is recorded against its job and replaced.
 
 Where: `--ray-address`, else `RAY_ADDRESS`, else a local Ray started for this run and stopped after it.
 Shipped to workers: the task (plain data: paths, options) and nothing else; every worker must reach the
 sources and outputs at the same paths (a shared file system), with modelport and the frameworks installed.
-Resources per task: `num_cpus` (default 1) and `memory` (default six times the source's size, at least 1 GB,
-capped at what the cluster has), from the manifest.
+Actors: `-j` of them (default: the cluster's CPUs over the largest `num_cpus` a job asks), each reserving the
+largest `num_cpus` and `memory` the manifest's jobs ask (memory default: six times the source's size, at least
+1 GB, capped at the cluster's share per actor).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from modelport.batch.manifest import source_file
 from modelport.batch.plan import Task
-from modelport.batch.pool import failed
+from modelport.batch.slots import run_slots
+from modelport.batch.warm import failed
 from modelport.core.errors import MissingDependency, UsageError, one_line
 
 GB = 1 << 30
 
 
-def _on_worker(task_data: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-    """What a Ray worker runs for one task."""
-    import tempfile
+class Host:
+    """What a Ray actor runs: a warm worker (or a process per job) on its node, replaced as the pool's are."""
 
-    from modelport.batch.pool import run_in_process, thread_env
+    def __init__(self, framework: str, isolation: str, worker_jobs: int | None, worker_memory: int | None,
+                 cpus: float) -> None:
+        import tempfile
 
-    task = Task.from_dict(task_data)
-    with tempfile.TemporaryDirectory(prefix="modelport-ray-") as scratch:
-        return run_in_process(task, Path(scratch) / "task", thread_env(1, task.num_cpus), task.timeout or timeout)
+        from modelport.batch.pool import thread_env
+
+        self.framework, self.isolation = framework, isolation
+        self.worker_jobs, self.worker_memory = worker_jobs, worker_memory
+        self.env = thread_env(1, cpus)
+        self.folder = Path(tempfile.mkdtemp(prefix="modelport-ray-"))
+        self.worker = None
+
+    def run(self, task_data: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+        from modelport.batch.warm import ProcessPerJob, WarmWorker
+
+        task = Task.from_dict(task_data)
+        if self.worker is not None and self.worker.spent:
+            self.worker.close()
+            self.worker = None
+        if self.worker is None:
+            self.worker = ProcessPerJob(self.framework, self.env, self.folder) if self.isolation == "job" else \
+                WarmWorker(self.framework, self.env, self.folder, max_jobs=self.worker_jobs,
+                           max_rss=self.worker_memory)
+        return self.worker.run(task, timeout)
+
+    def close(self) -> None:
+        import shutil
+
+        if self.worker is not None:
+            self.worker.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def default_memory(task: Task) -> int:
@@ -44,15 +76,42 @@ def default_memory(task: Task) -> int:
     return max(GB, 6 * size)
 
 
+class _Slot:
+    """The driver's side of one actor of one framework: the slot's worker, as batch/slots.py sees it."""
+
+    spent = False  # the actor replaces its own spent or dead worker
+
+    def __init__(self, executor: RayExecutor, framework: str) -> None:
+        self.executor, self.framework = executor, framework
+        self.actor = executor.actor(framework)
+
+    def run(self, task: Task, timeout: float | None) -> dict[str, Any]:
+        try:
+            return self.executor.ray.get(self.actor.run.remote(task.to_dict(), timeout))
+        except Exception as exc:  # the actor died, or Ray lost its node: a fresh actor for the next job
+            self.executor.drop(self.actor)
+            self.actor = self.executor.actor(self.framework)
+            return failed(task, f"the Ray worker failed ({one_line(exc)})")
+
+    def close(self) -> None:
+        self.executor.drop(self.actor, gracefully=True)
+
+
 class RayExecutor:
-    def __init__(self, address: str | None, timeout: float | None) -> None:
+    def __init__(self, address: str | None, timeout: float | None, jobs: int | None = None,
+                 isolation: str = "worker", worker_jobs: int | None = None,
+                 worker_memory: int | None = None) -> None:
         try:
             import ray
         except ImportError as exc:
             raise MissingDependency("ray", "ray", "run jobs on Ray (--executor ray)") from exc
         self.ray = ray
         self.address = address or os.environ.get("RAY_ADDRESS") or None
-        self.timeout = timeout
+        self.timeout, self.jobs, self.isolation = timeout, jobs, isolation
+        self.worker_jobs, self.worker_memory = worker_jobs, worker_memory
+        self._actors: set = set()
+        self._lock = threading.Lock()
+        self._stopping = False
 
     def run(self, tasks: list[Task], started: Callable[[Task], None], done: Callable[[Task, dict], None]) -> None:
         ray = self.ray
@@ -60,33 +119,47 @@ class RayExecutor:
         if ours:
             self._start(ray)
         try:
-            capacity = int(ray.cluster_resources().get("memory", 0)) or None
-            remote = ray.remote(_on_worker)
-            refs = {}
-            for task in tasks:
-                memory = task.memory or default_memory(task)
-                if capacity:
-                    memory = min(memory, capacity)
-                ref = remote.options(num_cpus=task.num_cpus, memory=memory, max_retries=0).remote(
-                    task.to_dict(), self.timeout)
-                refs[ref] = task
-                started(task)
-            pending = list(refs)
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
-                for ref in ready:
-                    try:
-                        result = ray.get(ref)
-                    except Exception as exc:  # the worker process died, or Ray lost the node
-                        result = failed(refs[ref], f"the Ray task failed ({one_line(exc)})")
-                    done(refs[ref], result)
-        except BaseException:
-            for ref in list(refs) if "refs" in locals() else []:
-                ray.cancel(ref, force=True)
-            raise
+            resources = ray.cluster_resources()
+            cpus = max(t.num_cpus for t in tasks)
+            slots = self.jobs or max(1, int(resources.get("CPU", 1) // cpus))
+            memory = max(t.memory or default_memory(t) for t in tasks)
+            if resources.get("memory"):
+                memory = min(memory, int(resources["memory"] // slots))
+            self._options = {"num_cpus": cpus, "memory": memory, "max_restarts": 0, "max_task_retries": 0}
+            self.worker_memory = self.worker_memory or memory  # a worker past its actor's reservation is replaced
+            self._remote = ray.remote(Host)
+            run_slots(tasks, slots, lambda framework: _Slot(self, framework), self.timeout, started, done,
+                      lambda: self._stopping, self.kill_all)
         finally:
             if ours:
                 ray.shutdown()
+
+    def actor(self, framework: str):
+        handle = self._remote.options(**self._options).remote(framework, self.isolation, self.worker_jobs,
+                                                             self.worker_memory, self._options["num_cpus"])
+        with self._lock:
+            self._actors.add(handle)
+        return handle
+
+    def drop(self, actor, gracefully: bool = False) -> None:
+        with self._lock:
+            self._actors.discard(actor)
+        if gracefully and not self._stopping:
+            try:
+                self.ray.get(actor.close.remote(), timeout=60)
+            except Exception:  # already gone: nothing to close
+                pass
+        self.ray.kill(actor)
+
+    def kill_all(self) -> None:
+        self._stopping = True
+        with self._lock:
+            actors = list(self._actors)
+        for actor in actors:  # the warm worker under each sees its parent gone and ends
+            try:
+                self.ray.kill(actor)
+            except Exception:  # already gone
+                pass
 
     def _start(self, ray) -> None:
         import logging

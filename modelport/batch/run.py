@@ -16,6 +16,7 @@ from modelport.batch import manifest as manifest_mod
 from modelport.batch.plan import Task, tasks_for, up_to_date
 
 EXECUTORS = ("pool", "ray")
+ISOLATIONS = ("worker", "job")
 
 
 @dataclass
@@ -54,16 +55,20 @@ def plan(manifest: str | Path) -> list[Task]:
 
 def batch(manifest: str | Path, *, tasks: list[Task] | None = None, jobs: int | None = None, executor: str = "pool",
           ray_address: str | None = None, timeout: float | None = None, force: bool = False,
+          isolation: str = "worker", worker_jobs: int | None = None, worker_memory: int | None = None,
           register: bool = False, progress: Callable[[str], None] = lambda _: None,
           started: Callable[[Task], None] = lambda t: None,
           done: Callable[[Task, dict], None] = lambda t, r: None) -> BatchResult:
-    """Run a manifest's tasks (`tasks`: already planned from it, else planned here). `register`: log each
-    verified output to the MLflow registry afterwards (see batch/register.py)."""
+    """Run a manifest's tasks (`tasks`: already planned from it, else planned here). `isolation`: "worker"
+    (warm workers, each replaced after `worker_jobs` jobs or past `worker_memory` bytes) or "job" (a process
+    per job). `register`: log each verified output to the MLflow registry afterwards (batch/register.py)."""
     import os
 
+    from modelport.batch.pool import WORKER_JOBS, Pool
     from modelport.batch.worker import run_task
 
     tasks = plan(manifest) if tasks is None else tasks
+    explicit = jobs is not None
     jobs = jobs or os.cpu_count() or 1
     if register:
         from modelport.batch.register import check, register_all
@@ -72,11 +77,10 @@ def batch(manifest: str | Path, *, tasks: list[Task] | None = None, jobs: int | 
     if executor == "ray":
         from modelport.batch.ray_executor import RayExecutor
 
-        runner = RayExecutor(ray_address, timeout)  # exit 5 without Ray, before any work
+        runner = RayExecutor(ray_address, timeout, jobs if explicit else None, isolation, worker_jobs or WORKER_JOBS,
+                             worker_memory)  # exit 5 without Ray, before any work
     else:
-        from modelport.batch.pool import Pool
-
-        runner = Pool(jobs, timeout)
+        runner = Pool(jobs, timeout, isolation, worker_jobs or WORKER_JOBS, worker_memory)
     result = BatchResult(str(manifest), executor, jobs, tasks)
     by_task: dict[int, dict] = {}
     start = time.perf_counter()

@@ -1,15 +1,16 @@
 """Run one batch task in this process: its steps in order, each through modelport's Python API.
 
-    python -m modelport.batch.worker TASK.json RESULT.json
+    python -m modelport.batch.worker TASK.json RESULT.json     (one task: `--isolation job`)
+    python -m modelport.batch.worker --warm                     (a warm worker: tasks on stdin, see warm.py)
 
-The pool starts one such process per task (a framework crash, its memory and its thread pools end with it);
-a Ray worker calls `run_task` the same way. The result is plain data (see `run_task`); the process exits with
-the task's code (0 verified, 1 verification failed, else the failing step's code).
+With one task, the process exits with the task's code (0 verified, 1 verification failed, else the failing
+step's code). The result is plain data (see `run_task`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -87,7 +88,54 @@ def verification_text(v) -> str:
     return "\n".join([head, *lines, *(f"warning: {w}" for w in v.warnings)])
 
 
+def serve() -> int:
+    """The warm worker's loop: a task per stdin line, its result (and this process's resident memory, after
+    the reset) as one line on the pipe that was stdout, which the frameworks no longer reach."""
+    from modelport.batch.reset import Baseline
+
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    _watch_parent()
+    baseline = Baseline()
+    for line in sys.stdin:
+        task = Task.from_dict(json.loads(line)["task"])
+        result = run_task(task)
+        baseline.reset()
+        replies.write(json.dumps({"result": result, "rss": _rss()}, default=str) + "\n")
+    return 0
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _watch_parent() -> None:
+    """End this worker when its parent is gone (a Ray actor killed with its run): not left orphaned mid-job."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="modelport-parent-watch").start()
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--warm"]:
+        return serve()
     task_path, result_path = Path(argv[0]), Path(argv[1])
     task = Task.from_dict(json.loads(task_path.read_text()))
     result = run_task(task)

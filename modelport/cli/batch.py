@@ -1,5 +1,5 @@
-"""`modelport batch MANIFEST`: every job of a manifest, each in its own process, with a live table, JSON and
-JUnit reports, and resume (up-to-date outputs are not redone)."""
+"""`modelport batch MANIFEST`: every job of a manifest on warm workers (or a process per job), with a live table,
+JSON and JUnit reports, and resume (up-to-date outputs are not redone)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ Examples:\n
   modelport batch models.yaml\n
   modelport batch models.yaml -j 2 --junit report.xml --json report.json\n
   modelport batch models.yaml --executor ray --ray-address auto\n
+  modelport batch models.yaml --isolation job      (a new process per job: slower, nothing shared)\n
   modelport batch models.yaml --register      (MLflow: each verified output a registered version)\n
   modelport batch --schema\n
 \n
@@ -119,6 +120,15 @@ def batch(
                                     help="Ray cluster (default: RAY_ADDRESS, else a local Ray for this run)."),
     timeout: float = typer.Option(None, "--timeout", min=1, help="Seconds a job may take (default: no limit; "
                                                                  "a job's own 'timeout' wins)."),
+    isolation: str = typer.Option("worker", "--isolation", metavar="worker|job",
+                                  help="worker: warm workers, one framework each, job after job (default); "
+                                       "job: a new process per job (imports paid per job)."),
+    worker_jobs: int = typer.Option(None, "--worker-jobs", min=1, metavar="N",
+                                    help="Jobs a warm worker takes before it is replaced (default: 50)."),
+    worker_memory: str = typer.Option(None, "--worker-memory", metavar="SIZE",
+                                      help="Replace a warm worker between jobs once its resident memory passes "
+                                           "this (e.g. 4GiB; default: half the machine's memory over -j; on "
+                                           "Ray the actor's memory)."),
     force: bool = typer.Option(False, "--force", "-f", help="Redo every job, even those up to date."),
     junit: str = typer.Option(None, "--junit", metavar="PATH", help="Write a JUnit XML report (one testcase "
                                                                     "per job and target)."),
@@ -136,18 +146,25 @@ def batch(
         return None
     if not manifest:
         raise UsageError("a MANIFEST is needed", hint="modelport batch models.yaml (see --schema)")
-    from modelport.batch.run import EXECUTORS, plan
+    from modelport.batch.manifest import parse_memory
+    from modelport.batch.run import EXECUTORS, ISOLATIONS, plan
     from modelport.batch.run import batch as run_batch
     from modelport.core.report import Report
 
     if executor not in EXECUTORS:
         raise UsageError(f"unknown --executor '{executor}'", hint="pool or ray")
+    if isolation not in ISOLATIONS:
+        raise UsageError(f"unknown --isolation '{isolation}'", hint="worker or job")
+    memory = parse_memory(worker_memory) if worker_memory is not None else None
+    if worker_memory is not None and memory is None:
+        raise UsageError(f"--worker-memory {worker_memory!r} is not a size", hint="e.g. 4GiB, 512MiB")
     opts.session.check_json(junit)
     tasks = plan(manifest)  # a manifest error stops here, before the display starts
     progress = Progress(opts.session, len(tasks))
     try:
         result = run_batch(manifest, tasks=tasks, jobs=jobs, executor=executor, ray_address=ray_address,
-                           timeout=timeout, force=force, register=register, progress=progress.say,
+                           timeout=timeout, force=force, isolation=isolation, worker_jobs=worker_jobs,
+                           worker_memory=memory, register=register, progress=progress.say,
                            started=progress.started, done=progress.done)
     finally:
         progress.stop()

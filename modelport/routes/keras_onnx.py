@@ -13,6 +13,8 @@ first and 501 s with the torch backend first.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import tempfile
 from pathlib import Path
 
@@ -40,8 +42,32 @@ def signature(tf, specs):
             for s in specs]
 
 
+@contextlib.contextmanager
+def _tf2onnx():
+    """tf2onnx, quietly, its name counter from the start: a model gets the same names (`unk__6`, `Identity__12`)
+    whatever the process converted before it (batch's warm workers, an API loop)."""
+    import tf2onnx.utils
+
+    tf2onnx.utils.INTERNAL_NAME = 1
+    with quiet(*_LOGGERS):
+        yield
+
+
+def _number_unknown_dims(graph) -> None:
+    """tf2onnx's unknown dimensions (`unk__283`) numbered in order of appearance, from 1: their numbers come
+    from a process-wide counter that a first conversion in a process advances further than later ones."""
+    names: dict[str, str] = {}
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if re.fullmatch(r"unk__\d+", dim.dim_param):
+                dim.dim_param = names.setdefault(dim.dim_param, f"unk__{len(names) + 1}")
+
+
 def finish(proto, out: Path, source, rename_outputs: bool = True) -> None:
-    """Check the graph takes exactly the model's inputs, name I/O like the source, and save."""
+    """Check the graph takes exactly the model's inputs, name I/O like the source, and save. The graph's note
+    loses TensorFlow's process-wide function number (`__inference_call_2551`): the same model, the same bytes."""
+    proto.graph.doc_string = re.sub(r"(__inference_\w+?)_\d+\b", r"\1", proto.graph.doc_string)
+    _number_unknown_dims(proto.graph)
 
     inits = {i.name for i in proto.graph.initializer}
     got = [i.name for i in proto.graph.input if i.name not in inits]
@@ -82,7 +108,7 @@ class Tf2OnnxFunction(_Tf2Onnx, name="keras-tf2onnx-function", order=20,
             return flatten_outputs(model(source.structure(list(xs)), training=False), source.output_names_hint)[1]
 
         fn = tf.function(call, input_signature=spec)
-        with quiet(*_LOGGERS):
+        with _tf2onnx():
             proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=tf2onnx_opset(options))
         finish(proto, out, source)
         return {"converter": _version(tf2onnx)}
@@ -103,7 +129,7 @@ class Tf2OnnxKeras(_Tf2Onnx, name="keras-tf2onnx-keras", order=10,
         import tf2onnx
 
         spec = signature(tf, source.inputs)
-        with quiet(*_LOGGERS):
+        with _tf2onnx():
             proto, _ = tf2onnx.convert.from_keras(source.model, input_signature=spec, opset=tf2onnx_opset(options))
         names = [o.name for o in proto.graph.output]
         finish(proto, out, source, rename_outputs=sorted(names) != sorted(source.outputs))
@@ -128,7 +154,7 @@ def convert_saved_model(path: str | Path, opset: int):
     from tf2onnx import tf_loader
     from tf2onnx.convert import _convert_common
 
-    with quiet(*_LOGGERS):
+    with _tf2onnx():
         graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
             str(path), None, None, tag=None, signatures=["serving_default"],
             return_initialized_tables=True, return_tensors_to_rename=True)

@@ -1,0 +1,75 @@
+"""What a job leaves behind in a warm worker, undone before the next job, so that a job writes the same bytes
+whether it is the first or the fiftieth in its worker.
+
+- Keras: its global name counters (a second `Dense` is `dense_1`) and, on TensorFlow, the default graph.
+- torch: compiled-graph caches (`torch._dynamo`, which `torch.export` fills), the thread count a job set, the
+  default dtype, grad mode.
+- The process: working directory and environment as the worker started, modules a job imported from user
+  code (a factory's package, `--import`), then a garbage collection and the freed heap handed back.
+Only frameworks the worker has imported are touched: a reset never imports one.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+
+
+class Baseline:
+    """The worker's state when it started, to return to after each job."""
+
+    def __init__(self) -> None:
+        self.cwd = os.getcwd()
+        self.environ = dict(os.environ)
+        self.modules = set(sys.modules)
+        # torch's own start-up settings: its threads from OMP_NUM_THREADS (batch sets it), float32
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        self.torch_threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
+        self.roots = tuple(sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}))
+        here = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+        self.roots += (here,)
+
+    def reset(self) -> None:
+        _keras()
+        self._torch()
+        if os.getcwd() != self.cwd:
+            os.chdir(self.cwd)
+        if dict(os.environ) != self.environ:
+            os.environ.clear()
+            os.environ.update(self.environ)
+        self._user_modules()
+        gc.collect()
+        from modelport.core.memory import give_back
+
+        give_back()
+
+    def _torch(self) -> None:
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return
+        if "torch._dynamo" in sys.modules:
+            sys.modules["torch._dynamo"].reset()
+        if self.torch_threads and torch.get_num_threads() != self.torch_threads:
+            torch.set_num_threads(self.torch_threads)
+        torch.set_default_dtype(torch.float32)
+        torch.set_grad_enabled(True)
+
+    def _user_modules(self) -> None:
+        """Modules imported during the job from outside the Python installation: user code, which a later job
+        may want to import afresh (its file may be another with the same name)."""
+        for name in [n for n in sys.modules if n not in self.modules]:
+            path = getattr(sys.modules[name], "__file__", None) or ""
+            if name.startswith(("_modelport_factory_", "_modelport_user_")) or (
+                    path and not os.path.realpath(path).startswith(self.roots)):
+                del sys.modules[name]
+        self.modules |= set(sys.modules)
+
+
+def _keras() -> None:
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        keras.backend.clear_session()  # name counters; on TensorFlow, the default graph too
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(tf, "compat"):
+        tf.compat.v1.reset_default_graph()
