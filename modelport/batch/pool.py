@@ -25,7 +25,10 @@ __all__ = ["Pool", "thread_env", "failed", "default_worker_memory", "WORKER_JOBS
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                "MODELPORT_THREADS")
-WORKER_JOBS = 50  # jobs a warm worker takes before it is replaced (benchmarks/batch_fleet.py --many)
+# jobs a warm worker takes before it is replaced: measured (benchmarks/batch_fleet.py --many 200), a worker
+# grows by at most 0.3 MiB a job, and replacing one costs its framework's import (TensorFlow ~5 s), about 7% of
+# 200 small jobs' time (0.36 s each)
+WORKER_JOBS = 200
 
 
 def thread_env(jobs: int, cpus: float | None = None) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""The Ray executor: long-lived actors, each holding a warm worker (batch/warm.py) on its node, fed by the same
-slots as the pool (batch/slots.py), so the same manifest writes the same files either way. With
+"""The Ray executor: long-lived actors, each holding a warm worker (batch/warm.py) of one framework on its node,
+fed by the same slots as the pool (batch/slots.py), so the same manifest writes the same files either way. A
+slot moving on to another framework hands its actor on, and the actor replaces its worker. With
 `--isolation job` an actor runs each job in a new process instead.
 
 The timeout and crash rules are the pool's: the actor's worker process is killed on a timeout, a worker that
@@ -34,28 +35,27 @@ GB = 1 << 30
 class Host:
     """What a Ray actor runs: a warm worker (or a process per job) on its node, replaced as the pool's are."""
 
-    def __init__(self, framework: str, isolation: str, worker_jobs: int | None, worker_memory: int | None,
-                 cpus: float) -> None:
+    def __init__(self, isolation: str, worker_jobs: int | None, worker_memory: int | None, cpus: float) -> None:
         import tempfile
 
         from modelport.batch.pool import thread_env
 
-        self.framework, self.isolation = framework, isolation
+        self.isolation = isolation
         self.worker_jobs, self.worker_memory = worker_jobs, worker_memory
         self.env = thread_env(1, cpus)
         self.folder = Path(tempfile.mkdtemp(prefix="modelport-ray-"))
         self.worker = None
 
-    def run(self, task_data: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    def run(self, task_data: dict[str, Any], timeout: float | None, framework: str) -> dict[str, Any]:
         from modelport.batch.warm import ProcessPerJob, WarmWorker
 
         task = Task.from_dict(task_data)
-        if self.worker is not None and self.worker.spent:
+        if self.worker is not None and (self.worker.spent or self.worker.framework != framework):
             self.worker.close()
             self.worker = None
         if self.worker is None:
-            self.worker = ProcessPerJob(self.framework, self.env, self.folder) if self.isolation == "job" else \
-                WarmWorker(self.framework, self.env, self.folder, max_jobs=self.worker_jobs,
+            self.worker = ProcessPerJob(framework, self.env, self.folder) if self.isolation == "job" else \
+                WarmWorker(framework, self.env, self.folder, max_jobs=self.worker_jobs,
                            max_rss=self.worker_memory)
         return self.worker.run(task, timeout)
 
@@ -77,24 +77,25 @@ def default_memory(task: Task) -> int:
 
 
 class _Slot:
-    """The driver's side of one actor of one framework: the slot's worker, as batch/slots.py sees it."""
+    """The driver's side of one actor, for one framework: the slot's worker as batch/slots.py sees it. When the
+    slot moves to another framework its actor is handed to the next slot, which replaces the actor's worker."""
 
     spent = False  # the actor replaces its own spent or dead worker
 
     def __init__(self, executor: RayExecutor, framework: str) -> None:
         self.executor, self.framework = executor, framework
-        self.actor = executor.actor(framework)
+        self.actor = executor.actor()
 
     def run(self, task: Task, timeout: float | None) -> dict[str, Any]:
         try:
-            return self.executor.ray.get(self.actor.run.remote(task.to_dict(), timeout))
+            return self.executor.ray.get(self.actor.run.remote(task.to_dict(), timeout, self.framework))
         except Exception as exc:  # the actor died, or Ray lost its node: a fresh actor for the next job
             self.executor.drop(self.actor)
-            self.actor = self.executor.actor(self.framework)
+            self.actor = self.executor.actor()
             return failed(task, f"the Ray worker failed ({one_line(exc)})")
 
     def close(self) -> None:
-        self.executor.drop(self.actor, gracefully=True)
+        self.executor.idle(self.actor)
 
 
 class RayExecutor:
@@ -110,6 +111,7 @@ class RayExecutor:
         self.timeout, self.jobs, self.isolation = timeout, jobs, isolation
         self.worker_jobs, self.worker_memory = worker_jobs, worker_memory
         self._actors: set = set()
+        self._idle: list = []
         self._lock = threading.Lock()
         self._stopping = False
 
@@ -130,26 +132,44 @@ class RayExecutor:
             self._remote = ray.remote(Host)
             run_slots(tasks, slots, lambda framework: _Slot(self, framework), self.timeout, started, done,
                       lambda: self._stopping, self.kill_all)
+            self._close_all()
         finally:
             if ours:
                 ray.shutdown()
 
-    def actor(self, framework: str):
-        handle = self._remote.options(**self._options).remote(framework, self.isolation, self.worker_jobs,
-                                                             self.worker_memory, self._options["num_cpus"])
+    def actor(self):
+        """An idle actor, else a new one."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        handle = self._remote.options(**self._options).remote(self.isolation, self.worker_jobs, self.worker_memory,
+                                                             self._options["num_cpus"])
         with self._lock:
             self._actors.add(handle)
         return handle
 
-    def drop(self, actor, gracefully: bool = False) -> None:
+    def idle(self, actor) -> None:
+        with self._lock:
+            self._idle.append(actor)
+
+    def drop(self, actor) -> None:
         with self._lock:
             self._actors.discard(actor)
-        if gracefully and not self._stopping:
-            try:
-                self.ray.get(actor.close.remote(), timeout=60)
-            except Exception:  # already gone: nothing to close
-                pass
-        self.ray.kill(actor)
+        try:
+            self.ray.kill(actor)
+        except Exception:  # already gone
+            pass
+
+    def _close_all(self) -> None:
+        """The run is over: each actor ends its worker (and its scratch folder), then goes."""
+        with self._lock:
+            actors, self._idle = list(self._actors), []
+        try:
+            self.ray.get([a.close.remote() for a in actors], timeout=60)
+        except Exception:  # an actor already gone: nothing of it to close
+            pass
+        for actor in actors:
+            self.drop(actor)
 
     def kill_all(self) -> None:
         self._stopping = True

@@ -124,7 +124,7 @@ def batch(
                                   help="worker: warm workers, one framework each, job after job (default); "
                                        "job: a new process per job (imports paid per job)."),
     worker_jobs: int = typer.Option(None, "--worker-jobs", min=1, metavar="N",
-                                    help="Jobs a warm worker takes before it is replaced (default: 50)."),
+                                    help="Jobs a warm worker takes before it is replaced (default: 200)."),
     worker_memory: str = typer.Option(None, "--worker-memory", metavar="SIZE",
                                       help="Replace a warm worker between jobs once its resident memory passes "
                                            "this (e.g. 4GiB; default: half the machine's memory over -j; on "
