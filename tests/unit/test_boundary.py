@@ -23,7 +23,7 @@ def test_rows_straddle_the_sources_boundary_and_catch_a_moved_one():
     rows = boundary.boundary_rows(_threshold_model(0.8, calls), {"X": x})
     half = len(rows) // 2
     assert 2 <= half <= boundary.MAX_PAIRS
-    assert len(calls) == 1 + boundary.STEPS  # the rows' labels, then one batched run per bisection step
+    assert len(calls) == 1 + boundary.STEPS  # the rows' labels, then one batched run per narrowing round
     p = 1 / (1 + np.exp(-rows[:, 0] - rows[:, 1]))
     assert (p[:half] < 0.8).all() and (p[half:] >= 0.8).all() or (p[:half] >= 0.8).all() and (p[half:] < 0.8).all()
     assert np.abs(p - 0.8).max() < 0.01  # close to the boundary
