@@ -60,6 +60,11 @@ class Model:
         """Bytes of the model's weights as stored (None: this loader cannot tell)."""
         return None
 
+    def release(self) -> None:
+        """Drop what running the model holds (its weights) until it is used again, which reads it from its file
+        once more. Verification calls this once the reference outputs exist, before the candidate's session
+        opens: the two are never held together. Default: nothing to drop (or no file to read it again from)."""
+
     def source_facts(self) -> dict[str, Any]:
         """What the written file's provenance should say about this source beyond its format (default: nothing)."""
         return {}

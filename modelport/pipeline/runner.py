@@ -21,7 +21,7 @@ from modelport.core.onnx_files import move
 from modelport.core.registry import NOUN, Registry, load_registry
 from modelport.core.report import Report
 from modelport.pipeline import facts as provenance
-from modelport.pipeline.attempt import Outcome, run_step
+from modelport.pipeline.attempt import Outcome, large, run_step
 from modelport.verify.check import Reference
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ def run(job: Job, *, registry: Registry | None = None, model: Model | None = Non
             report.warnings.append(f"--external-data is for ONNX outputs: {Path(str(job.output)).name} is one "
                                    "file (ignored)")
         reference = Reference(model, job.verify.plan()) if job.verify.enabled else None
+        if reference is not None and large(model):
+            reference.cases_for(model)  # before the exporter runs: its peak and the source's activations apart
         current, done, outcome = model, [], None
         for i, (stage, chain) in enumerate(zip(job.stages, chains)):
             last = i == len(job.stages) - 1

@@ -131,3 +131,43 @@ def test_weight_bytes_count_parameters_and_buffers_once():
     module = torch.nn.Sequential(first, torch.nn.BatchNorm1d(8), last, torch.nn.ReLU(), tied)
     expected = (4 * 8 + 8) * 4 + (8 + 8 + 8 + 8) * 4 + 8 + (8 * 4 + 4) * 4 + 8 * 4  # tied: its bias only
     assert TorchModel("m.py", Format.TORCH_PY, module=module, specs=[]).weight_bytes() == expected
+
+
+def _big_mlp(path, width: int = 2048, layers: int = 5):
+    """An MLP with 80 MB of float32 weights: above the size whose source is released during verification."""
+    import torch
+
+    torch.manual_seed(0)
+    blocks = []
+    for _ in range(layers):
+        blocks += [torch.nn.Linear(width, width), torch.nn.Tanh()]
+    model = torch.nn.Sequential(torch.nn.Linear(8, width), *blocks, torch.nn.Linear(width, 3)).eval()
+    program = torch.export.export(model, (torch.randn(2, 8),),
+                                  dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1024)},))
+    torch.export.save(program, str(path))
+    return model
+
+
+def test_a_large_source_released_for_verification_is_read_again_when_needed(tmp_path, cli):
+    """A source above 64 MB gets its reference outputs before the export and is dropped before the candidate's
+    session opens. The conversion still verifies and computes what torch does; when every route mismatches
+    (zero tolerance), the next route and --locate read the source again and do their work."""
+    import json
+
+    import torch
+
+    from modelport.pipeline.attempt import RELEASE_ABOVE
+
+    model = _big_mlp(tmp_path / "big.pt2")
+    assert sum(p.numel() * 4 for p in model.parameters()) > RELEASE_ABOVE
+    code, stdout, err = cli("convert", tmp_path / "big.pt2", "-o", tmp_path / "big.onnx", "--json", "-")
+    assert code == 0, err
+    x = np.random.default_rng(3).standard_normal((5, 8)).astype(np.float32)
+    got = ort_run(tmp_path / "big.onnx", {onnx_io(tmp_path / "big.onnx")[0][0]: x})
+    np.testing.assert_allclose(next(iter(got.values())), model(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+
+    code, stdout, _ = cli("convert", tmp_path / "big.pt2", "-o", tmp_path / "strict.onnx", "--atol", "0",
+                          "--rtol", "0", "--no-noise-floor", "--locate", "--json", "-")
+    report = json.loads(stdout)
+    assert code == 1 and [a["outcome"] for a in report["attempts"]] == ["mismatch", "skipped", "mismatch"], report
+    assert report["locate"]["first"] is not None, report["locate"]  # located against the source, read again

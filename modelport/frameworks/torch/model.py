@@ -41,7 +41,7 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpo
             raise UsageError(f"{path}: cannot read torch.export program ({one_line(exc)})",
                              hint=f"is it a torch.export.save file from a torch this one ({torch.__version__}) "
                                   "can read? A truncated or edited file cannot be read") from exc
-        return TorchModel(path, fmt, program=program)
+        return TorchModel(path, fmt, program=program, trust=trust)
     if fmt is Format.TORCHSCRIPT:
         try:
             module = torch.jit.load(str(path), map_location="cpu")
@@ -204,9 +204,13 @@ def _call_factory(ref: str):
 
 
 class TorchModel(Model):
-    def __init__(self, path, fmt: Format, *, program=None, module=None, specs: list[TensorSpec] | None = None):
+    _program = _module = None  # behind `program` / `module` (subclasses that skip __init__ set them too)
+    _released = False
+
+    def __init__(self, path, fmt: Format, *, program=None, module=None, specs: list[TensorSpec] | None = None,
+                 trust: bool = False):
         torch = _torch()
-        self.path, self.format = path, fmt
+        self.path, self.format, self._trust, self._released = path, fmt, trust, False
         self.framework_version = f"torch {torch.__version__}"
         self.program = program
         self.kwarg_names: list[str] = []
@@ -297,6 +301,44 @@ class TorchModel(Model):
     def weight_bytes(self) -> int:
         tensors = {id(t): t for t in (*self.module.parameters(), *self.module.buffers())}  # tied weights once
         return sum(t.numel() * t.element_size() for t in tensors.values())
+
+    def release(self) -> None:
+        """A torch.export program is read again from its file on first use (ResNet-50: 98 MB not held beside
+        the candidate's session, 1 s to read again when a twin, --locate or another route needs it)."""
+        if self.format is Format.TORCH_EXPORT and self._program is not None:
+            self._program = self._module = None
+            self._released = True
+            import gc
+
+            from modelport.core.memory import give_back
+
+            gc.collect()  # the program's graph module refers to itself: its weights go with a collection
+            give_back()
+
+    def _reload(self) -> None:
+        self._released = False
+        self._program = _load_program(_torch(), self.path, self._trust)
+        self._module = self._program.module()
+
+    @property
+    def program(self):
+        if self._released:
+            self._reload()
+        return self._program
+
+    @program.setter
+    def program(self, value) -> None:
+        self._program = value
+
+    @property
+    def module(self):
+        if self._released:
+            self._reload()
+        return self._module
+
+    @module.setter
+    def module(self, value) -> None:
+        self._module = value
 
     def split_args(self, arrays: list) -> tuple[tuple, dict]:
         n_pos = len(self.inputs) - len(self.kwarg_names)
