@@ -58,6 +58,8 @@ def run(job: Job, *, registry: Registry | None = None, model: Model | None = Non
         reference = Reference(model, job.verify.plan()) if job.verify.enabled else None
         if reference is not None and large(model):
             reference.cases_for(model)  # before the exporter runs: its peak and the source's activations apart
+            if fmt is Format.ONNX:
+                model.release()  # the passes read the file: its session is not held beside their copies
         current, done, outcome = model, [], None
         for i, (stage, chain) in enumerate(zip(job.stages, chains)):
             last = i == len(job.stages) - 1

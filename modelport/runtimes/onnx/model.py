@@ -70,10 +70,10 @@ class OnnxModel(Model):
     def __init__(self, path, threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        self.path = path
+        self.path, self._threads = path, threads
         self.framework_version = f"onnxruntime {ort.__version__}"
         try:
-            self.session = session(path, threads)
+            self._session = session(path, threads)
         except Exception as exc:
             raise UsageError(f"{path}: cannot load ONNX model ({one_line(exc)})", hint="is the file complete?") from exc
         self.inputs = [
@@ -83,6 +83,30 @@ class OnnxModel(Model):
         ]
         check_input_sizes(path, self.inputs)
         self.outputs = [o.name for o in self.session.get_outputs()]
+
+    @property
+    def session(self):
+        """The ONNX Runtime session, opened again after `release` on first use."""
+        if self._session is None:
+            self._session = session(self.path, self._threads)
+        return self._session
+
+    def weight_bytes(self) -> int:
+        """The file and its `NAME.data` weights (a good enough measure of what a session of it holds)."""
+        from modelport.core.io import size_of_path
+
+        return size_of_path(self.path)
+
+    def release(self) -> None:
+        """Close the session (its copy of the weights: the size of the model) until the model runs again."""
+        if self._session is not None:
+            self._session = None
+            import gc
+
+            from modelport.core.memory import give_back
+
+            gc.collect()
+            give_back()
 
     def taps(self):
         return onnx_taps(self)
