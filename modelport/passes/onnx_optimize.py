@@ -44,21 +44,22 @@ def _slim(model, **kwargs):
         return onnxslim.slim(model, **kwargs)
 
 
-def optimize(model, *, allow_growth: bool = False, level: str | None = None) -> OptimizeResult:
+def optimize(model, *, allow_growth: bool = False, level: str | None = None, held: int = 0) -> OptimizeResult:
+    """`held`: bytes of weights kept out of `model` (onnx_weightless.py), counted in the growth guard."""
 
     from modelport.core.errors import require
 
     require("onnxslim", "optimize", "simplify ONNX graphs")
-    original = size_of(model)  # a size, not a copy: a copy would hold the weights once more
+    original = size_of(model) + held  # a size, not a copy: a copy would hold the weights once more
     result = OptimizeResult(model)
     repair_ir3(model, result.steps)
     budget = int(original * MAX_GROWTH)
     slim = _slim(model)
-    if size_of(slim) > budget and not allow_growth:
-        grown = size_of(slim)
+    if size_of(slim) + held > budget and not allow_growth:
+        grown = size_of(slim) + held
         # fold only tensors that fit in what growth the budget leaves, then none at all
         limited = _slim(model, size_threshold=max(1024, budget - original))
-        if size_of(limited) > budget:
+        if size_of(limited) + held > budget:
             limited = _slim(model, skip_optimizations=["constant_folding"])
             result.skipped.append(f"constant folding skipped: it grew the model {original:,} -> "
                                   f"{grown:,} bytes (> {MAX_GROWTH}x; --allow-growth to keep it)")
@@ -100,6 +101,21 @@ def ort_offline(model, level: str):
         return onnx.load(dst)  # with its weights, wherever ORT put them
 
 
+WEIGHTLESS_ABOVE = 64 << 20  # external weights larger than this are not read by the pass (onnx_weightless.py)
+
+
+def _weights_on_disk(path: Path) -> bool:
+    """Weights in an external data file, more than WEIGHTLESS_ABOVE of them."""
+    import onnx
+
+    from modelport.core.io import size_of_path
+    from modelport.core.onnx_files import locations
+
+    if size_of_path(path) - path.stat().st_size <= WEIGHTLESS_ABOVE:
+        return False
+    return bool(locations(onnx.load(str(path), load_external_data=False)))
+
+
 class Simplify(Step, name="onnx-simplify", kind="optimize", source=(Format.ONNX,), target=Format.ONNX,
                extra="optimize", requires=("onnxslim",), order=10,
                description="IR-3 repair, onnxslim (shape inference, constant folding, fusion, dead nodes), optional "
@@ -111,6 +127,12 @@ class Simplify(Step, name="onnx-simplify", kind="optimize", source=(Format.ONNX,
 
         from modelport.core.errors import UsageError, one_line
 
+        if not options.level and _weights_on_disk(Path(source.path)):
+            from modelport.passes.onnx_weightless import optimize_file
+
+            facts = optimize_file(Path(source.path), out, lambda proto, held: optimize(
+                proto, allow_growth=options.allow_growth, held=held))
+            return {"converter": f"onnxslim {onnxslim.__version__}", **facts}
         try:
             proto = onnx.load(str(source.path))
         except Exception as exc:
