@@ -201,6 +201,9 @@ def _measure(job: Job, results: list[Outcome], chain: list[Step], source: Model,
         before = tmp / f"baseline{SUFFIX[chain[0].target]}"
         registry.get(job.measure.baseline).run(source, before, job.stages[-1].options)
     feed = _feed(reference, results[0], source)
+    for o in results:  # the timed sessions are opened afresh (one thread each): the verified ones not kept beside
+        if o.model is not None and large(o.model):
+            o.model.release()
     chosen, details = measure_and_choose(job, before, results, feed, [s.label for s in chain], progress)
     report.details.update(details)
     if details["slower"]:
