@@ -80,7 +80,7 @@ def build(folder: Path, n: int) -> list[Path]:
     return made
 
 
-def many(work: Path, n: int, mp: list[str]) -> None:
+def many(work: Path, n: int, mp: list[str], ray: bool) -> None:
     """n jobs over the built models (each model several times, each its own output) at -j 2."""
     sources = sorted((work / "models").iterdir())
     jobs = [{"source": f"models/{sources[i % len(sources)].name}", "name": f"m{i}"} for i in range(n)]
@@ -95,6 +95,9 @@ def many(work: Path, n: int, mp: list[str]) -> None:
     print(f"{len(by_worker)} workers; resident MiB after each job (first, max, last):")
     for pid, rss in by_worker.items():
         print(f"  worker {pid}: {len(rss)} jobs, {rss[0]:.0f} / {max(rss):.0f} / {rss[-1]:.0f}")
+    if ray:
+        ray_wall, code, report = timed(mp + [str(path), "--executor", "ray", "--force", "-q", "--json", "-"])
+        print(f"{n} jobs on a local Ray: {ray_wall:.1f} s, exit {code}: {ray_wall / wall:.2f}x the pool")
 
 
 def timed(cmd: list[str]) -> tuple[float, int, dict]:
@@ -168,7 +171,7 @@ def main() -> int:
         if "ray (local)" in rows:
             print(f"ray / pool: {rows['ray (local)'][0] / p:.2f}x (goal <= 1.15)")
         if args.many:
-            many(work, args.many, mp)
+            many(work, args.many, mp, not args.skip_ray)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

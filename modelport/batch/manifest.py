@@ -65,9 +65,10 @@ FIELDS: dict[str, Field] = {
                                   "name; another target's gets -tflite / -openvino / -executorch), or false to "
                                   "keep this job out."),
     "timeout": Field("number", "Seconds this job may take (default: --timeout).", minimum=1),
-    "num_cpus": Field("number", "CPUs a Ray task asks for (default 1).", minimum=0.01),
-    "memory": Field("memory", "Memory a Ray task asks for: bytes or 512MB / 4GB (default: from the source's "
-                              "size)."),
+    "num_cpus": Field("number", "CPUs this job needs on Ray (default 1; each actor reserves the largest any job "
+                                "asks).", minimum=0.01),
+    "memory": Field("memory", "Memory this job needs on Ray: bytes or 512MB / 4GB (default: from the source's "
+                              "size; each actor reserves the largest any job asks)."),
 }
 PATHS = ("source", "output", "calibration", "data")  # relative to the manifest's folder
 
