@@ -31,9 +31,7 @@ class Baseline:
         # torch's own start-up settings: its threads from OMP_NUM_THREADS (batch sets it), float32
         threads = os.environ.get("OMP_NUM_THREADS", "")
         self.torch_threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
-        self.roots = tuple(sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}))
-        here = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-        self.roots += (here,)
+        self.roots = installed_roots()
 
     def reset(self) -> None:
         _keras()
@@ -70,6 +68,26 @@ class Baseline:
                     path and not os.path.realpath(path).startswith(self.roots)):
                 del sys.modules[name]
         self.modules |= set(sys.modules)
+
+
+def installed_roots() -> tuple[str, ...]:
+    """Where installed code lives: the Python installation, every site-packages (a `--user` install too), the
+    sysconfig paths, modelport itself, and every sys.path entry the worker started with except the working
+    directory (PYTHONPATH included). A module from anywhere else (the working directory, a factory's folder)
+    is user code."""
+    import site
+    import sysconfig
+
+    cwd = os.path.realpath(os.getcwd())
+    places = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values(),
+              os.path.dirname(os.path.dirname(os.path.realpath(__file__)))}
+    try:
+        places.update(site.getsitepackages())
+        places.add(site.getusersitepackages())
+    except AttributeError:  # a virtualenv's old site module
+        pass
+    places.update(p for p in sys.path if p and os.path.realpath(p) != cwd)
+    return tuple(sorted({os.path.join(os.path.realpath(p), "") for p in places if p}))
 
 
 def _keras() -> None:
