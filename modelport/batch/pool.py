@@ -19,9 +19,7 @@ from pathlib import Path
 
 from modelport.batch.plan import Task
 from modelport.batch.slots import run_slots
-from modelport.batch.warm import ProcessPerJob, WarmWorker, failed, kill
-
-__all__ = ["Pool", "thread_env", "failed", "default_worker_memory", "WORKER_JOBS"]
+from modelport.batch.warm import kill, make_worker
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                "MODELPORT_THREADS")
@@ -75,10 +73,8 @@ class Pool:
         env = thread_env(self.jobs)
         with tempfile.TemporaryDirectory(prefix="modelport-batch-") as scratch:
             def make(framework: str):
-                if self.isolation == "job":
-                    return ProcessPerJob(framework, env, Path(scratch), self._track)
-                return WarmWorker(framework, env, Path(scratch), max_jobs=self.worker_jobs,
-                                  max_rss=self.worker_memory, track=self._track)
+                return make_worker(self.isolation, framework, env, Path(scratch), max_jobs=self.worker_jobs,
+                                   max_rss=self.worker_memory, track=self._track)
 
             run_slots(tasks, self.jobs, make, self.timeout, started, done, lambda: self._stopping, self.kill_all)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from modelport.batch.manifest import source_file
 from modelport.batch.plan import Task
-from modelport.batch.slots import run_slots
+from modelport.batch.slots import run_slots, worker_for
 from modelport.batch.warm import failed
 from modelport.core.errors import MissingDependency, UsageError, one_line
 
@@ -47,17 +47,11 @@ class Host:
         self.worker = None
 
     def run(self, task_data: dict[str, Any], timeout: float | None, framework: str) -> dict[str, Any]:
-        from modelport.batch.warm import ProcessPerJob, WarmWorker
+        from modelport.batch.warm import make_worker
 
-        task = Task.from_dict(task_data)
-        if self.worker is not None and (self.worker.spent or self.worker.framework != framework):
-            self.worker.close()
-            self.worker = None
-        if self.worker is None:
-            self.worker = ProcessPerJob(framework, self.env, self.folder) if self.isolation == "job" else \
-                WarmWorker(framework, self.env, self.folder, max_jobs=self.worker_jobs,
-                           max_rss=self.worker_memory)
-        return self.worker.run(task, timeout)
+        self.worker = worker_for(self.worker, framework, lambda fw: make_worker(
+            self.isolation, fw, self.env, self.folder, max_jobs=self.worker_jobs, max_rss=self.worker_memory))
+        return self.worker.run(Task.from_dict(task_data), timeout)
 
     def close(self) -> None:
         import shutil
@@ -176,10 +170,7 @@ class RayExecutor:
         with self._lock:
             actors = list(self._actors)
         for actor in actors:  # the warm worker under each sees its parent gone and ends
-            try:
-                self.ray.kill(actor)
-            except Exception:  # already gone
-                pass
+            self.drop(actor)
 
     def _start(self, ray) -> None:
         import logging

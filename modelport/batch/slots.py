@@ -63,6 +63,14 @@ class TaskQueue:
             return framework, self._left[framework].popleft()
 
 
+def worker_for(worker: Worker | None, framework: str, make: Callable[[str], Worker]) -> Worker:
+    """`worker` when it can take a job of `framework`; else a new one (`make`), the old one closed."""
+    if worker is not None and (worker.framework != framework or worker.spent):
+        worker.close()
+        worker = None
+    return worker if worker is not None else make(framework)
+
+
 def run_slots(tasks: list[Task], slots: int, make: Callable[[str], Worker], timeout: float | None,
               started: Callable[[Task], None], done: Callable[[Task, dict], None],
               stopping: Callable[[], bool], on_interrupt: Callable[[], None]) -> None:
@@ -78,11 +86,7 @@ def run_slots(tasks: list[Task], slots: int, make: Callable[[str], Worker], time
                 if got is None:
                     return
                 framework, task = got
-                if worker is not None and (worker.framework != framework or worker.spent):
-                    worker.close()
-                    worker = None
-                if worker is None:
-                    worker = make(framework)
+                worker = worker_for(worker, framework, make)
                 started(task)
                 result = worker.run(task, task.timeout or timeout)
                 if not stopping():  # killed by Ctrl-C: not a result of the job
@@ -91,9 +95,10 @@ def run_slots(tasks: list[Task], slots: int, make: Callable[[str], Worker], time
             if worker is not None:
                 worker.close()
 
-    pool = ThreadPoolExecutor(max(1, min(slots, len(tasks))))
+    count = max(1, min(slots, len(tasks)))
+    pool = ThreadPoolExecutor(count)
     try:
-        for future in [pool.submit(slot) for _ in range(max(1, min(slots, len(tasks))))]:
+        for future in [pool.submit(slot) for _ in range(count)]:
             future.result()
     except BaseException:
         on_interrupt()

@@ -137,6 +137,14 @@ class WarmWorker:
         self._track(self.proc, False)
 
 
+def make_worker(isolation: str, framework: str, env: dict[str, str], folder: Path, *, max_jobs: int | None = None,
+                max_rss: int | None = None, track: Track = lambda proc, running: None):
+    """A worker of `framework`: warm, or with `isolation="job"` a new process per job."""
+    if isolation == "job":
+        return ProcessPerJob(framework, env, folder, track)
+    return WarmWorker(framework, env, folder, max_jobs=max_jobs, max_rss=max_rss, track=track)
+
+
 class ProcessPerJob:
     """`--isolation job`: each job in a new process (`python -m modelport.batch.worker TASK RESULT`)."""
 

@@ -124,8 +124,6 @@ def _watch_parent() -> None:
     parent = os.getppid()
 
     def watch() -> None:
-        import time
-
         while os.getppid() == parent:
             time.sleep(1.0)
         os._exit(1)

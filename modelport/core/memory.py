@@ -15,8 +15,13 @@ import sys
 _trim = None
 
 
-def give_back() -> None:
+def give_back(collect: bool = False) -> None:
+    """`collect`: run a garbage collection first (what a released model held is often a reference cycle)."""
     global _trim
+    if collect:
+        import gc
+
+        gc.collect()
     if _trim is None:
         _trim = False
         if sys.platform.startswith("linux"):

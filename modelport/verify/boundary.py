@@ -59,7 +59,8 @@ def boundary_rows(run: Callable[[dict], dict], feed: dict[str, np.ndarray], seed
         points = (lo[:, None, :] + (hi - lo)[:, None, :] * cuts[None, :, None]).astype(x.dtype)
         labels = _labels_of(run, name, points.reshape(-1, x.shape[1]), label_name)
         same = _same(labels, np.repeat(values[first], len(cuts), axis=0)).reshape(len(lo), len(cuts))
-        # the first point labelled otherwise (SECTIONS - 1 when none is: hi itself); the one before keeps lo's
+        # k: the first inner point labelled otherwise, or len(cuts) when none is (the bracket is then the last
+        # point and hi); ends[k] keeps lo's label, ends[k + 1] does not
         k = np.where(same.all(axis=1), len(cuts), np.argmin(same, axis=1))
         ends = np.concatenate([lo[:, None, :], points.astype(np.float64), hi[:, None, :]], axis=1)
         rows = np.arange(len(lo))

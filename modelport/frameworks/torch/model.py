@@ -308,12 +308,9 @@ class TorchModel(Model):
         if self.format is Format.TORCH_EXPORT and self._program is not None:
             self._program = self._module = None
             self._released = True
-            import gc
-
             from modelport.core.memory import give_back
 
-            gc.collect()  # the program's graph module refers to itself: its weights go with a collection
-            give_back()
+            give_back(collect=True)  # the program's graph module refers to itself: its weights go with a collection
 
     def _reload(self) -> None:
         self._released = False

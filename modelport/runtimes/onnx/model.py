@@ -101,12 +101,9 @@ class OnnxModel(Model):
         """Close the session (its copy of the weights: the size of the model) until the model runs again."""
         if self._session is not None:
             self._session = None
-            import gc
-
             from modelport.core.memory import give_back
 
-            gc.collect()
-            give_back()
+            give_back(collect=True)
 
     def taps(self):
         return onnx_taps(self)
