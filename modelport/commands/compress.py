@@ -70,9 +70,11 @@ def compress(
     for path in (calibration, data):
         if path is not None and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
-    generative = method == "int4-weights"
-    if generative:
+    if method == "int4-weights":
         _check_decoder(model, fmt, target)
+    # a decoder with a KV cache is judged by generation whatever the method: generated rows for its cache, mask
+    # and positions would not be consistent, and its users see tokens
+    generative = method == "int4-weights" or _cached_decoder(model, fmt, target)
     layered = (locate or keep_float or max_accuracy_drop is not None) and not generative
     if layered and target is not Format.ONNX:
         raise UnsupportedError("--locate, --keep-float and --max-accuracy-drop work on ONNX results",
@@ -92,6 +94,9 @@ def compress(
                                        "Gather operators (a scikit-learn graph's work is in ai.onnx.ml operators)",
                                        hint="--method fp16 halves its float weights")
             method, why = "fp16", "no Conv, MatMul-like or Gather operators for int8: fp16"
+    if method == "auto" and generative:
+        method, why = "dynamic-int8", "a decoder with a KV cache: dynamic-int8 (static calibration needs real " \
+                                      "token sequences; --method int4-weights for 4-bit weights)"
     if method != "auto":
         chosen = [methods[method]]
     elif target is Format.OPENVINO:
@@ -173,10 +178,14 @@ def _decode_figures(before: Path, after: Path, runs: int) -> dict:
             "latency_ratio": figures["after"]["p50_ms"] / figures["before"]["p50_ms"]}
 
 
-def _check_decoder(model, fmt: Format, target: Format) -> None:
+def _cached_decoder(model, fmt: Format, target: Format) -> bool:
     from modelport.verify.generation import is_cached_decoder
 
-    if fmt is not Format.ONNX or target is not Format.ONNX or not is_cached_decoder(model):
+    return fmt is Format.ONNX and target is Format.ONNX and is_cached_decoder(model)
+
+
+def _check_decoder(model, fmt: Format, target: Format) -> None:
+    if not _cached_decoder(model, fmt, target):
         raise UnsupportedError("int4-weights is for ONNX decoders with a KV cache (input_ids and past_key_values.* "
                                "in, logits out): their verdict is generation, not elementwise",
                                hint="modelport convert llama-dir/ -o llama/ writes one; for other models use "

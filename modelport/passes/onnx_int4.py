@@ -45,10 +45,14 @@ class Int4Weights(Step, name="onnx-int4-weights", kind="quantize", source=(Forma
         from onnxruntime.quantization import matmul_nbits_quantizer as nbits
 
         from modelport.core.onnx_files import needs_external, save_onnx
+        from modelport.passes.onnx_stream_int4 import quantize_file
+        from modelport.passes.onnx_weightless import weights_on_disk
 
         if options.int4_algorithm not in ALGORITHMS:
             raise UnsupportedError(f"int4 algorithm '{options.int4_algorithm}'", hint=f"choose {', '.join(ALGORITHMS)}")
-        model = onnx.load(str(source.path))
+        src = Path(source.path)
+        streamed = weights_on_disk(src)
+        model = onnx.load(str(src), load_external_data=not streamed)
         if not quantizable(model):
             raise UnsupportedError("int4-weights: no MatMul with a constant weight to quantize")
         exclude = [] if options.int4_head else lm_heads(model)
@@ -65,8 +69,11 @@ class Int4Weights(Step, name="onnx-int4-weights", kind="quantize", source=(Forma
             quantizer = nbits.MatMulNBitsQuantizer(model, block_size=options.int4_block,
                                                    is_symmetric=options.int4_symmetric, nodes_to_exclude=exclude,
                                                    op_types_to_quantize=ops, quant_axes=axes, algo_config=config)
-            quantizer.process()
-        save_onnx(quantizer.model.model, out, external=needs_external(Path(source.path)))
+            if streamed:  # one weight in memory at a time (onnx_stream_int4.py)
+                quantize_file(src, out, model, quantizer.node_quantizer, ops, set(exclude))
+            else:
+                quantizer.process()
+                save_onnx(quantizer.model.model, out, external=needs_external(src))
         kept = f"{len(exclude)} LM head MatMul kept float" if exclude else "LM head quantised"
         return {"converter": f"onnxruntime {_version()} (MatMulNBits)", "method": self.method,
                 "int4": {"block_size": options.int4_block, "symmetric": options.int4_symmetric,

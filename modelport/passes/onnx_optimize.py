@@ -101,21 +101,6 @@ def ort_offline(model, level: str):
         return onnx.load(dst)  # with its weights, wherever ORT put them
 
 
-WEIGHTLESS_ABOVE = 64 << 20  # external weights larger than this are not read by the pass (onnx_weightless.py)
-
-
-def _weights_on_disk(path: Path) -> bool:
-    """Weights in an external data file, more than WEIGHTLESS_ABOVE of them."""
-    import onnx
-
-    from modelport.core.io import size_of_path
-    from modelport.core.onnx_files import locations
-
-    if size_of_path(path) - path.stat().st_size <= WEIGHTLESS_ABOVE:
-        return False
-    return bool(locations(onnx.load(str(path), load_external_data=False)))
-
-
 class Simplify(Step, name="onnx-simplify", kind="optimize", source=(Format.ONNX,), target=Format.ONNX,
                extra="optimize", requires=("onnxslim",), order=10,
                description="IR-3 repair, onnxslim (shape inference, constant folding, fusion, dead nodes), optional "
@@ -126,9 +111,9 @@ class Simplify(Step, name="onnx-simplify", kind="optimize", source=(Format.ONNX,
         import onnxslim
 
         from modelport.core.errors import UsageError, one_line
+        from modelport.passes.onnx_weightless import optimize_file, weights_on_disk
 
-        if not options.level and _weights_on_disk(Path(source.path)):
-            from modelport.passes.onnx_weightless import optimize_file
+        if not options.level and weights_on_disk(Path(source.path)):
 
             facts = optimize_file(Path(source.path), out, lambda proto, held: optimize(
                 proto, allow_growth=options.allow_growth, held=held))

@@ -71,6 +71,12 @@ def _external(path: Path) -> bool:
     return needs_external(path)
 
 
+def _graph(path: Path):
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False)
+
+
 def _version() -> str:
     import onnxruntime
 
@@ -88,6 +94,13 @@ class DynamicInt8(_OnnxQuant, name="onnx-dynamic-int8", method="dynamic-int8", o
     def run(self, source, out: Path, options: StepOptions) -> dict:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
+        from modelport.passes import onnx_stream_int8 as stream
+        from modelport.passes.onnx_weightless import weights_on_disk
+
+        src = Path(source.path)
+        if weights_on_disk(src) and stream.streamable(_graph(src)):
+            facts = stream.quantize_file(src, out, set(options.keep_float))
+            return {"converter": _version(), "method": self.method, **facts}
         with tempfile.TemporaryDirectory(prefix=".quant-", dir=out.parent) as tmp, quiet("onnxruntime", "root"):
             pre = _pre_process(Path(source.path), tmp)
             quantize_dynamic(pre, str(out), weight_type=QuantType.QInt8, nodes_to_exclude=list(options.keep_float),

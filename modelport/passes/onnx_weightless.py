@@ -64,30 +64,61 @@ def _nodes(graph):
 def copy_weights(proto, source_dir: Path, data: Path) -> None:
     """Copy each external tensor's bytes from where it points (under `source_dir`) into `data`, and point it
     there."""
+    with open(data, "wb") as out:
+        for tensor in external_initializers(proto):
+            copy_tensor(tensor, source_dir, out, data.name)
+
+
+def extent(tensor) -> tuple[str, int, int]:
+    """An external tensor's file (relative to its model), offset and length in bytes."""
     import numpy as np
     import onnx
 
-    with open(data, "wb") as out:
-        for tensor in external_initializers(proto):
-            info = {e.key: e.value for e in tensor.external_data}
-            offset = int(info.get("offset", 0))
-            length = int(info["length"]) if "length" in info else \
-                int(np.prod(tensor.dims, dtype=np.int64)) * onnx.helper.tensor_dtype_to_np_dtype(
-                    tensor.data_type).itemsize
-            start = out.tell()
-            with open(source_dir / info["location"], "rb") as src:
-                src.seek(offset)
-                left = length
-                while left:
-                    chunk = src.read(min(CHUNK, left))
-                    if not chunk:
-                        raise ValueError(f"{info['location']}: ends before tensor {tensor.name!r}")
-                    out.write(chunk)
-                    left -= len(chunk)
-            del tensor.external_data[:]
-            for key, value in (("location", data.name), ("offset", str(start)), ("length", str(length))):
-                entry = tensor.external_data.add()
-                entry.key, entry.value = key, value
+    info = {e.key: e.value for e in tensor.external_data}
+    length = int(info["length"]) if "length" in info else \
+        int(np.prod(tensor.dims, dtype=np.int64)) * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    return info["location"], int(info.get("offset", 0)), length
+
+
+def point(tensor, location: str, offset: int, length: int) -> None:
+    """Make `tensor` external at `location` (a file name beside the model)."""
+    import onnx
+
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    del tensor.external_data[:]
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+
+
+def copy_tensor(tensor, source_dir: Path, out, name: str) -> None:
+    """Append an external tensor's bytes to the open file `out` (called `name`) in chunks, and point it there."""
+    location, offset, length = extent(tensor)
+    start, left = out.tell(), length
+    with open(source_dir / location, "rb") as src:
+        src.seek(offset)
+        while left:
+            chunk = src.read(min(CHUNK, left))
+            if not chunk:
+                raise ValueError(f"{location}: ends before tensor {tensor.name!r}")
+            out.write(chunk)
+            left -= len(chunk)
+    point(tensor, name, start, length)
+
+
+WEIGHTLESS_ABOVE = 64 << 20  # external weights larger than this are not read by the passes that can avoid it
+
+
+def weights_on_disk(path: Path) -> bool:
+    """Weights in an external data file, more than WEIGHTLESS_ABOVE of them."""
+    import onnx
+
+    from modelport.core.io import size_of_path
+    from modelport.core.onnx_files import locations
+
+    if size_of_path(path) - path.stat().st_size <= WEIGHTLESS_ABOVE:
+        return False
+    return bool(locations(onnx.load(str(path), load_external_data=False)))
 
 
 def optimize_file(src: Path, out: Path, optimize) -> dict:

@@ -115,3 +115,40 @@ def test_int4_needs_a_cached_decoder_and_perplexity_comes_from_token_data(decode
     generation = json.loads(stdout)["generation"]
     assert generation["perplexity"]["rows"] == 4 and "tokens.npz" in generation["prompts_from"]
     assert generation["perplexity"]["reference"] > 1 and generation["perplexity"]["candidate"] > 1
+
+
+def test_any_method_on_a_cached_decoder_is_judged_by_generation(decoder, tmp_path, cli, monkeypatch):
+    """dynamic-int8 (and auto) of a decoder with a KV cache: generated rows for its cache, mask and positions
+    would not be consistent (the model rejected them), so the verdict is generation, as for int4. A copy with one
+    weight scale x4 fails it."""
+    import json
+
+    import onnx
+    from onnx import numpy_helper
+
+    import modelport
+    from modelport.passes import onnx_quant
+
+    out = tmp_path / "int8.onnx"
+    code, stdout, err = cli("compress", decoder, "-o", out, "--json", "-")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["route"] == "dynamic-int8" and "KV cache" in report["auto_reason"]
+    assert report["generation"]["passed"] and report["verification"] is None
+    assert "MatMulInteger" in {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert _agreement(decoder, out) >= 0.9  # recomputed here: int8 keeps the tokens
+    real = onnx_quant.DynamicInt8.run
+
+    def scaled(self, source, path, options):
+        facts = real(self, source, path, options)
+        model = onnx.load(str(path))
+        node = next(n for n in model.graph.node if n.op_type == "MatMulInteger")
+        scale = next(i for i in model.graph.initializer if i.name == node.input[1].replace("_quantized", "_scale"))
+        scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * 4, scale.name))
+        onnx.save(model, str(path))
+        return facts
+
+    monkeypatch.setattr(onnx_quant.DynamicInt8, "run", scaled)
+    broken = modelport.compress(decoder, tmp_path / "broken.onnx", method="dynamic-int8")
+    assert not broken.ok and "agreement" in broken.details["generation"]["reason"]
+    assert _agreement(decoder, tmp_path / "broken.onnx") < 0.9
