@@ -52,7 +52,7 @@ FIELDS: dict[str, Field] = {
     "task": Field("string", "Hugging Face task (default: from config.json)."),
     "inputs": Field("strings", "Input specs NAME:D1,D2[:DTYPE], as --input."),
     "data": Field("string", "Verification inputs (.npz), as --data."),
-    "samples": Field("integer", "Rows of generated verification input (default 16).", minimum=1),
+    "samples": Field("integer", "Rows of generated verification input (default 16; fewer for large rows).", minimum=1),
     "seed": Field("integer", "Seed of the generated inputs (default 0)."),
     "atol": Field("number", "Absolute tolerance.", minimum=0),
     "rtol": Field("number", "Relative tolerance.", minimum=0),

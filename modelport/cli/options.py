@@ -42,7 +42,8 @@ TolOpt = typer.Option(None, "--tol", metavar="NAME=ATOL[,RTOL]", help="Per-outpu
 FloorOpt = typer.Option(True, "--noise-floor/--no-noise-floor",
                         help="Also pass an output whose error is within 8x its float32 noise floor (the source "
                              "against its float64 twin), measured when an output misses atol/rtol.")
-SamplesOpt = typer.Option(16, "--samples", min=1, help="Rows of generated input.")
+SamplesOpt = typer.Option(None, "--samples", min=1, help="Rows of generated input (default 16; fewer when a row is "
+                                                         "large: 2^19 values at most, 4 rows at least).")
 SeedOpt = typer.Option(0, "--seed", help="Seed of the generated inputs.")
 IntRangeOpt = typer.Option("0,10", "--int-range", metavar="LO,HI", help="Range of generated integer inputs.")
 TaskOpt = typer.Option(None, "--task", metavar="TASK", help=TASK_HELP)
@@ -71,7 +72,7 @@ class Shared:
     external_data: bool = False
     inputs: list[str] = field(default_factory=list)
     data: str | None = None
-    samples: int = 16
+    samples: int | None = None
     seed: int = 0
     int_range: str = "0,10"
     atol: float | None = None

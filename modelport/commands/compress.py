@@ -35,7 +35,7 @@ def compress(
     data: str | Path | None = None,
     tolerance: tuple[float | None, float | None, float | None] = (None, None, None),
     per_output: dict[str, tuple[float, float]] | None = None,
-    samples: int = 16,
+    samples: int | None = None,
     seed: int = 0,
     runs: int = 50,
     force: bool = False,

@@ -16,13 +16,14 @@ QUANTIZED = ("Conv", "ConvInteger", "MatMul", "MatMulInteger", "Gemm", "QLinearC
              "DynamicQuantizeMatMul", "ConvTranspose", "Attention", "LSTM", "GRU")
 
 
-def damage_rows(model: str, result: str, data: str | None, samples: int, seed: int) -> list[dict]:
+def damage_rows(model: str, result: str, data: str | None, samples: int | None, seed: int) -> list[dict]:
     from modelport.pipeline.locate import damage
     from modelport.runtimes.onnx.model import OnnxModel
-    from modelport.verify.inputs import generate, load_npz
+    from modelport.verify.inputs import default_rows, generate, load_npz
 
     source, candidate = OnnxModel(model), OnnxModel(result)
-    feed = load_npz(data, source.inputs)[0] if data else generate(source.inputs, samples, seed)[0]
+    rows = samples or default_rows(source.inputs)[0]
+    feed = load_npz(data, source.inputs)[0] if data else generate(source.inputs, rows, seed)[0]
     feed = {k: v[:64] for k, v in feed.items()}
     return damage(source, candidate, feed, top=0)
 
@@ -35,7 +36,7 @@ def _summary(report: Report) -> dict:
             "accuracy_delta_pt": report.details.get("accuracy_delta_pt")}
 
 
-def refine(job: Job, report: Report, *, keep: int | None, budget: float | None, data: str | None, samples: int,
+def refine(job: Job, report: Report, *, keep: int | None, budget: float | None, data: str | None, samples: int | None,
            seed: int, registry, progress) -> Report:
     """After the first compression: the damage table, then the same method with layers left in float."""
     progress("measuring per-layer damage")

@@ -24,7 +24,7 @@ class VerifyOptions:
     """How candidates are checked against the source. A tolerance left None takes the step's own default
     (quantize steps are looser), else DEFAULT_ATOL / DEFAULT_RTOL and no mismatching elements."""
 
-    samples: int = 16
+    samples: int | None = None  # rows of generated input; None: 16, fewer for large rows (verify/inputs.py)
     seed: int = 0
     int_range: tuple[int, int] = (0, 10)
     data: str | None = None

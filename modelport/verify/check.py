@@ -10,7 +10,7 @@ from modelport.core.errors import UnsupportedError, UsageError, one_line
 from modelport.core.memory import give_back
 from modelport.core.report import OutputResult, Verification
 from modelport.verify.compare import Tolerance, compare_output, match_outputs
-from modelport.verify.inputs import generate, load_npz, merge_specs
+from modelport.verify.inputs import ROWS, default_rows, generate, load_npz, merge_specs, row_values
 from modelport.verify.ties import TieRows, is_label, label_ties, union
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class InputPlan:
-    samples: int = 16
+    samples: int | None = None  # None: default_rows() of the inputs
     seed: int = 0
     int_range: tuple[int, int] = (0, 10)
     data: Path | None = None
@@ -79,8 +79,12 @@ class Reference:
                 from modelport.verify.synth import describe
 
                 rules = self.rules()
-                cases = generate(specs, self.plan.samples, self.plan.seed, self.plan.int_range, rules)
+                samples, capped = (self.plan.samples, None) if self.plan.samples else default_rows(specs)
+                cases = generate(specs, samples, self.plan.seed, self.plan.int_range, rules)
                 self.inputs_from = {s.name: describe(rules.get(s.name), s.dtype, self.plan.int_range) for s in specs}
+                if capped:
+                    self.inputs_from[capped] += (f"; {samples} rows, not {ROWS}: a row holds "
+                                                 f"{row_values(specs):,} values (--samples N for more)")
                 self._add_boundary_rows(specs, cases)
             try:
                 outs = [self.model.run(c) for c in cases]

@@ -38,6 +38,25 @@ def merge_specs(ref: list[TensorSpec], cand: list[TensorSpec]) -> list[TensorSpe
     return merged
 
 
+ROWS, MIN_ROWS, ROW_VALUES = 16, 4, 1 << 19
+
+
+def row_values(specs: list[TensorSpec]) -> int:
+    """Values in one row of generated input (dims other than the first; a dynamic one counts 1)."""
+    return sum(math.prod(d for d in s.shape[1:] if isinstance(d, int)) for s in specs)
+
+
+def default_rows(specs: list[TensorSpec]) -> tuple[int, str | None]:
+    """(rows, the input that made them fewer): 16 rows unless that is over ROW_VALUES values, then as many as
+    fit, at least MIN_ROWS. A ResNet at 224x224 (150,528 values a row) gets 4: every weight is exercised by each
+    row, and 16 rows cost its reference run as much as a fifth of the conversion."""
+    per_row = row_values(specs)
+    if per_row * ROWS <= ROW_VALUES:
+        return ROWS, None
+    largest = max(specs, key=lambda s: math.prod(d for d in s.shape[1:] if isinstance(d, int)))
+    return max(MIN_ROWS, ROW_VALUES // max(per_row, 1)), largest.name
+
+
 def batch_sizes(specs: list[TensorSpec], samples: int) -> list[int]:
     """One entry per verification case."""
     first = [s.shape[0] for s in specs if s.shape]

@@ -45,3 +45,17 @@ def test_load_npz(tmp_path):
         load_npz(path, [TensorSpec("a", ("batch", 3)), TensorSpec("b", ("batch", 3))])
     with pytest.raises(UsageError, match="shape"):
         load_npz(path, [TensorSpec("x", ("batch", 4))])
+
+
+def test_default_rows_are_fewer_only_for_large_rows():
+    """16 rows unless they pass 2^19 values: a 224x224 image gets 4 (the cap's floor), a 96x96 image and
+    tabular rows keep 16, a dynamic dim counts 1; the input that set the cap is named."""
+    from modelport.verify.inputs import default_rows
+
+    image = [TensorSpec("pixels", ("batch", 3, 224, 224), "float32")]
+    assert default_rows(image) == (4, "pixels")
+    assert default_rows([TensorSpec("x", ("batch", 3, 96, 96), "float32")]) == (16, None)
+    assert default_rows([TensorSpec("x", ("batch", 30), "float32"),
+                         TensorSpec("ids", ("batch", None), "int64")]) == (16, None)
+    mid = [TensorSpec("a", ("batch", 64, 64, 3), "float32"), TensorSpec("b", ("batch", 3, 128, 128), "float32")]
+    assert default_rows(mid) == (8, "b")  # 12,288 + 49,152 values a row: 9 rows would pass the cap
