@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[all,litert,transformers,sentence,genai,ray,mlflow,serve,openvino,executorch,dev]'
+	$(PY) -m pip install -q -e '.[all,litert,transformers,sentence,genai,ray,mlflow,serve,openvino,executorch,sign,dev]'
 	touch $@
 
 demo: install
