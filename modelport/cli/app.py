@@ -20,6 +20,7 @@ from modelport.cli import optimize as optimize_cmd
 from modelport.cli import register as register_cmd
 from modelport.cli import routes as routes_cmd
 from modelport.cli import serve as serve_cmd
+from modelport.cli import sign as sign_cmd
 from modelport.cli import verify as verify_cmd
 
 HELP = """Move trained models between PyTorch, TensorFlow/Keras, scikit-learn and ONNX — and prove it.
@@ -62,6 +63,7 @@ app.command("bench", epilog=bench_cmd.EPILOG)(bench_cmd.bench)
 app.command("batch", epilog=batch_cmd.EPILOG)(batch_cmd.batch)
 app.command("register", epilog=register_cmd.EPILOG)(register_cmd.register)
 app.command("serve", epilog=serve_cmd.EPILOG)(serve_cmd.serve)
+app.command("sign", epilog=sign_cmd.EPILOG)(sign_cmd.sign)
 app.command("routes")(routes_cmd.routes)
 
 

@@ -8,6 +8,7 @@ renders the Report the body returns. Nothing here imports a framework.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
@@ -48,6 +49,11 @@ SeedOpt = typer.Option(0, "--seed", help="Seed of the generated inputs.")
 IntRangeOpt = typer.Option("0,10", "--int-range", metavar="LO,HI", help="Range of generated integer inputs.")
 TaskOpt = typer.Option(None, "--task", metavar="TASK", help=TASK_HELP)
 DataOpt = typer.Option(None, "--data", metavar="FILE.npz", help="Real inputs: arrays named like the inputs.")
+RequireSigOpt = typer.Option(None, "--require-signature", metavar="PUBKEY.pem",
+                             help="Refuse (exit 4) a model without a valid OpenSSF model signature for this key, "
+                                  "checked before it is read (also: MODELPORT_REQUIRE_SIGNATURE).")
+SignKeyOpt = typer.Option(None, "--sign-key", metavar="KEY.pem",
+                          help="Sign the output (OUT.sig, OpenSSF model signing) with this elliptic-curve key.")
 
 GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
     "output": [("output", str, OutputOpt), ("force", bool, ForceOpt), ("external_data", bool, ExternalOpt)],
@@ -58,6 +64,8 @@ GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
                   ("noise_floor", bool, FloorOpt)],
     "trust": [("trust", bool, TrustOpt), ("imports", list[str], ImportOpt)],
     "task": [("task", str, TaskOpt)],
+    "signed": [("require_signature", str, RequireSigOpt)],
+    "sign": [("sign_key", str, SignKeyOpt)],
     "report": [("json_path", str, JsonOpt), ("quiet", bool, QuietOpt), ("debug", bool, DebugOpt)],
 }
 
@@ -82,6 +90,8 @@ class Shared:
     trust: bool = False
     imports: list[str] = field(default_factory=list)
     task: str | None = None
+    require_signature: str | None = None
+    sign_key: str | None = None
     json_path: str | None = None
     quiet: bool = False
     debug: bool = False
@@ -124,7 +134,7 @@ def command(name: str, *groups: str, render=None):
             opts = Shared(**{n: v for n, v in given.items() if v is not None})
             opts.session = Session(opts.json_path, opts.quiet, opts.debug)
             shown = render or render_common
-            with guarded(opts.session, name, shown):
+            with guarded(opts.session, name, shown), _signing(opts, groups):
                 report = fn(opts, **kwargs)
                 if report is not None:
                     finish(opts.session, report, shown)
@@ -174,3 +184,30 @@ def pairs(values: list[str] | None, flag: str, example: str) -> dict[str, str]:
             raise UsageError(f"{flag} '{value}' is not KEY=VALUE", hint=f"example: {flag} {example}")
         result[key] = val
     return result
+
+
+@contextlib.contextmanager
+def _signing(opts: Shared, groups: tuple[str, ...]):
+    """--require-signature for this command and the workers it starts (through the environment, restored after:
+    an API caller's process is not changed for good); --sign-key for its outputs."""
+    import os
+
+    if "signed" not in groups and "sign" not in groups:
+        yield
+        return
+    from modelport.core import signing
+
+    before = os.environ.get(signing.ENV)
+    try:
+        signing.require(opts.require_signature if "signed" in groups else None)
+        signing.sign_outputs(opts.sign_key if "sign" in groups else None)
+        if opts.require_signature:
+            os.environ[signing.ENV] = signing.required_key()
+        yield
+    finally:
+        signing.require(None)
+        signing.sign_outputs(None)
+        if before is None:
+            os.environ.pop(signing.ENV, None)
+        else:
+            os.environ[signing.ENV] = before

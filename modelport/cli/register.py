@@ -48,7 +48,7 @@ def render(report, session) -> None:
         console.print(f"[yellow]warning:[/] {warning}")
 
 
-@command("register", render=render)
+@command("register", "signed", render=render)
 def register(
     opts,
     model: str = typer.Argument(None, metavar="MODEL", help="A verified ONNX or TFLite file (made by modelport)."),

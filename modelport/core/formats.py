@@ -105,17 +105,18 @@ def is_factory_ref(source: str) -> bool:
 def detect(source: str | Path, flag: str | Format | None = None) -> Format:
     """Detect the format of a model path. Raises UsageError (exit 2) when it cannot be read, UnsafeError (exit 4)
     for a zip archive with an absolute or `..` entry name or a zip-bomb size total."""
-    if flag:
-        return flag if isinstance(flag, Format) else parse_format(flag)
     text = str(source)
-    if is_factory_ref(text):
-        return Format.TORCH_PY
+    if flag or is_factory_ref(text):  # checked by open_model before it reads
+        return Format.TORCH_PY if not flag else flag if isinstance(flag, Format) else parse_format(flag)
     path = Path(text)
     if not path.exists():
         raise UsageError(f"{text}: no such file or folder", hint="check the path")
     if is_work_path(path):
         raise UsageError(f"{text}: an unfinished modelport output (a run in progress, or killed)",
                          hint="use the finished file beside its work folder; the next run for it removes the folder")
+    from modelport.core.signing import ensure
+
+    ensure(path)  # --require-signature: before any byte is read
     if path.is_dir():
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             return Format.TF_SAVEDMODEL

@@ -51,10 +51,17 @@ class PendingOutput:
         the old file is removed first, then the data and the file are renamed in, so a kill at any moment
         leaves the output absent or complete, never a file pointing at another run's weights."""
         data, final_data = side_data(self.path), side_data(self.final)
+        sig, final_sig = (p.parent / f"{p.name}.sig" for p in (self.path, self.final))
         with _locked(self.final.parent):
             if self.final.exists() and not self.force:
                 raise UsageError(f"{self.final} already exists (written by another run meanwhile)",
                                  hint="pass --force to overwrite it")
+            # the signature first: a kill before the model lands leaves the old model with a signature that
+            # does not match it (refused), never a new model under the old model's signature
+            if sig.exists():
+                os.replace(sig, final_sig)
+            else:
+                final_sig.unlink(missing_ok=True)
             if data.exists():
                 os.chmod(data, stat.S_IMODE(os.stat(self.path).st_mode))  # converters write it owner-only
                 self.final.unlink(missing_ok=True)
@@ -133,6 +140,12 @@ def is_work_path(path: str | Path) -> bool:
 
 
 _HELD: set[Path] = set()  # this process's live work folders: their files are the pipeline's own intermediates
+
+
+def is_own_work_path(path: str | Path) -> bool:
+    """True for a file inside one of this process's live work folders (a result being checked or verified)."""
+    path = Path(path).absolute()
+    return any(folder in _HELD for folder in (path, *path.parents))
 
 
 def sweep_stale(final: Path) -> None:

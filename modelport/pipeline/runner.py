@@ -233,6 +233,7 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
         from modelport.core.onnx_files import inline_if_small
 
         inline_if_small(pending.path)  # a step wrote OUT.data to save memory: one file, unless too big for one
+    _sign(report, pending, verification)
     report.output = str(pending.commit())
     if stored == "sidecar":
         from modelport.core.provenance import sidecar
@@ -247,6 +248,21 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
     report.details["provenance"] = facts
     if not report.ok:
         report.warnings.append(f"verification failed; the file was kept at {report.output}")
+
+
+def _sign(report: Report, pending: PendingOutput, verification) -> None:
+    """--sign-key: sign the result in its work folder (committed with it). A result that failed verification is
+    kept unsigned."""
+    from modelport.core import signing
+
+    key = signing.signing_key()
+    if not key:
+        return
+    if verification is not None and not verification.passed:
+        report.warnings.append("not signed: the result failed verification")
+        return
+    signing.sign(pending.path, key)
+    report.details["signature"] = {"file": f"{pending.final.name}.sig", "covers": signing.covered(pending.path)}
 
 
 def _all_failed(report: Report, attempts: list, stage: Stage, chain: list[Step], fmt: Format,

@@ -1,0 +1,218 @@
+"""OpenSSF Model Signing (the `model_signing` library, `modelport[sign]`): sign what modelport writes, and check a
+model's signature before any byte of it is deserialized.
+
+What a signature covers (its manifest: every file's sha256, in a DSSE envelope signed with an elliptic-curve key):
+- a folder model: every file in the folder (`.git` paths and the signature itself aside);
+- a file with weights beside it (`model.onnx` + `model.onnx.data`, `model.xml` + `model.bin`): both files, as the
+  folder they are in with everything else left out;
+- any other file: itself.
+
+Where the signature is: `FILE.sig` beside a file, else for a folder `DIR.sig` beside it or
+`DIR/model.sig` inside it (model_signing's default name); a file inside a signed folder is covered by the
+folder's. modelport writes `FILE.sig` / `DIR.sig`.
+
+model_signing 1.0.1 builds a Sigstore signer in `signing.Config()` (which needs the network): key signing here
+uses its elliptic-key signer and payload directly, which is what `Config().use_elliptic_key_signer()` runs.
+Checking uses `verifying.Config().use_elliptic_key_verifier()`, the upstream API, unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelport.core.errors import MissingDependency, UnsafeError, UsageError
+
+SUFFIX = ".sig"
+IN_FOLDER = "model.sig"
+ENV = "MODELPORT_REQUIRE_SIGNATURE"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What is hashed: `root` (a file or a folder) and the folder entries left out."""
+
+    root: Path
+    ignored: tuple[str, ...] = ()
+
+
+def scope(path: Path, signature: Path | None = None) -> Scope:
+    from modelport.core.io import side_data
+
+    path = Path(path).absolute()
+    if path.is_dir():
+        inside = tuple(p.name for p in (path / IN_FOLDER, signature) if p is not None and p.parent == path)
+        return Scope(path, inside)
+    data = side_data(path)
+    if not data.exists():
+        return Scope(path)
+    keep = {path.name, data.name}
+    return Scope(path.parent, tuple(sorted(e.name for e in path.parent.iterdir() if e.name not in keep)))
+
+
+def covered(path: Path) -> list[str]:
+    """The files a signature of `path` covers, relative to the scope's root (a file: its name)."""
+    where = scope(Path(path))
+    if where.root.is_file():
+        return [where.root.name]
+    return sorted(str(p.relative_to(where.root)) for p in where.root.rglob("*")
+                  if p.is_file() and p.relative_to(where.root).parts[0] not in where.ignored)
+
+
+def default_signature(path: Path) -> Path:
+    return path.parent / f"{path.name}{SUFFIX}"
+
+
+def _library():
+    try:
+        from model_signing import hashing, verifying
+        from model_signing._signing import sign_ec_key, signing
+    except ImportError as exc:
+        raise MissingDependency("model-signing", "sign", "sign or check model signatures") from exc
+    return hashing, verifying, sign_ec_key, signing
+
+
+def _hashing(where: Scope):
+    hashing = _library()[0]
+    # model_signing compares ignored paths with the absolute paths it walks: they must be absolute too
+    return hashing.Config().set_ignored_paths(paths=[where.root / name for name in where.ignored])
+
+
+def sign(path: str | Path, key: str | Path, signature: str | Path | None = None, password: str | None = None
+         ) -> Path:
+    """Sign the model at `path` with the elliptic-curve private key `key` (PEM). Returns the signature's path."""
+    _, _, sign_ec_key, signing = _library()
+    path = Path(path)
+    target = Path(signature) if signature else default_signature(path)
+    where = scope(path, target)
+    try:
+        signer = sign_ec_key.Signer(Path(key), password)
+    except (OSError, ValueError, TypeError) as exc:
+        raise UsageError(f"{key}: not a usable elliptic-curve private key ({type(exc).__name__}: {exc})",
+                         hint="openssl ecparam -name prime256v1 -genkey -noout -out key.pem") from exc
+    manifest = _hashing(where).hash(where.root)
+    manifest._name = path.absolute().name  # "only informative" (model_signing): the model's name, not its folder's
+    partial = target.parent / f".{target.name}.{os.getpid()}.partial"
+    signer.sign(signing.Payload(manifest)).write(partial)
+    os.replace(partial, target)
+    return target
+
+
+def find_signature(path: Path) -> tuple[Path, Path] | None:
+    """(the signed model, its signature) for `path`: its own, or a signed folder's it is inside."""
+    candidates = [path] + list(path.parents if path.is_file() else [])
+    for model in candidates:
+        for sig in (default_signature(model), model / IN_FOLDER if model.is_dir() else None):
+            if sig is not None and sig.is_file():
+                return model, sig
+    return None
+
+
+_checked: dict[tuple, None] = {}
+
+
+def check(path: str | Path, public_key: str | Path, signature: str | Path | None = None) -> Path:
+    """Refuse (exit 4) a model whose signature is missing, invalid, or does not match every file it covers.
+    Returns the signature used. Hashes are streamed; a file already checked unchanged is not hashed again."""
+    path = Path(path)
+    if signature:
+        found = (path, Path(signature))
+    else:
+        found = find_signature(path)
+    if found is None:
+        raise UnsafeError(f"{path}: no signature (looked for {default_signature(path).name}"
+                          f"{' or ' + IN_FOLDER + ' inside' if path.is_dir() else ''})",
+                          hint="sign it (modelport sign, model_signing sign) or pass --signature PATH")
+    model, sig = found
+    where = scope(model, sig)
+    key = (str(model.resolve()), str(sig.resolve()), str(public_key), _stamp(where))
+    if key in _checked:
+        return sig
+    _, verifying, _, _ = _library()
+    try:
+        config = verifying.Config().use_elliptic_key_verifier(public_key=str(public_key))
+    except (OSError, ValueError, TypeError) as exc:
+        raise UsageError(f"{public_key}: not a usable elliptic-curve public key ({type(exc).__name__})") from exc
+    try:
+        expected = config._verifier.verify(_read(sig))
+    except Exception as exc:
+        raise UnsafeError(f"{model}: signature {sig.name} is not valid for this key ({_why(exc)})",
+                          hint="was it signed with the private key of this public key?") from exc
+    actual = _hashing(where).hash(where.root)
+    if actual != expected:
+        raise UnsafeError(f"{model}: {differs(expected, actual, model.name)} (signature {sig.name})",
+                          hint="the model changed after it was signed: do not use it")
+    _checked[key] = None
+    return sig
+
+
+def _read(sig: Path):
+    from model_signing._signing import sign_sigstore_pb
+
+    return sign_sigstore_pb.Signature.read(sig)
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__
+
+
+def differs(expected, actual, name: str) -> str:
+    """Which file the signature and the model disagree on, and how (`name`: a single file's, which the
+    manifest calls ".")."""
+    want, have = ({name if d.identifier == "." else d.identifier: d.digest.digest_hex
+                   for d in m.resource_descriptors()} for m in (expected, actual))
+    for name in sorted(set(want) | set(have)):
+        if name not in have:
+            return f"{name} is signed but missing"
+        if name not in want:
+            return f"{name} is not covered by the signature"
+        if want[name] != have[name]:
+            return f"{name} does not match its signed digest"
+    return "the files do not match the signature"
+
+
+def _stamp(where: Scope) -> tuple:
+    files = [where.root] if where.root.is_file() else sorted(p for p in where.root.rglob("*") if p.is_file())
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files
+                 if p.name not in where.ignored)
+
+
+_required: dict[str, str] = {}
+
+
+def require(public_key: str | Path | None) -> None:
+    """From now on in this process, models read must carry a valid signature for `public_key` (None: only when
+    the environment's MODELPORT_REQUIRE_SIGNATURE names a key)."""
+    _required.pop("key", None)
+    if public_key:
+        if not Path(public_key).is_file():
+            raise UsageError(f"{public_key}: no such public key file", hint="--require-signature takes a PEM file")
+        _required["key"] = str(Path(public_key).resolve())
+
+
+def required_key() -> str | None:
+    return _required.get("key") or os.environ.get(ENV) or None
+
+
+def ensure(path: str | Path) -> None:
+    """Check `path`'s signature when this process requires signatures (a no-op otherwise); called before a
+    model is read. modelport's own work files (results being verified) are not checked."""
+    from modelport.core.io import is_own_work_path
+
+    key = required_key()
+    if key and not is_own_work_path(path):
+        check(path, key)
+
+
+def sign_outputs(key: str | Path | None) -> None:
+    """Sign the verified outputs this process writes with `key` (None: do not)."""
+    _required.pop("sign", None)
+    if key:
+        if not Path(key).is_file():
+            raise UsageError(f"{key}: no such private key file", hint="--sign-key takes a PEM file")
+        _required["sign"] = str(Path(key).resolve())
+
+
+def signing_key() -> str | None:
+    return _required.get("sign")

@@ -1,0 +1,169 @@
+"""OpenSSF model signatures: what modelport signs verifies with the upstream `model_signing` library and CLI (and
+stops verifying when a byte changes); what `--require-signature` refuses is refused before the model is read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(__import__("importlib.util").util.find_spec("model_signing") is None,
+                                reason="needs pip install 'modelport[sign]'")
+
+
+@pytest.fixture()
+def keys(tmp_path):
+    """An elliptic-curve key pair (P-256, PEM), and a second public key that did not sign anything."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    paths = {}
+    for name in ("key", "other"):
+        private = ec.generate_private_key(ec.SECP256R1())
+        (tmp_path / f"{name}.pem").write_bytes(private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (tmp_path / f"{name}.pub").write_bytes(private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        paths[name] = tmp_path / f"{name}.pem"
+        paths[f"{name}_pub"] = tmp_path / f"{name}.pub"
+    return paths
+
+
+def upstream_verify(model, sig, public_key, ignored=()) -> bool:
+    """model_signing's own verifier (Python API)."""
+    from model_signing import hashing, verifying
+
+    config = verifying.Config().use_elliptic_key_verifier(public_key=str(public_key))
+    config.set_hashing_config(hashing.Config().set_ignored_paths(paths=[str(p) for p in ignored]))
+    try:
+        config.verify(str(model), str(sig))
+    except Exception:  # ValueError for a manifest mismatch, cryptography's InvalidSignature for another key
+        return False
+    return True
+
+
+def upstream_cli(model, sig, public_key, ignored=()) -> int:
+    """`model_signing verify key` (its CLI, in its own process)."""
+    extra = [a for p in ignored for a in ("--ignore-paths", str(p))]
+    return subprocess.run([sys.executable, "-m", "model_signing", "verify", "key", str(model), "--signature",
+                           str(sig), "--public_key", str(public_key), *extra], capture_output=True,
+                          timeout=120).returncode
+
+
+def upstream_sign(model, key, sig) -> None:
+    """Sign with model_signing's elliptic-key signer (its `sign key` CLI builds a Sigstore signer first in 1.0.1,
+    which needs the network: RECIPES)."""
+    from pathlib import Path
+
+    from model_signing import hashing
+    from model_signing._signing import sign_ec_key, signing
+
+    manifest = hashing.Config().hash(str(model))
+    sign_ec_key.Signer(Path(key)).sign(signing.Payload(manifest)).write(Path(sig))
+
+
+def flip(path, offset=-1) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_convert_signs_its_output_for_the_upstream_verifier(models, tmp_path, cli, keys):
+    out = tmp_path / "scaler.onnx"
+    code, stdout, err = cli("convert", models("sk_scaler"), "-o", out, "--sign-key", keys["key"], "--json", "-")
+    assert code == 0, err
+    assert json.loads(stdout)["signature"] == {"file": "scaler.onnx.sig", "covers": ["scaler.onnx"]}
+    sig = tmp_path / "scaler.onnx.sig"
+    assert upstream_verify(out, sig, keys["key_pub"]) and upstream_cli(out, sig, keys["key_pub"]) == 0
+    assert not upstream_verify(out, sig, keys["other_pub"])
+    code, _, err = cli("inspect", out, "--require-signature", keys["key_pub"])
+    assert code == 0, err
+    flip(out)
+    assert not upstream_verify(out, sig, keys["key_pub"]) and upstream_cli(out, sig, keys["key_pub"]) != 0
+    code, _, err = cli("inspect", out, "--require-signature", keys["key_pub"])
+    assert code == 4 and "scaler.onnx does not match its signed digest" in err
+    # written again without --sign-key: the old signature goes with the old file
+    code, _, err = cli("convert", models("sk_scaler"), "-o", out, "--force")
+    assert code == 0, err
+    assert not sig.exists()
+
+
+def _matmul_onnx(path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 64])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_a_model_with_a_data_file_is_signed_with_it(tmp_path, cli, keys):
+    """OUT.onnx and OUT.onnx.data are covered together: a byte changed in the data file fails the upstream
+    verifier (the folder, other files left out) and modelport names the file."""
+    src, out_dir = tmp_path / "m.onnx", tmp_path / "out"
+    _matmul_onnx(src)
+    out_dir.mkdir()
+    out = out_dir / "m.onnx"
+    code, stdout, err = cli("optimize", src, "-o", out, "--external-data", "--sign-key", keys["key"], "--json", "-")
+    assert code == 0, err
+    assert json.loads(stdout)["signature"]["covers"] == ["m.onnx", "m.onnx.data"]
+    sig, data = out_dir / "m.onnx.sig", out_dir / "m.onnx.data"
+    (out_dir / "notes.txt").write_text("not part of the model")
+    ignored = [out_dir / "notes.txt", sig]  # the CLI leaves its --signature out by itself, the API does not
+    assert upstream_verify(out_dir, sig, keys["key_pub"], ignored)
+    assert upstream_cli(out_dir, sig, keys["key_pub"], ignored) == 0
+    flip(data, 100)
+    assert not upstream_verify(out_dir, sig, keys["key_pub"], ignored)
+    code, _, err = cli("sign", out, "--check", keys["key_pub"])
+    assert code == 4 and "m.onnx.data does not match its signed digest" in err
+
+
+def test_require_signature_refuses_before_the_model_is_read(models, tmp_path, cli, keys, monkeypatch):
+    """A model signed with the upstream signer is accepted; changed by one byte, unsigned, or signed by another
+    key it is refused with exit 4, nothing is written, and the loader never runs."""
+    import shutil
+
+    from modelport.frameworks.sklearn import model as sklearn_model
+
+    src = tmp_path / "scaler.skops"
+    shutil.copy(models("sk_scaler"), src)
+    upstream_sign(src, keys["key"], tmp_path / "scaler.skops.sig")
+    out = tmp_path / "out.onnx"
+    code, _, err = cli("convert", src, "-o", out, "--require-signature", keys["key_pub"])
+    assert code == 0, err
+    loads = []
+    real = sklearn_model.load
+    monkeypatch.setattr(sklearn_model, "load", lambda *a, **k: loads.append(a) or real(*a, **k))
+    flip(src)
+    code, _, err = cli("convert", src, "-o", tmp_path / "bad.onnx", "--require-signature", keys["key_pub"])
+    assert code == 4 and "scaler.skops does not match its signed digest" in err
+    code, _, err = cli("convert", models("sk_scaler"), "-o", tmp_path / "bad.onnx", "--require-signature",
+                       keys["key_pub"])
+    assert code == 4 and "no signature" in err
+    flip(src)  # back to the signed bytes
+    code, _, err = cli("convert", src, "-o", tmp_path / "bad.onnx", "--require-signature", keys["other_pub"])
+    assert code == 4 and "not valid for this key" in err
+    monkeypatch.setenv("MODELPORT_REQUIRE_SIGNATURE", str(keys["other_pub"]))
+    code, _, err = cli("inspect", src)
+    assert code == 4 and "not valid for this key" in err
+    assert loads == [] and not (tmp_path / "bad.onnx").exists()
+
+
+def test_a_signed_folder_covers_every_file_in_it(tmp_path, cli, keys):
+    folder = tmp_path / "bundle"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "sub" / "weights.bin").write_bytes(b"\x00" * 4096)
+    code, _, err = cli("sign", folder, "--key", keys["key"])
+    assert code == 0, err
+    sig = tmp_path / "bundle.sig"
+    assert upstream_verify(folder, sig, keys["key_pub"]) and upstream_cli(folder, sig, keys["key_pub"]) == 0
+    (folder / "extra.py").write_text("import os")
+    code, _, err = cli("sign", folder, "--check", keys["key_pub"])
+    assert code == 4 and "extra.py is not covered by the signature" in err
+    assert not upstream_verify(folder, sig, keys["key_pub"])
