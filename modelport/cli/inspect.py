@@ -43,6 +43,12 @@ def render(report, session) -> None:
         top = list(ops.items())[:15]
         more = f" (+{len(ops) - 15} more)" if len(ops) > 15 else ""
         console.print("operators: " + ", ".join(f"{k} x{v}" for k, v in top) + more)
+    sig = info.get("signature") or {}
+    if sig.get("status") == "valid":
+        console.print(f"signature: [green]valid[/] ({sig['file']}, checked with {sig['checked_with']})")
+    elif sig.get("status"):
+        console.print(f"signature: {sig['status']}" + (f" ({sig['file']}; --require-signature PUBKEY.pem checks "
+                                                        "it)" if sig.get("file") else ""))
     prov = info.get("provenance") or {}
     if prov:
         console.print(f"modelport provenance: route {prov.get('route')}, from {prov.get('source_format')} "

@@ -54,6 +54,13 @@ RequireSigOpt = typer.Option(None, "--require-signature", metavar="PUBKEY.pem",
                                   "checked before it is read (also: MODELPORT_REQUIRE_SIGNATURE).")
 SignKeyOpt = typer.Option(None, "--sign-key", metavar="KEY.pem",
                           help="Sign the output (OUT.sig, OpenSSF model signing) with this elliptic-curve key.")
+SignCertOpt = typer.Option(None, "--sign-cert", metavar="CERT.pem",
+                           help="Certificate signing: --sign-key's certificate (with --cert-chain).")
+CertChainOpt = typer.Option(None, "--cert-chain", metavar="CHAIN.pem",
+                            help="Certificate signing: the certificates between --sign-cert and the root (repeatable).")
+RequireCertOpt = typer.Option(None, "--require-cert", metavar="CHAIN.pem",
+                              help="Refuse (exit 4) a model without a valid certificate signature under these "
+                                   "certificates (also: MODELPORT_REQUIRE_CERT).")
 
 GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
     "output": [("output", str, OutputOpt), ("force", bool, ForceOpt), ("external_data", bool, ExternalOpt)],
@@ -64,8 +71,8 @@ GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
                   ("noise_floor", bool, FloorOpt)],
     "trust": [("trust", bool, TrustOpt), ("imports", list[str], ImportOpt)],
     "task": [("task", str, TaskOpt)],
-    "signed": [("require_signature", str, RequireSigOpt)],
-    "sign": [("sign_key", str, SignKeyOpt)],
+    "signed": [("require_signature", str, RequireSigOpt), ("require_cert", str, RequireCertOpt)],
+    "sign": [("sign_key", str, SignKeyOpt), ("sign_cert", str, SignCertOpt), ("cert_chain", list[str], CertChainOpt)],
     "report": [("json_path", str, JsonOpt), ("quiet", bool, QuietOpt), ("debug", bool, DebugOpt)],
 }
 
@@ -91,7 +98,10 @@ class Shared:
     imports: list[str] = field(default_factory=list)
     task: str | None = None
     require_signature: str | None = None
+    require_cert: str | None = None
     sign_key: str | None = None
+    sign_cert: str | None = None
+    cert_chain: list[str] = field(default_factory=list)
     json_path: str | None = None
     quiet: bool = False
     debug: bool = False
@@ -197,17 +207,22 @@ def _signing(opts: Shared, groups: tuple[str, ...]):
         return
     from modelport.core import signing
 
-    before = os.environ.get(signing.ENV)
+    before = {name: os.environ.get(name) for name in (signing.ENV, signing.ENV_CERT)}
     try:
-        signing.require(opts.require_signature if "signed" in groups else None)
-        signing.sign_outputs(opts.sign_key if "sign" in groups else None)
-        if opts.require_signature:
-            os.environ[signing.ENV] = signing.required_key()
+        if "signed" in groups:
+            signing.require(opts.require_signature, opts.require_cert)
+        if "sign" in groups:
+            signing.sign_outputs(opts.sign_key, opts.sign_cert, tuple(opts.cert_chain))
+        key, chain = signing.required()
+        if opts.require_signature or opts.require_cert:  # workers started by this command check too
+            os.environ.pop(signing.ENV if chain else signing.ENV_CERT, None)
+            os.environ[signing.ENV_CERT if chain else signing.ENV] = chain or key
         yield
     finally:
         signing.require(None)
         signing.sign_outputs(None)
-        if before is None:
-            os.environ.pop(signing.ENV, None)
-        else:
-            os.environ[signing.ENV] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -34,6 +34,11 @@ def sign(
     key: str = typer.Option(None, "--key", metavar="KEY.pem", help="Elliptic-curve private key (PEM) to sign with."),
     check: str = typer.Option(None, "--check", metavar="PUBKEY.pem", help="Check PATH's signature instead "
                                                                           "(exit 4 when it does not hold)."),
+    cert: str = typer.Option(None, "--cert", metavar="CERT.pem", help="Certificate signing: --key's certificate."),
+    chain: list[str] = typer.Option(None, "--chain", metavar="CHAIN.pem",
+                                    help="Certificate signing: certificates between --cert and the root "
+                                         "(repeatable); with --check-cert, the certificates to trust."),
+    check_cert: bool = typer.Option(False, "--check-cert", help="Check a certificate signature against --chain."),
     signature: str = typer.Option(None, "--signature", metavar="SIG", help="Where the signature is or goes "
                                                                            "(default PATH.sig)."),
     password: str = typer.Option(None, "--password", envvar="MODELPORT_KEY_PASSWORD",
@@ -46,14 +51,19 @@ def sign(
     from modelport.core.errors import UsageError
     from modelport.core.report import Report
 
-    if bool(key) == bool(check):
-        raise UsageError("give --key to sign or --check to check a signature",
+    checking = bool(check) or check_cert
+    if bool(key) == checking:
+        raise UsageError("give --key to sign, or --check (or --check-cert) to check a signature",
                          hint="modelport sign model.onnx --key key.pem")
+    if check_cert and len(chain or []) != 1:
+        raise UsageError("--check-cert needs one --chain file (the certificates to trust, PEM)")
     target = Path(path)
     if not target.exists():
         raise UsageError(f"{path}: no such file or folder")
     if key:
-        sig = signing.sign(target, key, signature, password)
+        sig = signing.sign(target, key, signature, password, cert=cert, chain=tuple(chain or ()))
+    elif check_cert:
+        sig = signing.check(target, None, signature, chain=chain[0])
     else:
         sig = signing.check(target, check, signature)
     return Report("sign", ok=True, output=str(target),

@@ -31,4 +31,19 @@ def inspect(
     report = Report("inspect", ok=True)
     specs = with_batch(as_specs(inputs), True)
     report.details["model"] = label(name, inspect_model(model, fmt, trust=trust, input_specs=specs, task=task))
+    report.details["model"]["signature"] = signature_status(model)
     return report
+
+
+def signature_status(model) -> dict:
+    """Whether the model has an OpenSSF signature, and whether it was checked (--require-signature)."""
+    from modelport.core import signing
+
+    path = Path(str(model))
+    found = signing.find_signature(path) if path.exists() else None
+    if found is None:
+        return {"status": "unsigned"}
+    signed, sig = found
+    key, chain = signing.required()
+    status = "valid" if key or chain else "present, not checked"  # a required one that failed never gets here
+    return {"status": status, "file": str(sig), "model": str(signed), "checked_with": chain or key}

@@ -21,12 +21,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelport.core.errors import MissingDependency, UnsafeError, UsageError
 
 SUFFIX = ".sig"
 IN_FOLDER = "model.sig"
-ENV = "MODELPORT_REQUIRE_SIGNATURE"
+ENV = "MODELPORT_REQUIRE_SIGNATURE"  # a public key (PEM)
+ENV_CERT = "MODELPORT_REQUIRE_CERT"  # a certificate chain (PEM) for certificate signatures
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,10 @@ def default_signature(path: Path) -> Path:
 def _library():
     try:
         from model_signing import hashing, verifying
-        from model_signing._signing import sign_ec_key, signing
+        from model_signing._signing import sign_certificate, sign_ec_key, signing
     except ImportError as exc:
         raise MissingDependency("model-signing", "sign", "sign or check model signatures") from exc
-    return hashing, verifying, sign_ec_key, signing
+    return hashing, verifying, (sign_ec_key, sign_certificate), signing
 
 
 def _hashing(where: Scope):
@@ -79,18 +81,27 @@ def _hashing(where: Scope):
     return hashing.Config().set_ignored_paths(paths=[where.root / name for name in where.ignored])
 
 
-def sign(path: str | Path, key: str | Path, signature: str | Path | None = None, password: str | None = None
-         ) -> Path:
-    """Sign the model at `path` with the elliptic-curve private key `key` (PEM). Returns the signature's path."""
-    _, _, sign_ec_key, signing = _library()
+def sign(path: str | Path, key: str | Path, signature: str | Path | None = None, password: str | None = None,
+         cert: str | Path | None = None, chain: tuple[str | Path, ...] = ()) -> Path:
+    """Sign the model at `path` with the elliptic-curve private key `key` (PEM), and with `cert` (its signing
+    certificate, PEM) and `chain` (the certificates up to a root the reader trusts) for certificate signing.
+    Returns the signature's path."""
+    _, _, (sign_ec_key, sign_certificate), signing = _library()
     path = Path(path)
     target = Path(signature) if signature else default_signature(path)
     where = scope(path, target)
     try:
-        signer = sign_ec_key.Signer(Path(key), password)
+        if cert:
+            if password:
+                raise UsageError("--password is for key signing; certificate signing takes an unencrypted key")
+            signer = sign_certificate.Signer(Path(key), Path(cert), [Path(c) for c in chain])
+        else:
+            signer = sign_ec_key.Signer(Path(key), password)
     except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"{key}: not a usable elliptic-curve private key ({type(exc).__name__}: {exc})",
-                         hint="openssl ecparam -name prime256v1 -genkey -noout -out key.pem") from exc
+        what = f"{key} with {cert}" if cert else f"{key}"
+        raise UsageError(f"{what}: cannot sign ({type(exc).__name__}: {exc})",
+                         hint="an elliptic-curve key: openssl ecparam -name prime256v1 -genkey -noout -out key.pem"
+                              + ("; the certificate must be the key's" if cert else "")) from exc
     manifest = _hashing(where).hash(where.root)
     manifest._name = path.absolute().name  # "only informative" (model_signing): the model's name, not its folder's
     partial = target.parent / f".{target.name}.{os.getpid()}.partial"
@@ -112,8 +123,10 @@ def find_signature(path: Path) -> tuple[Path, Path] | None:
 _checked: dict[tuple, None] = {}
 
 
-def check(path: str | Path, public_key: str | Path, signature: str | Path | None = None) -> Path:
+def check(path: str | Path, public_key: str | Path | None, signature: str | Path | None = None,
+          chain: str | Path | None = None) -> Path:
     """Refuse (exit 4) a model whose signature is missing, invalid, or does not match every file it covers.
+    `public_key` (PEM) for key signatures, or `chain` (PEM certificates to trust) for certificate signatures.
     Returns the signature used. Hashes are streamed; a file already checked unchanged is not hashed again."""
     path = Path(path)
     if signature:
@@ -126,19 +139,26 @@ def check(path: str | Path, public_key: str | Path, signature: str | Path | None
                           hint="sign it (modelport sign, model_signing sign) or pass --signature PATH")
     model, sig = found
     where = scope(model, sig)
-    key = (str(model.resolve()), str(sig.resolve()), str(public_key), _stamp(where))
+    key = (str(model.resolve()), str(sig.resolve()), str(public_key), str(chain), _stamp(where))
     if key in _checked:
         return sig
     _, verifying, _, _ = _library()
     try:
-        config = verifying.Config().use_elliptic_key_verifier(public_key=str(public_key))
+        if chain:
+            config = verifying.Config().use_certificate_verifier(certificate_chain=[str(chain)])
+        else:
+            config = verifying.Config().use_elliptic_key_verifier(public_key=str(public_key))
     except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"{public_key}: not a usable elliptic-curve public key ({type(exc).__name__})") from exc
+        what = "certificate chain" if chain else "elliptic-curve public key"
+        raise UsageError(f"{chain or public_key}: not a usable {what} ({type(exc).__name__})") from exc
     try:
         expected = config._verifier.verify(_read(sig))
     except Exception as exc:
-        raise UnsafeError(f"{model}: signature {sig.name} is not valid for this key ({_why(exc)})",
-                          hint="was it signed with the private key of this public key?") from exc
+        trust = "these certificates" if chain else "this key"
+        raise UnsafeError(f"{model}: signature {sig.name} is not valid for {trust} ({_why(exc)})",
+                          hint="was it signed with the private key of this public key?" if not chain else
+                               "is its signing certificate issued under this chain, for digital signatures?"
+                          ) from exc
     actual = _hashing(where).hash(where.root)
     if actual != expected:
         raise UnsafeError(f"{model}: {differs(expected, actual, model.name)} (signature {sig.name})",
@@ -178,21 +198,27 @@ def _stamp(where: Scope) -> tuple:
                  if p.name not in where.ignored)
 
 
-_required: dict[str, str] = {}
+_required: dict[str, Any] = {}
 
 
-def require(public_key: str | Path | None) -> None:
-    """From now on in this process, models read must carry a valid signature for `public_key` (None: only when
-    the environment's MODELPORT_REQUIRE_SIGNATURE names a key)."""
+def require(public_key: str | Path | None, chain: str | Path | None = None) -> None:
+    """From now on in this process, models read must carry a valid signature for `public_key`, or a certificate
+    signature under `chain` (None for both: only when the environment names a key or a chain)."""
     _required.pop("key", None)
-    if public_key:
-        if not Path(public_key).is_file():
-            raise UsageError(f"{public_key}: no such public key file", hint="--require-signature takes a PEM file")
-        _required["key"] = str(Path(public_key).resolve())
+    _required.pop("chain", None)
+    for name, value in (("key", public_key), ("chain", chain)):
+        if value:
+            if not Path(value).is_file():
+                raise UsageError(f"{value}: no such file", hint="--require-signature takes a public key (PEM), "
+                                                                 "--require-cert a certificate chain (PEM)")
+            _required[name] = str(Path(value).resolve())
 
 
-def required_key() -> str | None:
-    return _required.get("key") or os.environ.get(ENV) or None
+def required() -> tuple[str | None, str | None]:
+    """(public key, certificate chain) that models read must be signed for (the environment's when not set)."""
+    key = _required.get("key") or (None if _required.get("chain") else os.environ.get(ENV)) or None
+    chain = _required.get("chain") or (None if key else os.environ.get(ENV_CERT)) or None
+    return key, chain
 
 
 def ensure(path: str | Path) -> None:
@@ -200,19 +226,25 @@ def ensure(path: str | Path) -> None:
     model is read. modelport's own work files (results being verified) are not checked."""
     from modelport.core.io import is_own_work_path
 
-    key = required_key()
-    if key and not is_own_work_path(path):
-        check(path, key)
+    key, chain = required()
+    if (key or chain) and not is_own_work_path(path):
+        check(path, key, chain=chain)
 
 
-def sign_outputs(key: str | Path | None) -> None:
-    """Sign the verified outputs this process writes with `key` (None: do not)."""
+def sign_outputs(key: str | Path | None, cert: str | Path | None = None, chain: tuple = ()) -> None:
+    """Sign the verified outputs this process writes with `key` (and `cert` / `chain` for certificate signing;
+    None: do not sign)."""
     _required.pop("sign", None)
+    if cert and not key:
+        raise UsageError("--sign-cert needs --sign-key (the certificate's private key)")
     if key:
-        if not Path(key).is_file():
-            raise UsageError(f"{key}: no such private key file", hint="--sign-key takes a PEM file")
-        _required["sign"] = str(Path(key).resolve())
+        for value in (key, cert, *chain):
+            if value and not Path(value).is_file():
+                raise UsageError(f"{value}: no such file", hint="--sign-key, --sign-cert and --cert-chain take "
+                                                                 "PEM files")
+        _required["sign"] = {"key": str(Path(key).resolve()), "cert": cert, "chain": tuple(chain)}
 
 
-def signing_key() -> str | None:
+def signing_options() -> dict | None:
+    """{"key", "cert", "chain"} for outputs to sign, else None."""
     return _required.get("sign")

@@ -255,13 +255,13 @@ def _sign(report: Report, pending: PendingOutput, verification) -> None:
     kept unsigned."""
     from modelport.core import signing
 
-    key = signing.signing_key()
-    if not key:
+    options = signing.signing_options()
+    if not options:
         return
     if verification is not None and not verification.passed:
         report.warnings.append("not signed: the result failed verification")
         return
-    signing.sign(pending.path, key)
+    signing.sign(pending.path, options["key"], cert=options["cert"], chain=options["chain"])
     report.details["signature"] = {"file": f"{pending.final.name}.sig", "covers": signing.covered(pending.path)}
 
 

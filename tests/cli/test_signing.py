@@ -79,8 +79,11 @@ def test_convert_signs_its_output_for_the_upstream_verifier(models, tmp_path, cl
     sig = tmp_path / "scaler.onnx.sig"
     assert upstream_verify(out, sig, keys["key_pub"]) and upstream_cli(out, sig, keys["key_pub"]) == 0
     assert not upstream_verify(out, sig, keys["other_pub"])
-    code, _, err = cli("inspect", out, "--require-signature", keys["key_pub"])
+    code, stdout, err = cli("inspect", out, "--require-signature", keys["key_pub"], "--json", "-")
     assert code == 0, err
+    assert json.loads(stdout)["model"]["signature"]["status"] == "valid"
+    code, stdout, _ = cli("inspect", out, "--json", "-")
+    assert json.loads(stdout)["model"]["signature"]["status"] == "present, not checked"
     flip(out)
     assert not upstream_verify(out, sig, keys["key_pub"]) and upstream_cli(out, sig, keys["key_pub"]) != 0
     code, _, err = cli("inspect", out, "--require-signature", keys["key_pub"])
@@ -167,3 +170,59 @@ def test_a_signed_folder_covers_every_file_in_it(tmp_path, cli, keys):
     code, _, err = cli("sign", folder, "--check", keys["key_pub"])
     assert code == 4 and "extra.py is not covered by the signature" in err
     assert not upstream_verify(folder, sig, keys["key_pub"])
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def _ca(folder, name: str, issuer: str | None = None, leaf: bool = False):
+    """An EC key and certificate made with openssl: a root (self-signed), an intermediate or a signing leaf."""
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=folder)
+    ext = ("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n"
+           if leaf else "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+    (folder / f"{name}.ext").write_text(ext)
+    if issuer is None:
+        _openssl("req", "-x509", "-new", "-key", f"{name}.key", "-subj", f"/CN={name}", "-days", "2", "-out",
+                 f"{name}.pem", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+                 "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
+        return
+    _openssl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={name}", "-out", f"{name}.csr", cwd=folder)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{issuer}.pem", "-CAkey", f"{issuer}.key",
+             "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", "-extfile", f"{name}.ext", cwd=folder)
+
+
+def test_certificate_signing_with_a_throwaway_ca_verifies_both_ways(models, tmp_path, cli):
+    """A leaf certificate under an intermediate under a root, all made by openssl here: modelport's signature
+    verifies with the upstream certificate verifier trusting the root, and modelport accepts it under the root
+    but not under another root, nor after one byte changes."""
+    from model_signing import verifying
+
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    _ca(pki, "root")
+    _ca(pki, "intermediate", issuer="root")
+    _ca(pki, "signer", issuer="intermediate", leaf=True)
+    _ca(pki, "elsewhere")
+    out = tmp_path / "scaler.onnx"
+    code, _, err = cli("convert", models("sk_scaler"), "-o", out, "--sign-key", pki / "signer.key", "--sign-cert",
+                       pki / "signer.pem", "--cert-chain", pki / "intermediate.pem")
+    assert code == 0, err
+    sig = tmp_path / "scaler.onnx.sig"
+
+    def upstream(root) -> bool:
+        try:
+            verifying.Config().use_certificate_verifier(certificate_chain=[str(root)]).verify(str(out), str(sig))
+        except Exception:
+            return False
+        return True
+
+    assert upstream(pki / "root.pem") and not upstream(pki / "elsewhere.pem")
+    code, _, err = cli("inspect", out, "--require-cert", pki / "root.pem")
+    assert code == 0, err
+    code, _, err = cli("inspect", out, "--require-cert", pki / "elsewhere.pem")
+    assert code == 4 and "not valid for these certificates" in err
+    flip(out)
+    assert not upstream(pki / "root.pem")
+    code, _, err = cli("sign", out, "--check-cert", "--chain", pki / "root.pem")
+    assert code == 4 and "scaler.onnx does not match its signed digest" in err
