@@ -33,6 +33,8 @@ ImportOpt = typer.Option(
     help="Import code that defines custom classes before loading (repeatable; needs --trust).",
 )
 TrustOpt = typer.Option(False, "--trust", help="Allow formats whose loading runs code (pickles, factories).")
+TrustUnsafeOpt = typer.Option(False, "--trust-unsafe", help="With --trust: load even a pickle that imports "
+                                                            "os / subprocess / eval (refused otherwise).")
 InputOpt = typer.Option(
     None, "--input", "-i", metavar="NAME:D1,D2,...[:DTYPE]",
     help="Input name and shape (repeatable), e.g. pixel_values:1,3,64,64 or ids:1,16:int64.",
@@ -69,7 +71,7 @@ GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
     "int_range": [("int_range", str, IntRangeOpt)],
     "tolerance": [("atol", float, AtolOpt), ("rtol", float, RtolOpt), ("tol", list[str], TolOpt),
                   ("noise_floor", bool, FloorOpt)],
-    "trust": [("trust", bool, TrustOpt), ("imports", list[str], ImportOpt)],
+    "trust": [("trust", bool, TrustOpt), ("trust_unsafe", bool, TrustUnsafeOpt), ("imports", list[str], ImportOpt)],
     "task": [("task", str, TaskOpt)],
     "signed": [("require_signature", str, RequireSigOpt), ("require_cert", str, RequireCertOpt)],
     "sign": [("sign_key", str, SignKeyOpt), ("sign_cert", str, SignCertOpt), ("cert_chain", list[str], CertChainOpt)],
@@ -95,6 +97,7 @@ class Shared:
     tol: list[str] = field(default_factory=list)
     noise_floor: bool = True
     trust: bool = False
+    trust_unsafe: bool = False
     imports: list[str] = field(default_factory=list)
     task: str | None = None
     require_signature: str | None = None
@@ -144,7 +147,7 @@ def command(name: str, *groups: str, render=None):
             opts = Shared(**{n: v for n, v in given.items() if v is not None})
             opts.session = Session(opts.json_path, opts.quiet, opts.debug)
             shown = render or render_common
-            with guarded(opts.session, name, shown), _signing(opts, groups):
+            with guarded(opts.session, name, shown), _policies(opts, groups):
                 report = fn(opts, **kwargs)
                 if report is not None:
                     finish(opts.session, report, shown)
@@ -197,16 +200,23 @@ def pairs(values: list[str] | None, flag: str, example: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _signing(opts: Shared, groups: tuple[str, ...]):
-    """--require-signature for this command and the workers it starts (through the environment, restored after:
-    an API caller's process is not changed for good); --sign-key for its outputs."""
+def _policies(opts: Shared, groups: tuple[str, ...]):
+    """--trust-unsafe for this command; --require-signature for it and the workers it starts (through the
+    environment, restored after: an API caller's process is not changed for good); --sign-key for its outputs."""
     import os
 
+    from modelport.core import pickles
+
     if "signed" not in groups and "sign" not in groups:
-        yield
+        pickles.allow_unsafe(opts.trust_unsafe)
+        try:
+            yield
+        finally:
+            pickles.allow_unsafe(False)
         return
     from modelport.core import signing
 
+    pickles.allow_unsafe(opts.trust_unsafe)
     before = {name: os.environ.get(name) for name in (signing.ENV, signing.ENV_CERT)}
     try:
         if "signed" in groups:
@@ -219,6 +229,7 @@ def _signing(opts: Shared, groups: tuple[str, ...]):
             os.environ[signing.ENV_CERT if chain else signing.ENV] = chain or key
         yield
     finally:
+        pickles.allow_unsafe(False)
         signing.require(None)
         signing.sign_outputs(None)
         for name, value in before.items():

@@ -50,6 +50,10 @@ def open_model(
         check_archive(path)  # also when --from skipped detection: exit 4 before a framework opens the zip
     if fmt in UNSAFE and not trust:
         raise UnsafeError(*_unsafe_message(path, fmt))
+    if fmt in (Format.SKLEARN_PICKLE, Format.TORCH_PICKLE):
+        from modelport.core.pickles import check
+
+        check(path)  # --trust, and still not a pickle that runs commands (exit 4 unless --trust-unsafe)
     module = _MODULES.get(fmt.value) or _MODULES.get(fmt.framework)
     if module is None:
         raise UnsupportedError(f"modelport cannot run {fmt} models yet", hint="convert from the source model")

@@ -226,3 +226,60 @@ def test_certificate_signing_with_a_throwaway_ca_verifies_both_ways(models, tmp_
     assert not upstream(pki / "root.pem")
     code, _, err = cli("sign", out, "--check-cert", "--chain", pki / "root.pem")
     assert code == 4 and "scaler.onnx does not match its signed digest" in err
+
+
+class _Shell:
+    """Unpickling this runs a shell command (what a malicious pickle does)."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (self.command,)
+
+
+def test_a_pickle_that_runs_commands_is_refused_even_with_trust(tmp_path, cli):
+    """Plain pickle, joblib (plain and compressed) and a pickled torch module calling os.system: exit 4 with
+    --trust, the sentinel never created; a plain scikit-learn pickle still loads with --trust."""
+    import pickle
+
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    sentinel = tmp_path / "pwned"
+    payload = _Shell(f"touch {sentinel}")
+    files = [tmp_path / "evil.pkl", tmp_path / "evil.joblib", tmp_path / "evil_z.joblib"]
+    files[0].write_bytes(pickle.dumps(payload))
+    joblib.dump(payload, files[1])
+    joblib.dump(payload, files[2], compress=3)
+    import torch
+
+    files.append(tmp_path / "evil.pt")
+    torch.save(payload, files[-1])  # a zip whose data.pkl calls os.system
+    for path in files:
+        code, _, err = cli("inspect", path, "--trust")
+        assert code == 4 and "os.system" in err.replace("posix.system", "os.system"), (path, err)
+    assert not sentinel.exists()
+    x, y = np.random.default_rng(0).standard_normal((40, 3)), np.arange(40) % 2
+    joblib.dump(LogisticRegression().fit(x, y), tmp_path / "plain.joblib")
+    code, _, err = cli("convert", tmp_path / "plain.joblib", "-o", tmp_path / "plain.onnx", "--trust")
+    assert code == 0, err
+
+
+def test_the_guarded_unpickler_refuses_what_the_scan_cannot_see(tmp_path):
+    """A denied global after bytes that stop the opcode scan is refused when the unpickler resolves it."""
+    import pickle
+
+    from modelport.core import pickles
+    from modelport.core.errors import UnsafeError
+
+    data = pickle.dumps(_Shell(f"touch {tmp_path / 'pwned'}"))
+    assert any(n.endswith("system") for n in pickles.globals_in(data))
+    assert pickles.globals_in(b"\xff" + data) == []  # the scan stops at once
+    import io
+
+    with pytest.raises(UnsafeError):
+        pickles.guarded_module().load(io.BytesIO(data))
+    assert not (tmp_path / "pwned").exists()

@@ -42,17 +42,20 @@ def _load_skops(path, trust: bool):
 
 
 def _load_pickle(path):
-    import pickle
+    from modelport.core import pickles
+    from modelport.core.errors import UnsafeError
 
     try:
-        import joblib
+        import joblib  # noqa: F401
     except ImportError:
         joblib = None
     try:
         if joblib is not None:
-            return joblib.load(str(path))
+            return pickles.joblib_load(path)
         with open(path, "rb") as fh:
-            return pickle.load(fh)
+            return pickles.guarded_module().load(fh)
+    except UnsafeError:
+        raise
     except Exception as exc:
         raise UsageError(f"{path}: cannot unpickle ({one_line(exc)})", hint="is the file complete?") from exc
 

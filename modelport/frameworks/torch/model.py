@@ -14,6 +14,7 @@ from modelport.core.errors import MissingDependency, ModelportError, UnsafeError
 from modelport.core.formats import Format
 from modelport.core.logs import debugging, quiet
 from modelport.core.model import Model, cast_feed
+from modelport.core.pickles import guarded_module
 from modelport.core.specs import check_input_sizes, require_specs
 from modelport.frameworks.torch.outputs import flatten, not_outputs, output_names, tensors
 from modelport.frameworks.torch.rules import torch_rules
@@ -54,7 +55,9 @@ def load(path, fmt: Format, *, trust: bool, input_specs: list[TensorSpec], purpo
         return TorchModel(path, fmt, module=module, specs=specs_for("a factory", input_specs))
     if fmt is Format.TORCH_PICKLE:
         try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+            obj = torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=guarded_module())
+        except UnsafeError:
+            raise
         except Exception as exc:
             raise UsageError(f"{path}: cannot unpickle ({one_line(exc)})", hint="re-save the model") from exc
         if not isinstance(obj, torch.nn.Module):
