@@ -15,6 +15,8 @@ from pathlib import Path
 
 from modelport.core.errors import UsageError
 
+SIDECARS = (".sig", ".intoto.jsonl")  # a signed output's signature and attestation, committed with it
+
 
 class PendingOutput:
     """A work folder beside `final`; `commit()` moves the result (and its `.data` side file) into place.
@@ -51,17 +53,19 @@ class PendingOutput:
         the old file is removed first, then the data and the file are renamed in, so a kill at any moment
         leaves the output absent or complete, never a file pointing at another run's weights."""
         data, final_data = side_data(self.path), side_data(self.final)
-        sig, final_sig = (p.parent / f"{p.name}.sig" for p in (self.path, self.final))
+        sidecars = [(self.path.parent / f"{self.path.name}{s}", self.final.parent / f"{self.final.name}{s}")
+                    for s in SIDECARS]
         with _locked(self.final.parent):
             if self.final.exists() and not self.force:
                 raise UsageError(f"{self.final} already exists (written by another run meanwhile)",
                                  hint="pass --force to overwrite it")
-            # the signature first: a kill before the model lands leaves the old model with a signature that
-            # does not match it (refused), never a new model under the old model's signature
-            if sig.exists():
-                os.replace(sig, final_sig)
-            else:
-                final_sig.unlink(missing_ok=True)
+            # signature and attestation first: a kill before the model lands leaves the old model with a
+            # signature that does not match it (refused), never a new model under the old model's signature
+            for mine, theirs in sidecars:
+                if mine.exists():
+                    os.replace(mine, theirs)
+                else:
+                    theirs.unlink(missing_ok=True)
             if data.exists():
                 os.chmod(data, stat.S_IMODE(os.stat(self.path).st_mode))  # converters write it owner-only
                 self.final.unlink(missing_ok=True)

@@ -53,6 +53,7 @@ class Verification:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None  # the candidate could not run at all
     noise_floor: str = "not measured"  # how each output's floor was measured, or why it was not
+    inputs_sha256: str | None = None  # every verification case's names, dtypes, shapes and bytes (attestation)
 
     @property
     def failed_outputs(self) -> list[OutputResult]:
@@ -105,7 +106,7 @@ class Report:
         if self.command == "convert" or self.attempts:
             data["attempts"] = [asdict(a) for a in self.attempts]
         if self.command != "inspect":
-            data["verification"] = _verification_dict(self.verification)
+            data["verification"] = verification_dict(self.verification)
         data["warnings"] = list(self.warnings)
         if self.details:
             data.update(self.details)
@@ -114,7 +115,7 @@ class Report:
         return data
 
 
-def _verification_dict(v: Verification | None) -> dict[str, Any] | None:
+def verification_dict(v: Verification | None) -> dict[str, Any] | None:
     if v is None:
         return None
     out = asdict(v)

@@ -46,10 +46,12 @@ def scope(path: Path, signature: Path | None = None) -> Scope:
     if path.is_dir():
         inside = tuple(p.name for p in (path / IN_FOLDER, signature) if p is not None and p.parent == path)
         return Scope(path, inside)
-    data = side_data(path)
-    if not data.exists():
+    from modelport.core.attestation import path_for
+
+    members = [p for p in (side_data(path), path_for(path)) if p.exists()]
+    if not members:
         return Scope(path)
-    keep = {path.name, data.name}
+    keep = {path.name, *(p.name for p in members)}
     return Scope(path.parent, tuple(sorted(e.name for e in path.parent.iterdir() if e.name not in keep)))
 
 

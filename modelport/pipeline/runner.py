@@ -233,7 +233,7 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
         from modelport.core.onnx_files import inline_if_small
 
         inline_if_small(pending.path)  # a step wrote OUT.data to save memory: one file, unless too big for one
-    _sign(report, pending, verification)
+    _sign(report, pending, verification, job, facts)
     report.output = str(pending.commit())
     if stored == "sidecar":
         from modelport.core.provenance import sidecar
@@ -250,10 +250,11 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
         report.warnings.append(f"verification failed; the file was kept at {report.output}")
 
 
-def _sign(report: Report, pending: PendingOutput, verification) -> None:
-    """--sign-key: sign the result in its work folder (committed with it). A result that failed verification is
-    kept unsigned."""
-    from modelport.core import signing
+def _sign(report: Report, pending: PendingOutput, verification, job: Job, facts: dict) -> None:
+    """--sign-key: write the result's attestation (core/attestation.py) and sign both in the work folder
+    (committed with the result). A result that failed verification is kept unsigned."""
+    from modelport.core import attestation, signing
+    from modelport.core.report import verification_dict
 
     options = signing.signing_options()
     if not options:
@@ -261,8 +262,18 @@ def _sign(report: Report, pending: PendingOutput, verification) -> None:
     if verification is not None and not verification.passed:
         report.warnings.append("not signed: the result failed verification")
         return
+    attestation.write(pending.path, facts, verification_dict(verification), job.command, _options(job))
     signing.sign(pending.path, options["key"], cert=options["cert"], chain=options["chain"])
     report.details["signature"] = {"file": f"{pending.final.name}.sig", "covers": signing.covered(pending.path)}
+
+
+def _options(job: Job) -> dict:
+    """What the job was asked that changes the bytes written or the verdict (the attestation's parameters)."""
+    data = job.to_dict()
+    keep = ("source_format", "inputs", "static", "external_data", "task", "stages")
+    options = {k: data.get(k) for k in keep}
+    options["verify"] = {k: v for k, v in data.get("verify", {}).items() if k != "enabled"}
+    return options
 
 
 def _all_failed(report: Report, attempts: list, stage: Stage, chain: list[Step], fmt: Format,

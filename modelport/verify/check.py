@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelport.core.attestation import inputs_digest
 from modelport.core.errors import UnsupportedError, UsageError, one_line
 from modelport.core.memory import give_back
 from modelport.core.report import OutputResult, Verification
@@ -259,6 +260,7 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
         matched_by=how,
         warnings=list(reference.warnings) + warnings,
         noise_floor=reference.floor_note if reference.plan.noise_floor else "not measured (switched off)",
+        inputs_sha256=inputs_digest(cases),
     )
 
 

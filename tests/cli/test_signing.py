@@ -72,26 +72,36 @@ def flip(path, offset=-1) -> None:
 
 
 def test_convert_signs_its_output_for_the_upstream_verifier(models, tmp_path, cli, keys):
-    out = tmp_path / "scaler.onnx"
+    """The model and its attestation are signed together: the upstream verifier (API and CLI, on their folder)
+    accepts them, and rejects them once a byte of either changes."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "scaler.onnx"
     code, stdout, err = cli("convert", models("sk_scaler"), "-o", out, "--sign-key", keys["key"], "--json", "-")
     assert code == 0, err
-    assert json.loads(stdout)["signature"] == {"file": "scaler.onnx.sig", "covers": ["scaler.onnx"]}
-    sig = tmp_path / "scaler.onnx.sig"
-    assert upstream_verify(out, sig, keys["key_pub"]) and upstream_cli(out, sig, keys["key_pub"]) == 0
-    assert not upstream_verify(out, sig, keys["other_pub"])
+    assert json.loads(stdout)["signature"] == {"file": "scaler.onnx.sig",
+                                               "covers": ["scaler.onnx", "scaler.onnx.intoto.jsonl"]}
+    sig, statement = folder / "scaler.onnx.sig", folder / "scaler.onnx.intoto.jsonl"
+    assert upstream_verify(folder, sig, keys["key_pub"], [sig]) and upstream_cli(folder, sig, keys["key_pub"]) == 0
+    assert not upstream_verify(folder, sig, keys["other_pub"], [sig])
+    flip(statement, 10)
+    assert not upstream_verify(folder, sig, keys["key_pub"], [sig]) and upstream_cli(folder, sig, keys["key_pub"])
+    code, _, err = cli("inspect", out, "--require-signature", keys["key_pub"])
+    assert code == 4 and "scaler.onnx.intoto.jsonl does not match its signed digest" in err
+    flip(statement, 10)
     code, stdout, err = cli("inspect", out, "--require-signature", keys["key_pub"], "--json", "-")
     assert code == 0, err
     assert json.loads(stdout)["model"]["signature"]["status"] == "valid"
     code, stdout, _ = cli("inspect", out, "--json", "-")
     assert json.loads(stdout)["model"]["signature"]["status"] == "present, not checked"
     flip(out)
-    assert not upstream_verify(out, sig, keys["key_pub"]) and upstream_cli(out, sig, keys["key_pub"]) != 0
+    assert not upstream_verify(folder, sig, keys["key_pub"], [sig]) and upstream_cli(folder, sig, keys["key_pub"])
     code, _, err = cli("inspect", out, "--require-signature", keys["key_pub"])
     assert code == 4 and "scaler.onnx does not match its signed digest" in err
-    # written again without --sign-key: the old signature goes with the old file
+    # written again without --sign-key: the old signature and attestation go with the old file
     code, _, err = cli("convert", models("sk_scaler"), "-o", out, "--force")
     assert code == 0, err
-    assert not sig.exists()
+    assert not sig.exists() and not statement.exists()
 
 
 def _matmul_onnx(path):
@@ -114,7 +124,7 @@ def test_a_model_with_a_data_file_is_signed_with_it(tmp_path, cli, keys):
     out = out_dir / "m.onnx"
     code, stdout, err = cli("optimize", src, "-o", out, "--external-data", "--sign-key", keys["key"], "--json", "-")
     assert code == 0, err
-    assert json.loads(stdout)["signature"]["covers"] == ["m.onnx", "m.onnx.data"]
+    assert json.loads(stdout)["signature"]["covers"] == ["m.onnx", "m.onnx.data", "m.onnx.intoto.jsonl"]
     sig, data = out_dir / "m.onnx.sig", out_dir / "m.onnx.data"
     (out_dir / "notes.txt").write_text("not part of the model")
     ignored = [out_dir / "notes.txt", sig]  # the CLI leaves its --signature out by itself, the API does not
@@ -204,15 +214,21 @@ def test_certificate_signing_with_a_throwaway_ca_verifies_both_ways(models, tmp_
     _ca(pki, "intermediate", issuer="root")
     _ca(pki, "signer", issuer="intermediate", leaf=True)
     _ca(pki, "elsewhere")
-    out = tmp_path / "scaler.onnx"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "scaler.onnx"
     code, _, err = cli("convert", models("sk_scaler"), "-o", out, "--sign-key", pki / "signer.key", "--sign-cert",
                        pki / "signer.pem", "--cert-chain", pki / "intermediate.pem")
     assert code == 0, err
-    sig = tmp_path / "scaler.onnx.sig"
+    sig = folder / "scaler.onnx.sig"
 
     def upstream(root) -> bool:
+        from model_signing import hashing
+
+        config = verifying.Config().use_certificate_verifier(certificate_chain=[str(root)])
+        config.set_hashing_config(hashing.Config().set_ignored_paths(paths=[str(sig)]))
         try:
-            verifying.Config().use_certificate_verifier(certificate_chain=[str(root)]).verify(str(out), str(sig))
+            config.verify(str(folder), str(sig))
         except Exception:
             return False
         return True
@@ -283,3 +299,45 @@ def test_the_guarded_unpickler_refuses_what_the_scan_cannot_see(tmp_path):
     with pytest.raises(UnsafeError):
         pickles.guarded_module().load(io.BytesIO(data))
     assert not (tmp_path / "pwned").exists()
+
+
+def test_the_attestation_records_what_verify_says_and_the_inputs_it_ran(models, tmp_path, cli, keys):
+    """Subjects are the files' sha256; the verdict and per-output errors are what `modelport verify` gives when
+    run again; the inputs' digest is the one computed here from the --data arrays, and changes with them."""
+    import hashlib
+
+    import onnxruntime as ort
+
+    src = models("sk_scaler")
+    digests = {}
+    for name, seed in (("a", 0), ("b", 1)):
+        folder = tmp_path / name
+        folder.mkdir()
+        out = folder / "scaler.onnx"
+        x = np.random.default_rng(seed).standard_normal((12, 4)).astype(np.float32)
+        np.savez(tmp_path / f"{name}.npz", x=x)
+        code, _, err = cli("convert", src, "-o", out, "--data", tmp_path / f"{name}.npz", "--sign-key", keys["key"])
+        assert code == 0, err
+        lines = [json.loads(line) for line in (folder / "scaler.onnx.intoto.jsonl").read_text().splitlines()]
+        provenance, result = lines
+        assert provenance["predicateType"] == "https://slsa.dev/provenance/v1"
+        assert result["predicateType"] == "https://in-toto.io/attestation/test-result/v0.1"
+        assert provenance["subject"] == [{"name": "scaler.onnx",
+                                          "digest": {"sha256": hashlib.sha256(out.read_bytes()).hexdigest()}}]
+        dependency = provenance["predicate"]["buildDefinition"]["resolvedDependencies"][0]
+        assert dependency["digest"]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+        name_in = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+        mine = hashlib.sha256()
+        mine.update(f"{name_in}|{x.dtype.str}|{list(x.shape)}\n".encode())
+        mine.update(x.tobytes())
+        digests[name] = result["predicate"]["configuration"][0]["digest"]["sha256"]
+        assert digests[name] == mine.hexdigest()
+        code, stdout, err = cli("verify", src, out, "--data", tmp_path / f"{name}.npz", "--json", "-")
+        assert code == 0, err
+        again = {o["name"]: o for o in json.loads(stdout)["verification"]["outputs"]}
+        recorded = provenance["predicate"]["runDetails"]["byproducts"][0]["annotations"]
+        assert result["predicate"]["result"] == "PASSED" and recorded["passed"]
+        for o in recorded["outputs"]:
+            assert o["passed"] == again[o["name"]]["passed"]
+            assert o["max_abs_error"] == pytest.approx(again[o["name"]]["max_abs_error"], abs=1e-12)
+    assert digests["a"] != digests["b"]

@@ -1,0 +1,116 @@
+"""An in-toto attestation of a written model, `OUT.intoto.jsonl` beside it: what it was made from and how it
+verified, as two in-toto v1 statements whose subjects are the model's files and their sha256.
+
+- SLSA provenance v1 (`https://slsa.dev/provenance/v1`): the source (name, format, sha256) as the resolved
+  dependency; the command and the options that change the bytes as external parameters; the route, converter
+  and framework versions; the full verification (per output errors, tolerances, noise floor, input rules) as a
+  byproduct.
+- in-toto test result v0.1 (`https://in-toto.io/attestation/test-result/v0.1`): PASSED / FAILED, one entry per
+  output, and as configuration the verification inputs' sha256 (names, dtypes, shapes and bytes of every case).
+
+Written before the model is signed, and covered by the signature (core/signing.py), so what it claims cannot be
+changed without the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+STATEMENT = "https://in-toto.io/Statement/v1"
+SLSA = "https://slsa.dev/provenance/v1"
+TEST_RESULT = "https://in-toto.io/attestation/test-result/v0.1"
+BUILD_TYPE = "https://modelport.dev/buildtypes/modelport/v1"
+BUILDER = "https://modelport.dev/modelport"
+SUFFIX = ".intoto.jsonl"
+
+
+def path_for(model: Path) -> Path:
+    return model.parent / f"{model.name}{SUFFIX}"
+
+
+def inputs_digest(cases: list[dict]) -> str:
+    """sha256 over every verification case: each input's name, dtype and shape, then its bytes (C order)."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for case in cases:
+        for name in sorted(case):
+            value = np.ascontiguousarray(case[name])
+            digest.update(f"{name}|{value.dtype.str}|{list(value.shape)}\n".encode())
+            digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def subjects(model: Path) -> list[dict[str, Any]]:
+    """The model's files (itself, and its weights file when it has one) with their sha256."""
+    from modelport.core.io import sha256_of, side_data
+
+    files = [model] + ([side_data(model)] if side_data(model).exists() else [])
+    return [{"name": f.name, "digest": {"sha256": sha256_of(f)}} for f in files]
+
+
+def _clean(value):
+    """Options as they matter: no None, False or empty values."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if v not in (None, False, [], {}, ())}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def statements(model: Path, facts: dict, verification: dict | None, command: str, options: dict) -> list[dict]:
+    subject = subjects(model)
+    dependency = {"name": facts.get("source_name", ""), "digest": {"sha256": facts.get("source_sha256", "")},
+                  "annotations": {"format": facts.get("source_format", "")}}
+    provenance = {
+        "buildDefinition": {
+            "buildType": BUILD_TYPE,
+            "externalParameters": {"command": command, "output": model.name, "options": _clean(options)},
+            "internalParameters": _clean({k: facts.get(k) for k in ("route", "converter", "optimized", "compressed",
+                                                                    "precision", "fixed")}),
+            "resolvedDependencies": [dependency],
+        },
+        "runDetails": {
+            "builder": {"id": BUILDER, "version": _clean({"modelport": facts.get("modelport_version"),
+                                                          "framework": facts.get("framework")})},
+            "metadata": {"finishedOn": facts.get("created")},
+            "byproducts": [{"name": "verification", "annotations": verification or {"skipped": True}}],
+        },
+    }
+    out = [{"_type": STATEMENT, "subject": subject, "predicateType": SLSA, "predicate": provenance}]
+    if verification is not None:
+        out.append({"_type": STATEMENT, "subject": subject, "predicateType": TEST_RESULT,
+                    "predicate": test_result(verification)})
+    return out
+
+
+def test_result(verification: dict) -> dict:
+    passed, failed = [], []
+    for o in verification.get("outputs", []):
+        line = (f"output '{o['name']}': max abs error {o.get('max_abs_error', 0):.3g}, atol {o.get('atol')}, "
+                f"rtol {o.get('rtol')}" + (f" ({o['reason']})" if o.get("reason") else ""))
+        (passed if o.get("passed") else failed).append(line)
+    config = {"name": "verification inputs", "digest": {"sha256": verification.get("inputs_sha256", "")},
+              "annotations": _clean({k: verification.get(k) for k in ("samples", "batch_sizes", "seed",
+                                                                      "inputs_from", "noise_floor")})}
+    return {"result": "PASSED" if verification.get("passed") else "FAILED", "configuration": [config],
+            "passedTests": passed, "failedTests": failed, "warnedTests": list(verification.get("warnings", []))}
+
+
+def write(model: Path, facts: dict, verification: dict | None, command: str, options: dict) -> Path:
+    """Write `OUT.intoto.jsonl` beside `model` (one statement a line)."""
+    target = path_for(model)
+    lines = [json.dumps(s, sort_keys=True, default=str) for s in statements(model, facts, verification, command,
+                                                                           options)]
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def read(model: Path) -> list[dict]:
+    target = path_for(model)
+    if not target.exists():
+        return []
+    return [json.loads(line) for line in target.read_text().splitlines() if line.strip()]
