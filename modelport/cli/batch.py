@@ -109,7 +109,7 @@ def render(report, session) -> None:
         sys.stderr.write("modelport: verification failed: see the jobs marked above\n")
 
 
-@command("batch", "signed", render=render)
+@command("batch", "signed", "sign", render=render)
 def batch(
     opts,
     manifest: str = typer.Argument(None, metavar="MANIFEST", help="Jobs to run (YAML or JSON; see --schema)."),

@@ -217,12 +217,13 @@ def _policies(opts: Shared, groups: tuple[str, ...]):
     from modelport.core import signing
 
     pickles.allow_unsafe(opts.trust_unsafe)
-    before = {name: os.environ.get(name) for name in (signing.ENV, signing.ENV_CERT)}
+    before = {name: os.environ.get(name) for name in (signing.ENV, signing.ENV_CERT, *signing.SIGN_ENV)}
     try:
         if "signed" in groups:
             signing.require(opts.require_signature, opts.require_cert)
         if "sign" in groups:
             signing.sign_outputs(opts.sign_key, opts.sign_cert, tuple(opts.cert_chain))
+        os.environ.update(signing.signing_environment())  # workers started by this command sign too
         key, chain = signing.required()
         if opts.require_signature or opts.require_cert:  # workers started by this command check too
             os.environ.pop(signing.ENV if chain else signing.ENV_CERT, None)

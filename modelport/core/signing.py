@@ -247,6 +247,24 @@ def sign_outputs(key: str | Path | None, cert: str | Path | None = None, chain: 
         _required["sign"] = {"key": str(Path(key).resolve()), "cert": cert, "chain": tuple(chain)}
 
 
+SIGN_ENV = ("MODELPORT_SIGN_KEY", "MODELPORT_SIGN_CERT", "MODELPORT_CERT_CHAIN")  # chain: paths joined by os.pathsep
+
+
 def signing_options() -> dict | None:
-    """{"key", "cert", "chain"} for outputs to sign, else None."""
-    return _required.get("sign")
+    """{"key", "cert", "chain"} for outputs to sign (--sign-key, else MODELPORT_SIGN_KEY and friends, which is how
+    `batch` hands them to its workers), else None."""
+    if _required.get("sign"):
+        return _required["sign"]
+    key, cert, chain = (os.environ.get(name) for name in SIGN_ENV)
+    if not key:
+        return None
+    return {"key": key, "cert": cert or None, "chain": tuple(c for c in (chain or "").split(os.pathsep) if c)}
+
+
+def signing_environment() -> dict[str, str]:
+    """The environment that makes a worker process sign as this one does."""
+    options = _required.get("sign")
+    if not options:
+        return {}
+    values = (options["key"], options["cert"] or "", os.pathsep.join(str(c) for c in options["chain"]))
+    return dict(zip(SIGN_ENV, values))

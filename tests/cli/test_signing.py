@@ -341,3 +341,19 @@ def test_the_attestation_records_what_verify_says_and_the_inputs_it_ran(models, 
             assert o["passed"] == again[o["name"]]["passed"]
             assert o["max_abs_error"] == pytest.approx(again[o["name"]]["max_abs_error"], abs=1e-12)
     assert digests["a"] != digests["b"]
+
+
+def test_batch_workers_sign_their_outputs(models, tmp_path, keys):
+    """`batch --sign-key`: each job's output is signed in its worker process (the key reaches it through the
+    environment), and the upstream verifier accepts it."""
+    import shutil
+
+    from tests.conftest import run_cli
+
+    shutil.copy(models("sk_scaler"), tmp_path / "scaler.skops")
+    (tmp_path / "m.yaml").write_text("jobs: [{source: scaler.skops, output: out/}]\n")
+    got = run_cli("batch", tmp_path / "m.yaml", "--sign-key", keys["key"], "-q")
+    assert got.returncode == 0, got.stderr
+    folder = tmp_path / "out"
+    sig = folder / "scaler.onnx.sig"
+    assert upstream_verify(folder, sig, keys["key_pub"], [sig])
