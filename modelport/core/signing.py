@@ -33,10 +33,12 @@ ENV_CERT = "MODELPORT_REQUIRE_CERT"  # a certificate chain (PEM) for certificate
 
 @dataclass(frozen=True)
 class Scope:
-    """What is hashed: `root` (a file or a folder) and the folder entries left out."""
+    """What is hashed: `root` (a file or a folder) and the folder entries left out; `members`: for a file with
+    files beside it, just those (hashed one by one: the rest of their folder is never walked)."""
 
     root: Path
     ignored: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
 
 
 def scope(path: Path, signature: Path | None = None) -> Scope:
@@ -51,16 +53,21 @@ def scope(path: Path, signature: Path | None = None) -> Scope:
     members = [p for p in (side_data(path), path_for(path)) if p.exists()]
     if not members:
         return Scope(path)
-    keep = {path.name, *(p.name for p in members)}
-    return Scope(path.parent, tuple(sorted(e.name for e in path.parent.iterdir() if e.name not in keep)))
+    return Scope(path.parent, members=tuple(sorted([path.name, *(p.name for p in members)])))
 
 
 def covered(path: Path) -> list[str]:
     """The files a signature of `path` covers, relative to the scope's root (a file: its name)."""
     where = scope(Path(path))
+    return sorted(str(p.relative_to(where.root)) if p != where.root else p.name for p in _files(where))
+
+
+def _files(where: Scope) -> list[Path]:
     if where.root.is_file():
-        return [where.root.name]
-    return sorted(str(p.relative_to(where.root)) for p in where.root.rglob("*")
+        return [where.root]
+    if where.members:
+        return [where.root / name for name in where.members]
+    return sorted(p for p in where.root.rglob("*")
                   if p.is_file() and p.relative_to(where.root).parts[0] not in where.ignored)
 
 
@@ -77,10 +84,25 @@ def _library():
     return hashing, verifying, (sign_ec_key, sign_certificate), signing
 
 
-def _hashing(where: Scope):
+def _hash(where: Scope):
+    """The manifest of what `where` covers: model_signing's own for a file or a folder; for a file with files
+    beside it, each member hashed by model_signing and put in the manifest hashing their folder (every other file
+    left out) would give, without walking that folder (it may be large, or hold symlinks model_signing refuses)."""
     hashing = _library()[0]
-    # model_signing compares ignored paths with the absolute paths it walks: they must be absolute too
-    return hashing.Config().set_ignored_paths(paths=[where.root / name for name in where.ignored])
+    if not where.members:
+        # model_signing compares ignored paths with the absolute paths it walks: they must be absolute too
+        config = hashing.Config().set_ignored_paths(paths=[where.root / name for name in where.ignored])
+        return config.hash(where.root)
+    from pathlib import PurePosixPath
+
+    from model_signing import manifest as mf
+
+    items, serialization = [], None
+    for name in where.members:
+        one = hashing.Config().hash(where.root / name)
+        serialization = serialization or mf.SerializationType.from_args(one.serialization_type)
+        items.append(mf.FileManifestItem(path=PurePosixPath(name), digest=next(one.resource_descriptors()).digest))
+    return mf.Manifest(where.root.name, items, serialization)
 
 
 def sign(path: str | Path, key: str | Path, signature: str | Path | None = None, password: str | None = None,
@@ -104,7 +126,7 @@ def sign(path: str | Path, key: str | Path, signature: str | Path | None = None,
         raise UsageError(f"{what}: cannot sign ({type(exc).__name__}: {exc})",
                          hint="an elliptic-curve key: openssl ecparam -name prime256v1 -genkey -noout -out key.pem"
                               + ("; the certificate must be the key's" if cert else "")) from exc
-    manifest = _hashing(where).hash(where.root)
+    manifest = _hash(where)
     manifest._name = path.absolute().name  # "only informative" (model_signing): the model's name, not its folder's
     partial = target.parent / f".{target.name}.{os.getpid()}.partial"
     signer.sign(signing.Payload(manifest)).write(partial)
@@ -161,7 +183,7 @@ def check(path: str | Path, public_key: str | Path | None, signature: str | Path
                           hint="was it signed with the private key of this public key?" if not chain else
                                "is its signing certificate issued under this chain, for digital signatures?"
                           ) from exc
-    actual = _hashing(where).hash(where.root)
+    actual = _hash(where)
     if actual != expected:
         raise UnsafeError(f"{model}: {differs(expected, actual, model.name)} (signature {sig.name})",
                           hint="the model changed after it was signed: do not use it")
@@ -195,9 +217,7 @@ def differs(expected, actual, name: str) -> str:
 
 
 def _stamp(where: Scope) -> tuple:
-    files = [where.root] if where.root.is_file() else sorted(p for p in where.root.rglob("*") if p.is_file())
-    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files
-                 if p.name not in where.ignored)
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in _files(where))
 
 
 _required: dict[str, Any] = {}

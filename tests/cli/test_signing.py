@@ -130,6 +130,9 @@ def test_a_model_with_a_data_file_is_signed_with_it(tmp_path, cli, keys):
     ignored = [out_dir / "notes.txt", sig]  # the CLI leaves its --signature out by itself, the API does not
     assert upstream_verify(out_dir, sig, keys["key_pub"], ignored)
     assert upstream_cli(out_dir, sig, keys["key_pub"], ignored) == 0
+    (out_dir / "link").symlink_to(tmp_path)  # the rest of the folder is not walked (model_signing refuses links)
+    code, _, err = cli("sign", out, "--check", keys["key_pub"])
+    assert code == 0, err
     flip(data, 100)
     assert not upstream_verify(out_dir, sig, keys["key_pub"], ignored)
     code, _, err = cli("sign", out, "--check", keys["key_pub"])
