@@ -85,6 +85,15 @@ def _library():
 
 
 def _hash(where: Scope):
+    """`_manifest(where)`, with model_signing's refusals (a symbolic link in a folder model) as one line, exit 2."""
+    try:
+        return _manifest(where)
+    except ValueError as exc:
+        raise UsageError(f"{where.root}: cannot be hashed for a signature ({_why(exc)})",
+                         hint="model_signing does not follow symbolic links: copy the files in") from exc
+
+
+def _manifest(where: Scope):
     """The manifest of what `where` covers: model_signing's own for a file or a folder; for a file with files
     beside it, each member hashed by model_signing and put in the manifest hashing their folder (every other file
     left out) would give, without walking that folder (it may be large, or hold symlinks model_signing refuses)."""

@@ -360,3 +360,13 @@ def test_batch_workers_sign_their_outputs(models, tmp_path, keys):
     folder = tmp_path / "out"
     sig = folder / "scaler.onnx.sig"
     assert upstream_verify(folder, sig, keys["key_pub"], [sig])
+
+
+def test_a_folder_model_with_a_symlink_is_one_line_exit_2(tmp_path, cli, keys):
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "weights.bin").symlink_to(tmp_path / "key.pub")
+    code, _, err = cli("sign", folder, "--key", keys["key"])
+    assert code == 2 and "symbolic links" in err and len(err.strip().splitlines()) == 2
+    assert not (tmp_path / "bundle.sig").exists()
