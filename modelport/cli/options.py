@@ -201,33 +201,25 @@ def pairs(values: list[str] | None, flag: str, example: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _policies(opts: Shared, groups: tuple[str, ...]):
-    """--trust-unsafe for this command; --require-signature for it and the workers it starts (through the
-    environment, restored after: an API caller's process is not changed for good); --sign-key for its outputs."""
+    """--trust-unsafe for this command; --require-signature / --require-cert for it and the workers it starts and
+    --sign-key for what they write (workers get both through the environment, restored after: an API caller's
+    process is not changed for good)."""
     import os
 
-    from modelport.core import pickles
+    from modelport.core import pickles, signing
 
-    if "signed" not in groups and "sign" not in groups:
-        pickles.allow_unsafe(opts.trust_unsafe)
-        try:
-            yield
-        finally:
-            pickles.allow_unsafe(False)
-        return
-    from modelport.core import signing
-
-    pickles.allow_unsafe(opts.trust_unsafe)
     before = {name: os.environ.get(name) for name in (signing.ENV, signing.ENV_CERT, *signing.SIGN_ENV)}
+    pickles.allow_unsafe(opts.trust_unsafe)
     try:
         if "signed" in groups:
             signing.require(opts.require_signature, opts.require_cert)
+            key, chain = signing.required()
+            if opts.require_signature or opts.require_cert:  # one of the two, as this process checks
+                os.environ.pop(signing.ENV if chain else signing.ENV_CERT, None)
+                os.environ[signing.ENV_CERT if chain else signing.ENV] = chain or key
         if "sign" in groups:
             signing.sign_outputs(opts.sign_key, opts.sign_cert, tuple(opts.cert_chain))
-        os.environ.update(signing.signing_environment())  # workers started by this command sign too
-        key, chain = signing.required()
-        if opts.require_signature or opts.require_cert:  # workers started by this command check too
-            os.environ.pop(signing.ENV if chain else signing.ENV_CERT, None)
-            os.environ[signing.ENV_CERT if chain else signing.ENV] = chain or key
+            os.environ.update(signing.signing_environment())
         yield
     finally:
         pickles.allow_unsafe(False)

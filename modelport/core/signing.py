@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelport.core.errors import MissingDependency, UnsafeError, UsageError
+from modelport.core.errors import MissingDependency, UnsafeError, UsageError, one_line
 
 SUFFIX = ".sig"
 IN_FOLDER = "model.sig"
@@ -89,7 +89,7 @@ def _hash(where: Scope):
     try:
         return _manifest(where)
     except ValueError as exc:
-        raise UsageError(f"{where.root}: cannot be hashed for a signature ({_why(exc)})",
+        raise UsageError(f"{where.root}: cannot be hashed for a signature ({one_line(exc, 120)})",
                          hint="model_signing does not follow symbolic links: copy the files in") from exc
 
 
@@ -169,7 +169,7 @@ def check(path: str | Path, public_key: str | Path | None, signature: str | Path
     if found is None:
         raise UnsafeError(f"{path}: no signature (looked for {default_signature(path).name}"
                           f"{' or ' + IN_FOLDER + ' inside' if path.is_dir() else ''})",
-                          hint="sign it (modelport sign, model_signing sign) or pass --signature PATH")
+                          hint="sign it: modelport sign PATH --key KEY.pem (or model_signing sign)")
     model, sig = found
     where = scope(model, sig)
     key = (str(model.resolve()), str(sig.resolve()), str(public_key), str(chain), _stamp(where))
@@ -188,7 +188,7 @@ def check(path: str | Path, public_key: str | Path | None, signature: str | Path
         expected = config._verifier.verify(_read(sig))
     except Exception as exc:
         trust = "these certificates" if chain else "this key"
-        raise UnsafeError(f"{model}: signature {sig.name} is not valid for {trust} ({_why(exc)})",
+        raise UnsafeError(f"{model}: signature {sig.name} is not valid for {trust} ({one_line(exc, 120)})",
                           hint="was it signed with the private key of this public key?" if not chain else
                                "is its signing certificate issued under this chain, for digital signatures?"
                           ) from exc
@@ -204,10 +204,6 @@ def _read(sig: Path):
     from model_signing._signing import sign_sigstore_pb
 
     return sign_sigstore_pb.Signature.read(sig)
-
-
-def _why(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__
 
 
 def differs(expected, actual, name: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.passes.onnx_weightless import copy_tensor, extent, external_initializers, point
+from modelport.passes.onnx_weightless import copy_tensor, extent, external_initializers, point, read_names
 
 INLINE_BELOW = 1024  # new tensors under this many bytes stay in the graph (ONNX's own size_threshold)
 
@@ -77,7 +77,7 @@ def quantize_file(src: Path, out: Path, proto, node_quantizer, ops: tuple[str, .
             del scratch
         del graph.node[:]
         graph.node.extend(nodes)
-        used = {n for node in _all_nodes(graph) for n in node.input} | {o.name for o in graph.output}
+        used = read_names(graph)
         kept = [t for t in graph.initializer if t.name in used]
         del graph.initializer[:]
         graph.initializer.extend(kept + added)
@@ -87,14 +87,6 @@ def quantize_file(src: Path, out: Path, proto, node_quantizer, ops: tuple[str, .
     _opsets(proto, ops)
     onnx.save_model(proto, str(out))
     return changed
-
-
-def _all_nodes(graph):
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
-                yield from _all_nodes(sub)
 
 
 def _opsets(proto, ops: tuple[str, ...]) -> None:

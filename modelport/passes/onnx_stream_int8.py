@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.passes.onnx_weightless import CHUNK, copy_tensor, extent, external_initializers, point
+from modelport.passes.onnx_weightless import CHUNK, copy_tensor, extent, external_initializers, point, read_names
 
 OTHER_TARGETS = {"Conv", "ConvTranspose", "LSTM", "GRU", "Attention", "EmbedLayerNormalization"}
 QMAX = 127  # symmetric int8: [-127, 127]
@@ -199,7 +199,7 @@ def quantize_file(src: Path, out: Path, keep_float: set[str]) -> dict:
             raise UnsupportedError("dynamic-int8: no MatMul or Gemm with a constant float weight to quantize")
         del proto.graph.node[:]
         proto.graph.node.extend(nodes)
-        used = {name for node in nodes for name in node.input} | {o.name for o in proto.graph.output}
+        used = read_names(proto.graph)  # subgraphs (If, Loop) may read outer initializers too
         kept = [t for t in proto.graph.initializer if t.name in used]
         del proto.graph.initializer[:]
         proto.graph.initializer.extend(kept + builder.new_initializers)

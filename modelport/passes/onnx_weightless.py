@@ -44,7 +44,7 @@ def lift(proto) -> dict[str, Any]:
 
 def lower(proto, held: dict[str, Any]) -> int:
     """Put the held tensors still used back as initializers (and out of the inputs); returns how many went."""
-    used = {name for node in _nodes(proto.graph) for name in node.input}
+    used = read_names(proto.graph)
     inputs = [i for i in proto.graph.input if i.name not in held]
     del proto.graph.input[:]
     proto.graph.input.extend(inputs)
@@ -53,12 +53,17 @@ def lower(proto, held: dict[str, Any]) -> int:
     return len(held) - len(back)
 
 
-def _nodes(graph):
+def read_names(graph) -> set[str]:
+    """Every name a node of `graph` or of its subgraphs reads, and the graph's outputs."""
+    return {name for node in all_nodes(graph) for name in node.input} | {o.name for o in graph.output}
+
+
+def all_nodes(graph):
     for node in graph.node:
         yield node
         for attr in node.attribute:  # subgraphs (If, Loop, Scan) may read outer initializers
             for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
-                yield from _nodes(sub)
+                yield from all_nodes(sub)
 
 
 def copy_weights(proto, source_dir: Path, data: Path) -> None:
