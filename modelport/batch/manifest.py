@@ -60,6 +60,8 @@ FIELDS: dict[str, Field] = {
     "route": Field("string", "Force one route (see `modelport routes`)."),
     "static": Field("boolean", "Freeze the batch dimension."),
     "trust": Field("boolean", "Allow formats whose loading runs code (pickles, Lambda layers)."),
+    "sign": Field("sign", "Sign this job's outputs (OUT.sig, OUT.intoto.jsonl) with this elliptic-curve private "
+                          "key (PEM), as --sign-key; false: leave them unsigned when --sign-key is given."),
     "tags": Field("tags", "Labels for the reports and the registry: {key: value}."),
     "register": Field("register", "With `batch --register`: the MLflow registered model name (default: the job's "
                                   "name; another target's gets -tflite / -openvino / -executorch), or false to "
@@ -70,7 +72,7 @@ FIELDS: dict[str, Field] = {
     "memory": Field("memory", "Memory this job needs on Ray: bytes or 512MB / 4GB (default: from the source's "
                               "size; each actor reserves the largest any job asks)."),
 }
-PATHS = ("source", "output", "calibration", "data")  # relative to the manifest's folder
+PATHS = ("source", "output", "calibration", "data", "sign")  # relative to the manifest's folder
 
 
 @dataclass
@@ -188,6 +190,8 @@ def _problem(spec: Field, value: Any) -> str | None:
     if kind == "register":
         ok = value is False or value is True or (isinstance(value, str) and re.fullmatch(r"[\w.-]+", value))
         return None if ok else "expected a name (letters, digits, _ - .) or false"
+    if kind == "sign":
+        return None if value is False or (isinstance(value, str) and value) else "expected a key file or false"
     if kind == "memory":
         return None if parse_memory(value) is not None else "expected bytes, or a size like 512MB or 4GB"
     return None
@@ -208,7 +212,8 @@ def parse_memory(value: Any) -> int | None:
 def _expand(path: Path, where: str, job: dict) -> list[Entry]:
     base = path.parent.resolve()  # absolute: a Ray worker runs elsewhere than this process
     source = str(job["source"])
-    resolved = {k: str(_resolve(base, job[k])) for k in PATHS if k in job and k not in ("source", "output")}
+    resolved = {k: str(_resolve(base, job[k])) for k in PATHS
+                if isinstance(job.get(k), str) and k not in ("source", "output")}
     if glob.has_magic(source):
         matches = sorted(glob.glob(str(_resolve(base, source))))
         if not matches:
@@ -319,6 +324,7 @@ def schema() -> dict[str, Any]:
                                 "additionalProperties": False, "minProperties": 1}]},
         "tags": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
         "register": {"oneOf": [{"type": "boolean"}, {"type": "string", "pattern": r"^[\w.-]+$"}]},
+        "sign": {"oneOf": [{"const": False}, {"type": "string", "minLength": 1}]},
         "memory": {"oneOf": [{"type": "integer", "minimum": 1},
                              {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[KMGTkmgt]i?[Bb]?\s*$"}]},
     }

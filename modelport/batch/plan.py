@@ -87,6 +87,24 @@ def _verify(entry: Entry, tolerances: bool) -> dict[str, Any]:
     return check
 
 
+def _signing(entry: Entry, manifest: str | Path) -> dict | bool | None:
+    """How the job's outputs are signed: the job's `sign` key, else --sign-key's (with its certificate), False for
+    `sign: false`, None when nothing signs. Part of each step's digest: signing a batch that was not signed
+    redoes its jobs."""
+    from modelport.core.signing import signing_options
+
+    value = entry.get("sign")
+    if value is False:
+        return False if signing_options() else None
+    if isinstance(value, str):
+        if not Path(value).is_file():
+            raise UsageError(f"{manifest}: job {entry.name!r}: field 'sign': {value} does not exist",
+                             hint="sign takes an elliptic-curve private key (PEM)")
+        return {"key": value, "cert": None, "chain": []}
+    options = signing_options()
+    return {"key": options["key"], "cert": options["cert"], "chain": list(options["chain"])} if options else None
+
+
 def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
     out = Path(output)
     folder = output.endswith("/")  # a Hugging Face folder's output: a folder of files
@@ -97,11 +115,15 @@ def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
     convert = {"to": target, "inputs": list(entry.get("inputs", [])), "opset": entry.get("opset"),
                "static": bool(entry.get("static", False)), "route": entry.get("route"), "task": entry.get("task"),
                "trust": bool(entry.get("trust", False)), "check": _verify(entry, tolerances=True)}
+    sign = _signing(entry, manifest)
+    if sign is not None:
+        convert["sign"] = sign
     steps = [StepSpec("convert", entry.source, str(out) + ("/" if folder else ""), convert)]
     last = str(out)
     if entry.get("optimize") and target == "onnx":
         opt = out.with_name(f"{_stem(out)}.opt.onnx")
-        steps.append(StepSpec("optimize", last, str(opt), {"check": _verify(entry, tolerances=True)}))
+        steps.append(StepSpec("optimize", last, str(opt), {"check": _verify(entry, tolerances=True),
+                                                           **({"sign": sign} if sign is not None else {})}))
         last = str(opt)
     method = entry.get("compress")
     if isinstance(method, dict):
@@ -110,6 +132,8 @@ def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
         _check_method(entry, target, method, manifest)
         kwargs: dict[str, Any] = {"method": method, "calibration": entry.get("calibration"), "runs": COMPRESS_RUNS,
                                   **{k: entry.get(k) for k in VERIFY_KEYS if entry.get(k) is not None}}
+        if sign is not None:
+            kwargs["sign"] = sign
         suffix = EXTENSION[target]
         if target in FROM_SOURCE:  # quantization is part of the conversion: from the source itself
             kwargs.update(trust=bool(entry.get("trust", False)), inputs=list(entry.get("inputs", [])))

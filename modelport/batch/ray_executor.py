@@ -28,6 +28,7 @@ from modelport.batch.plan import Task
 from modelport.batch.slots import run_slots, worker_for
 from modelport.batch.warm import failed
 from modelport.core.errors import MissingDependency, UsageError, one_line
+from modelport.core.signing import policy_environment
 
 GB = 1 << 30
 
@@ -122,6 +123,9 @@ class RayExecutor:
             if resources.get("memory"):
                 memory = min(memory, int(resources["memory"] // slots))
             self._options = {"num_cpus": cpus, "memory": memory, "max_restarts": 0, "max_task_retries": 0}
+            env = policy_environment()  # --require-signature / --sign-key reach actors on a cluster's nodes too
+            if env:
+                self._options["runtime_env"] = {"env_vars": env}
             self.worker_memory = self.worker_memory or memory  # a worker past its actor's reservation is replaced
             self._remote = ray.remote(Host)
             run_slots(tasks, slots, lambda framework: _Slot(self, framework), self.timeout, started, done,

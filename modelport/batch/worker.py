@@ -48,14 +48,18 @@ def run_step(step: StepSpec) -> dict[str, Any]:
     from modelport.pipeline.job import VerifyOptions
 
     start = time.perf_counter()
+    from modelport.core.signing import outputs_signed
+
     kwargs = dict(step.kwargs)
+    sign = kwargs.pop("sign", None)
     if "check" in kwargs:
         kwargs["check"] = VerifyOptions(**kwargs["check"])
     call = {"convert": modelport.convert, "optimize": modelport.optimize, "compress": modelport.compress}[step.command]
     out: dict[str, Any] = {}
     try:
         Path(step.output).parent.mkdir(parents=True, exist_ok=True)
-        report = call(step.source, step.output, force=True, record={"batch_digest": step.digest}, **kwargs)
+        with outputs_signed(sign):
+            report = call(step.source, step.output, force=True, record={"batch_digest": step.digest}, **kwargs)
         code = 0 if report.ok else 1
         out.update(status="ok" if report.ok else "verification failed", report=report.to_dict())
         if report.verification is not None:

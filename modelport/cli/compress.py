@@ -64,7 +64,7 @@ def render(report, session) -> None:
                       f"({'verified' if report.ok else 'verification FAILED'})")
 
 
-@command("compress", "signed", "sign", "output", "inputs", "data", "tolerance", "trust", render=render)
+@command("compress", "signed", "signature", "sign", "output", "inputs", "data", "tolerance", "trust", render=render)
 def compress(
     opts,
     model: str = typer.Argument(..., metavar="MODEL", help="ONNX model (or Keras/SavedModel/PyTorch to TFLite)."),

@@ -22,8 +22,8 @@ Examples:\n
 """
 
 
-@command("convert", "signed", "sign", "output", "inputs", "task", "data", "int_range", "tolerance", "trust",
-         render=render_with_locate)
+@command("convert", "signed", "signature", "sign", "output", "inputs", "task", "data", "int_range", "tolerance",
+         "trust", render=render_with_locate)
 def convert(
     opts,
     source: str = typer.Argument(..., metavar="SRC", help="Model file, SavedModel or Hugging Face folder, or "

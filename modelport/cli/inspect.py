@@ -56,7 +56,7 @@ def render(report, session) -> None:
                       f"verification {prov.get('verification')}, {prov.get('created', '')}")
 
 
-@command("inspect", "signed", "inputs", "task", "trust", render=render)
+@command("inspect", "signed", "signature", "inputs", "task", "trust", render=render)
 def inspect(
     opts,
     model: str = typer.Argument(..., metavar="MODEL", help="Any model modelport reads."),

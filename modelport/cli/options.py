@@ -60,6 +60,9 @@ SignCertOpt = typer.Option(None, "--sign-cert", metavar="CERT.pem",
                            help="Certificate signing: --sign-key's certificate (with --cert-chain).")
 CertChainOpt = typer.Option(None, "--cert-chain", metavar="CHAIN.pem",
                             help="Certificate signing: the certificates between --sign-cert and the root (repeatable).")
+SignatureOpt = typer.Option(None, "--signature", metavar="PATH",
+                            help="With --require-signature/--require-cert: the model's signature when it is not "
+                                 "beside it (FILE.sig, DIR.sig or DIR/model.sig).")
 RequireCertOpt = typer.Option(None, "--require-cert", metavar="CHAIN.pem",
                               help="Refuse (exit 4) a model without a valid certificate signature under these "
                                    "certificates (also: MODELPORT_REQUIRE_CERT).")
@@ -74,6 +77,7 @@ GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
     "trust": [("trust", bool, TrustOpt), ("trust_unsafe", bool, TrustUnsafeOpt), ("imports", list[str], ImportOpt)],
     "task": [("task", str, TaskOpt)],
     "signed": [("require_signature", str, RequireSigOpt), ("require_cert", str, RequireCertOpt)],
+    "signature": [("signature", str, SignatureOpt)],
     "sign": [("sign_key", str, SignKeyOpt), ("sign_cert", str, SignCertOpt), ("cert_chain", list[str], CertChainOpt)],
     "report": [("json_path", str, JsonOpt), ("quiet", bool, QuietOpt), ("debug", bool, DebugOpt)],
 }
@@ -102,6 +106,7 @@ class Shared:
     task: str | None = None
     require_signature: str | None = None
     require_cert: str | None = None
+    signature: str | None = None
     sign_key: str | None = None
     sign_cert: str | None = None
     cert_chain: list[str] = field(default_factory=list)
@@ -208,7 +213,8 @@ def _policies(opts: Shared, groups: tuple[str, ...]):
 
     from modelport.core import pickles, signing
 
-    before = {name: os.environ.get(name) for name in (signing.ENV, signing.ENV_CERT, *signing.SIGN_ENV)}
+    before = {name: os.environ.get(name) for name in (signing.ENV, signing.ENV_CERT, signing.ENV_SIGNATURE,
+                                                      *signing.SIGN_ENV)}
     pickles.allow_unsafe(opts.trust_unsafe)
     try:
         if "signed" in groups:
@@ -217,6 +223,9 @@ def _policies(opts: Shared, groups: tuple[str, ...]):
             if opts.require_signature or opts.require_cert:  # one of the two, as this process checks
                 os.environ.pop(signing.ENV if chain else signing.ENV_CERT, None)
                 os.environ[signing.ENV_CERT if chain else signing.ENV] = chain or key
+        if "signature" in groups and opts.signature:
+            signing.name_signature(opts.signature)
+            os.environ[signing.ENV_SIGNATURE] = str(Path(opts.signature).resolve())
         if "sign" in groups:
             signing.sign_outputs(opts.sign_key, opts.sign_cert, tuple(opts.cert_chain))
             os.environ.update(signing.signing_environment())

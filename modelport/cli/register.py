@@ -30,7 +30,8 @@ def render(report, session) -> None:
     console = session.console()
     if "versions" in d:
         table = Table(title=f"{d['name']} ({d['tracking_uri']})", title_justify="left", show_edge=False)
-        for col in ("version", "aliases", "verification", "size", "p50 ms", "max abs error", "route", "file"):
+        for col in ("version", "aliases", "verification", "size", "p50 ms", "max abs error", "route", "signed by",
+                    "file"):
             table.add_column(col, justify="right" if col in ("version", "size", "p50 ms") else "left")
         for v in d["versions"]:
             size = size_text(v['size_bytes'])
@@ -38,17 +39,19 @@ def render(report, session) -> None:
             err = f"{v['max_abs_error']:.3g}" if v["max_abs_error"] is not None else "-"
             color = "green" if v["verification"] == "passed" else "yellow"
             table.add_row(str(v["version"]), ", ".join(v["aliases"]), f"[{color}]{v['verification']}[/]", size,
-                          p50, err, v["route"], v["file"])
+                          p50, err, v["route"], (v.get("signed_by") or "-")[:19], v["file"])
         console.print(table)
     elif "version" in d:
         what = "registered as" if d["created"] else ("already registered as" if "file" in d else "alias on")
         alias = f", alias '{d['alias']}' -> v{d['version']}" if d.get("alias") else ""
-        console.print(f"{d.get('file', d['name'])}: {what} [bold]{d['uri']}[/]{alias}")
+        signed = d.get("signature")
+        signed = f", signed by {signed['signed_by']} ({signed['status']})" if signed else ""
+        console.print(f"{d.get('file', d['name'])}: {what} [bold]{d['uri']}[/]{alias}{signed}")
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
 
 
-@command("register", "signed", render=render)
+@command("register", "signed", "signature", render=render)
 def register(
     opts,
     model: str = typer.Argument(None, metavar="MODEL", help="A verified ONNX or TFLite file (made by modelport)."),

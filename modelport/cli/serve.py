@@ -38,7 +38,7 @@ def render(report, session) -> None:
     console.print(f"stopped: served {', '.join(m['name'] for m in d.get('models', []))}")
 
 
-@command("serve", "signed", render=render)
+@command("serve", "signed", "signature", render=render)
 def serve(
     opts,
     models: list[str] = typer.Argument(..., metavar="MODEL...", help="ONNX or TFLite files, Hugging Face output "

@@ -18,7 +18,8 @@ Examples:\n
 """
 
 
-@command("verify", "signed", "inputs", "task", "data", "int_range", "tolerance", "trust", render=render_with_locate)
+@command("verify", "signed", "signature", "inputs", "task", "data", "int_range", "tolerance", "trust",
+         render=render_with_locate)
 def verify(
     opts,
     source: str = typer.Argument(..., metavar="SOURCE", help="Reference model."),

@@ -40,7 +40,7 @@ def signature_status(model) -> dict:
     from modelport.core import signing
 
     path = Path(str(model))
-    found = signing.find_signature(path) if path.exists() else None
+    found = signing.signature_for(path) if path.exists() else None
     if found is None:
         return {"status": "unsigned"}
     signed, sig = found

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import __version__
+from modelport.commands import register_log as log
 from modelport.commands.register_log import TAG, content_digest, load_graph, log_version, metrics_for
 from modelport.core.errors import UsageError, one_line
 from modelport.core.formats import Format, detect
@@ -65,10 +66,13 @@ def register(
     if verdict != "passed":
         out.warnings.append(f"{path.name} carries no passed verification (verification: {verdict}); registered "
                             "as unverified")
+    signed = log.signature_facts(path, out.warnings)  # exit 4 for a signature the file no longer matches
+    if signed:
+        out.details["signature"] = {"status": signed["status"], "signed_by": signed["signed_by"]}
     digest, content = sha256_of(path), content_digest(path, fmt, proto)
     client = mlflow_store.client()
     progress(f"registering {path.name} as {name}")
-    existing = _same_model(client, name, content, verdict)
+    existing = _same_model(client, name, content, verdict, signed.get("signed_by"))
     if existing is not None:
         version, created = str(existing.version), False
         out.details["verification"] = existing.tags.get(TAG + "verification", verdict)
@@ -76,15 +80,17 @@ def register(
         metrics = metrics_for(path, facts, report, latency_runs, out.warnings, progress)
         version_tags = {k: _text(v) for k, v in (tags or {}).items()}  # the facts below win over a user's tag
         version_tags.update({TAG + k: _text(facts[k]) for k in SHOWN if k in facts})
+        version_tags.update(signed.get("tags", {}))
         version_tags.update({TAG + "sha256": digest, TAG + "content_sha256": content, TAG + "format": fmt.value,
                              TAG + "file": path.name, TAG + "verification": verdict,
                              TAG + "registered_by": f"modelport {__version__}"})
         record = report if report is not None else {"command": "register", "file": path.name, "provenance": facts}
         version = _mlflow_call(lambda: log_version(client, path, fmt, name, experiment, version_tags, metrics,
-                                                   record, proto))
+                                                   record, proto, tuple(signed.get("files", ()))))
         created = True
         out.details["metrics"] = metrics
-        first = _same_model(client, name, content, verdict)  # another register of the same model, meanwhile?
+        # another register of the same model, meanwhile?
+        first = _same_model(client, name, content, verdict, signed.get("signed_by"))
         if first is not None and int(first.version) < int(version):
             _mlflow_call(lambda: client.delete_model_version(name, version))  # the earlier one stands
             version, created = str(first.version), False
@@ -119,7 +125,8 @@ def versions(name: str) -> Report:
                          "verification": v.tags.get(TAG + "verification", "?"),
                          "size_bytes": metrics.get("size_bytes"), "latency_p50_ms": metrics.get("latency_p50_ms"),
                          "max_abs_error": metrics.get("max_abs_error"), "file": v.tags.get(TAG + "file", ""),
-                         "route": v.tags.get(TAG + "route", ""), "created": v.creation_timestamp})
+                         "route": v.tags.get(TAG + "route", ""), "created": v.creation_timestamp,
+                         "signed_by": v.tags.get(TAG + "signed_by", "")})
     report = Report("register", ok=True)
     report.details.update({"name": name, "versions": rows,
                            "tracking_uri": mlflow_store.shown(mlflow_store.tracking_uri())})
@@ -161,11 +168,13 @@ def _text(value: Any) -> str:
     return text[:4000]
 
 
-def _same_model(client, name: str, content: str, verdict: str):
-    """The first version of `name` holding the same model with a verdict at least as good, or None."""
+def _same_model(client, name: str, content: str, verdict: str, signed_by: str | None = None):
+    """The first version of `name` holding the same model with a verdict at least as good (and, for a signed
+    file, signed by the same key), or None."""
     query = f"{mlflow_store.name_filter(name)} and tags.`{TAG}content_sha256` = '{content}'"
     found = _mlflow_call(lambda: client.search_model_versions(query))
-    good = [v for v in found if RANK.get(v.tags.get(TAG + "verification"), 0) >= RANK.get(verdict, 0)]
+    good = [v for v in found if RANK.get(v.tags.get(TAG + "verification"), 0) >= RANK.get(verdict, 0)
+            and (signed_by is None or v.tags.get(TAG + "signed_by") == signed_by)]
     return min(good, key=lambda v: int(v.version)) if good else None
 
 

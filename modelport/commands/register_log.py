@@ -107,10 +107,42 @@ def metric_key(name: Any) -> str:
     return key.strip(" ") or "output"
 
 
+def signature_facts(path: Path, warnings: list[str]) -> dict:
+    """The file's own OpenSSF signature (`FILE.sig`), checked, as version tags and the files to log beside it
+    ({} when unsigned). Checked against --require-signature's key or --require-cert's chain when given (already
+    done before the file was read), else against the key its bundle carries (a file changed after signing is
+    refused, exit 4); a certificate signature without a chain is logged as "not checked"."""
+    from modelport.core import attestation, signing
+
+    found = signing.signature_for(path)
+    if found is None:
+        return {}
+    model, sig = found
+    if model != path:
+        warnings.append(f"{path.name} is covered by the signature of its folder {model}: that signature is not "
+                        "logged (sign the file itself: modelport sign FILE --key KEY.pem)")
+        return {}
+    who = signing.signer(sig)
+    key, chain = signing.required()
+    if key or chain:
+        status = "verified"
+    elif who.get("kind") == "key":
+        signing.check_own_key(path, sig)
+        status = "self-consistent"
+    else:
+        status = "not checked"
+    tags = {TAG + "signed": "true", TAG + "signature": status, TAG + "signed_by": who.get("fingerprint", "?")}
+    if who.get("subject"):
+        tags[TAG + "signer_subject"] = who["subject"]
+    files = [sig] + [p for p in (attestation.path_for(path),) if p.is_file()]
+    return {"tags": tags, "files": files, "status": status, "signed_by": tags[TAG + "signed_by"]}
+
+
 def log_version(client, path: Path, fmt: Format, name: str, experiment: str, tags: dict[str, str],
-                metrics: dict[str, float], record: dict, proto: Any = None) -> str:
+                metrics: dict[str, float], record: dict, proto: Any = None, beside: tuple[Path, ...] = ()) -> str:
     """One run (in `experiment`) holding the model folder and the report; a version of `name` made from it.
-    Returns the version number. `proto`: the ONNX file's, already loaded."""
+    Returns the version number. `proto`: the ONNX file's, already loaded; `beside`: the signature and
+    attestation, logged beside the model under their default names (`FILE.sig`, `FILE.intoto.jsonl`)."""
     from mlflow.entities import Metric, RunTag
     from mlflow.exceptions import MlflowException
 
@@ -127,6 +159,9 @@ def log_version(client, path: Path, fmt: Format, name: str, experiment: str, tag
 
             if sidecar(path).is_file():  # facts written beside the file when no schema tool was installed
                 shutil.copyfile(sidecar(path), folder / sidecar(path).name)
+        for extra in beside:
+            suffix = ".sig" if extra.name.endswith(".sig") else extra.name[len(path.name):]
+            shutil.copyfile(extra, folder / f"{path.name}{suffix}")
         run = client.create_run(_experiment_id(client, experiment), run_name=f"{name} {path.name}")
         run_id = run.info.run_id
         try:

@@ -18,6 +18,7 @@ Checking uses `verifying.Config().use_elliptic_key_verifier()`, the upstream API
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ SUFFIX = ".sig"
 IN_FOLDER = "model.sig"
 ENV = "MODELPORT_REQUIRE_SIGNATURE"  # a public key (PEM)
 ENV_CERT = "MODELPORT_REQUIRE_CERT"  # a certificate chain (PEM) for certificate signatures
+ENV_SIGNATURE = "MODELPORT_SIGNATURE"  # --signature: for a model read with no signature of its own beside it
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,59 @@ def find_signature(path: Path) -> tuple[Path, Path] | None:
     return None
 
 
+def signer(sig: Path) -> dict:
+    """Who a signature says signed it (read from its bundle, not checked): {"kind": "key", "fingerprint"} for a
+    key signature (sha256 of the public key's DER SubjectPublicKeyInfo, which `openssl pkey -pubin -in KEY.pub
+    -outform DER | sha256sum` prints), {"kind": "certificate", "fingerprint", "subject"} (the signing
+    certificate's sha256 and subject) for a certificate one; {} for a file that is not a bundle."""
+    import base64
+    import json
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    try:
+        material = json.loads(Path(sig).read_text()).get("verificationMaterial", {})
+        if "publicKey" in material:
+            key = serialization.load_pem_public_key(base64.b64decode(material["publicKey"]["rawBytes"]))
+            return {"kind": "key", "fingerprint": "sha256:" + public_key_digest(key)}
+        chain = material.get("x509CertificateChain", {}).get("certificates") or [material["certificate"]]
+        cert = x509.load_der_x509_certificate(base64.b64decode(chain[0]["rawBytes"]))
+        return {"kind": "certificate", "fingerprint": "sha256:" + cert.fingerprint(hashes.SHA256()).hex(),
+                "subject": cert.subject.rfc4514_string()}
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return {}
+
+
+def public_key_digest(key) -> str:
+    """sha256 (hex) of a public key's DER SubjectPublicKeyInfo (`key`: a cryptography key or a PEM file)."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    if isinstance(key, (str, Path)):
+        key = serialization.load_pem_public_key(Path(key).read_bytes())
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def check_own_key(path: Path, sig: Path) -> None:
+    """Check a key signature against the public key its bundle carries: proves the files are what that key
+    signed (not that the key is one to trust). Exit 4 when they are not."""
+    import tempfile
+
+    material = signer(sig)
+    if material.get("kind") != "key":
+        return
+    import base64
+    import json
+
+    pem = base64.b64decode(json.loads(Path(sig).read_text())["verificationMaterial"]["publicKey"]["rawBytes"])
+    with tempfile.TemporaryDirectory(prefix="modelport-key-") as tmp:
+        (Path(tmp) / "signer.pub").write_bytes(pem)
+        check(path, Path(tmp) / "signer.pub", signature=sig)
+
+
 _checked: dict[tuple, None] = {}
 
 
@@ -233,6 +288,7 @@ def require(public_key: str | Path | None, chain: str | Path | None = None) -> N
     signature under `chain` (None for both: only when the environment names a key or a chain)."""
     _required.pop("key", None)
     _required.pop("chain", None)
+    _required.pop("signature", None)
     for name, value in (("key", public_key), ("chain", chain)):
         if value:
             if not Path(value).is_file():
@@ -248,14 +304,36 @@ def required() -> tuple[str | None, str | None]:
     return key, chain
 
 
+def name_signature(signature: str | Path) -> None:
+    """--signature: the signature of a model read that has none of its own beside it (exit 2 when it is missing
+    or no signature is required)."""
+    if not Path(signature).is_file():
+        raise UsageError(f"{signature}: no such file", hint="--signature names the model's signature bundle")
+    if required() == (None, None):
+        raise UsageError("--signature goes with --require-signature or --require-cert (the key to check it with)")
+    _required["signature"] = str(Path(signature).resolve())
+
+
 def ensure(path: str | Path) -> None:
     """Check `path`'s signature when this process requires signatures (a no-op otherwise); called before a
-    model is read. modelport's own work files (results being verified) are not checked."""
+    model is read. modelport's own work files (results being verified) are not checked. A signature named by
+    --signature (MODELPORT_SIGNATURE) is used for a model with none of its own beside it."""
     from modelport.core.io import is_own_work_path
 
     key, chain = required()
     if (key or chain) and not is_own_work_path(path):
-        check(path, key, chain=chain)
+        found = signature_for(Path(path))
+        check(path, key, signature=found[1] if found and found[0] == Path(path) else None, chain=chain)
+
+
+def signature_for(path: Path) -> tuple[Path, Path] | None:
+    """(the signed model, its signature) for `path`: its own or its folder's (`find_signature`), else the one
+    --signature named while signatures are required."""
+    found = find_signature(path)
+    named = _required.get("signature") or os.environ.get(ENV_SIGNATURE) or None
+    if found is None and named and required() != (None, None):
+        return path, Path(named)
+    return found
 
 
 def sign_outputs(key: str | Path | None, cert: str | Path | None = None, chain: tuple = ()) -> None:
@@ -278,12 +356,28 @@ SIGN_ENV = ("MODELPORT_SIGN_KEY", "MODELPORT_SIGN_CERT", "MODELPORT_CERT_CHAIN")
 def signing_options() -> dict | None:
     """{"key", "cert", "chain"} for outputs to sign (--sign-key, else MODELPORT_SIGN_KEY and friends, which is how
     `batch` hands them to its workers), else None."""
-    if _required.get("sign"):
-        return _required["sign"]
+    if "sign" in _required:  # set in this process (False: sign nothing, whatever the environment says)
+        return _required["sign"] or None
     key, cert, chain = (os.environ.get(name) for name in SIGN_ENV)
     if not key:
         return None
     return {"key": key, "cert": cert or None, "chain": tuple(c for c in (chain or "").split(os.pathsep) if c)}
+
+
+@contextlib.contextmanager
+def outputs_signed(how: dict | bool | None):
+    """Within: outputs are signed as `how` says ({"key", "cert", "chain"}; False: not signed; None: as before)."""
+    saved = _required.get("sign", None), "sign" in _required
+    try:
+        if how is False:
+            _required["sign"] = False
+        elif how:
+            sign_outputs(how["key"], how.get("cert"), tuple(how.get("chain") or ()))
+        yield
+    finally:
+        _required.pop("sign", None)
+        if saved[1]:
+            _required["sign"] = saved[0]
 
 
 def signing_environment() -> dict[str, str]:
@@ -293,3 +387,10 @@ def signing_environment() -> dict[str, str]:
         return {}
     values = (options["key"], options["cert"] or "", os.pathsep.join(str(c) for c in options["chain"]))
     return dict(zip(SIGN_ENV, values))
+
+
+def policy_environment() -> dict[str, str]:
+    """This process's signature settings as environment variables (required key or chain, signing key): what a
+    Ray actor or replica on another node needs to check and sign as this process does (the key files must be
+    at the same paths there)."""
+    return {name: os.environ[name] for name in (ENV, ENV_CERT, ENV_SIGNATURE, *SIGN_ENV) if os.environ.get(name)}

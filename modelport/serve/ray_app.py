@@ -251,6 +251,8 @@ def build(args: dict[str, Any]):
     cpus = float(args.get("replica_cpus", 1))
     options: dict[str, Any] = {"ray_actor_options": {"num_cpus": cpus},
                                "max_ongoing_requests": max(8, 2 * int(args.get("max_batch", 8)))}
+    if args.get("env"):  # --require-signature (MODELPORT_REQUIRE_SIGNATURE): each replica checks what it loads
+        options["ray_actor_options"]["runtime_env"] = {"env_vars": dict(args["env"])}
     if args.get("max_replicas"):
         options["autoscaling_config"] = {"min_replicas": int(args.get("min_replicas", 1)),
                                          "max_replicas": int(args["max_replicas"]), "target_ongoing_requests": 2}

@@ -170,6 +170,30 @@ def test_require_signature_refuses_before_the_model_is_read(models, tmp_path, cl
     assert loads == [] and not (tmp_path / "bad.onnx").exists()
 
 
+def test_signature_names_a_bundle_kept_elsewhere(models, tmp_path, cli, keys):
+    """--signature: a bundle kept away from the model (here, made by the upstream signer) is used for it; it only
+    means something with a key to check it; a bundle of another model is refused."""
+    import shutil
+
+    src = tmp_path / "scaler.skops"
+    shutil.copy(models("sk_scaler"), src)
+    (tmp_path / "sigs").mkdir()
+    upstream_sign(src, keys["key"], tmp_path / "sigs" / "scaler.bundle")
+    named = ("--signature", tmp_path / "sigs" / "scaler.bundle")
+    code, stdout, err = cli("inspect", src, "--require-signature", keys["key_pub"], *named, "--json", "-")
+    assert code == 0, err
+    assert json.loads(stdout)["model"]["signature"]["status"] == "valid"
+    code, _, err = cli("convert", src, "-o", tmp_path / "out.onnx", "--require-signature", keys["key_pub"], *named)
+    assert code == 0, err
+    code, _, err = cli("inspect", src, *named)
+    assert code == 2 and "--signature goes with --require-signature" in err
+    other = tmp_path / "other.skops"
+    shutil.copy(models("sk_scaler"), other)
+    flip(other)
+    code, _, err = cli("inspect", other, "--require-signature", keys["key_pub"], *named)
+    assert code == 4 and "does not match its signed digest" in err
+
+
 def test_a_signed_folder_covers_every_file_in_it(tmp_path, cli, keys):
     folder = tmp_path / "bundle"
     (folder / "sub").mkdir(parents=True)
@@ -347,19 +371,34 @@ def test_the_attestation_records_what_verify_says_and_the_inputs_it_ran(models, 
 
 
 def test_batch_workers_sign_their_outputs(models, tmp_path, keys):
-    """`batch --sign-key`: each job's output is signed in its worker process (the key reaches it through the
-    environment), and the upstream verifier accepts it."""
+    """`batch --sign-key` and the manifest's `sign` field: each job's output is signed in its worker process by the
+    key its job names (`sign: false` keeps one unsigned), the upstream verifier accepts each, and signing a batch
+    that ran unsigned redoes the jobs it now signs."""
     import shutil
 
     from tests.conftest import run_cli
 
     shutil.copy(models("sk_scaler"), tmp_path / "scaler.skops")
-    (tmp_path / "m.yaml").write_text("jobs: [{source: scaler.skops, output: out/}]\n")
+    (tmp_path / "m.yaml").write_text(
+        "jobs:\n"
+        "  - {source: scaler.skops, name: a, output: out/a.onnx}\n"
+        "  - {source: scaler.skops, name: b, output: out/b.onnx, sign: other.pem}\n"
+        "  - {source: scaler.skops, name: c, output: out/c.onnx, sign: false}\n")
+    folder = tmp_path / "out"
+
+    def signed_by(name):
+        sig = folder / f"{name}.onnx.sig"
+        if not sig.exists():
+            return None
+        others = [p for p in folder.iterdir() if not p.name.startswith(f"{name}.onnx")] + [sig]
+        return [k for k in ("key", "other") if upstream_verify(folder, sig, keys[f"{k}_pub"], others)]
+
+    got = run_cli("batch", tmp_path / "m.yaml", "-q")
+    assert got.returncode == 0, got.stderr
+    assert [signed_by(n) for n in "abc"] == [None, ["other"], None]
     got = run_cli("batch", tmp_path / "m.yaml", "--sign-key", keys["key"], "-q")
     assert got.returncode == 0, got.stderr
-    folder = tmp_path / "out"
-    sig = folder / "scaler.onnx.sig"
-    assert upstream_verify(folder, sig, keys["key_pub"], [sig])
+    assert [signed_by(n) for n in "abc"] == [["key"], ["other"], None]
 
 
 def test_a_folder_model_with_a_symlink_is_one_line_exit_2(tmp_path, cli, keys):
