@@ -91,7 +91,7 @@ def _signing(entry: Entry, manifest: str | Path) -> dict | bool | None:
     """How the job's outputs are signed: the job's `sign` key, else --sign-key's (with its certificate), False for
     `sign: false`, None when nothing signs. Part of each step's digest: signing a batch that was not signed
     redoes its jobs."""
-    from modelport.core.signing import signing_options
+    from modelport.core.signature_policy import signing_options
 
     value = entry.get("sign")
     if value is False:

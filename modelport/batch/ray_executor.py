@@ -28,7 +28,7 @@ from modelport.batch.plan import Task
 from modelport.batch.slots import run_slots, worker_for
 from modelport.batch.warm import failed
 from modelport.core.errors import MissingDependency, UsageError, one_line
-from modelport.core.signing import policy_environment
+from modelport.core.signature_policy import policy_environment
 
 GB = 1 << 30
 

@@ -48,7 +48,7 @@ def run_step(step: StepSpec) -> dict[str, Any]:
     from modelport.pipeline.job import VerifyOptions
 
     start = time.perf_counter()
-    from modelport.core.signing import outputs_signed
+    from modelport.core.signature_policy import outputs_signed
 
     kwargs = dict(step.kwargs)
     sign = kwargs.pop("sign", None)

@@ -49,6 +49,17 @@ def render(report, session) -> None:
     elif sig.get("status"):
         console.print(f"signature: {sig['status']}" + (f" ({sig['file']}; --require-signature PUBKEY.pem checks "
                                                         "it)" if sig.get("file") else ""))
+    if sig.get("signed_by"):
+        console.print(f"signed by: {sig['signed_by']}")
+    claim = sig.get("attested") or {}
+    if claim.get("unreadable"):
+        console.print("attestation: [yellow]unreadable[/]")
+    elif claim:
+        verdict = {"PASSED": "[green]verified, passed[/]", "FAILED": "[red]verification failed[/]"}.get(
+            claim.get("verdict"), "not verified")
+        trust = "" if sig.get("status") == "valid" else " (not checked: --require-signature PUBKEY.pem checks it)"
+        console.print(f"attested: {verdict}; {claim.get('command')} from {claim.get('source')} (sha256 "
+                      f"{str(claim.get('source_sha256'))[:12]}...) by route {claim.get('route')}{trust}")
     prov = info.get("provenance") or {}
     if prov:
         console.print(f"modelport provenance: route {prov.get('route')}, from {prov.get('source_format')} "

@@ -211,7 +211,8 @@ def _policies(opts: Shared, groups: tuple[str, ...]):
     process is not changed for good)."""
     import os
 
-    from modelport.core import pickles, signing
+    from modelport.core import pickles
+    from modelport.core import signature_policy as signing
 
     before = {name: os.environ.get(name) for name in (signing.ENV, signing.ENV_CERT, signing.ENV_SIGNATURE,
                                                       *signing.SIGN_ENV)}

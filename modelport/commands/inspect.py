@@ -37,13 +37,18 @@ def inspect(
 
 def signature_status(model) -> dict:
     """Whether the model has an OpenSSF signature, and whether it was checked (--require-signature)."""
-    from modelport.core import signing
+    from modelport.core import attestation, signature_policy, signing
 
     path = Path(str(model))
-    found = signing.signature_for(path) if path.exists() else None
+    found = signature_policy.signature_for(path) if path.exists() else None
     if found is None:
         return {"status": "unsigned"}
     signed, sig = found
-    key, chain = signing.required()
+    key, chain = signature_policy.required()
     status = "valid" if key or chain else "present, not checked"  # a required one that failed never gets here
-    return {"status": status, "file": str(sig), "model": str(signed), "checked_with": chain or key}
+    out = {"status": status, "file": str(sig), "model": str(signed), "checked_with": chain or key,
+           "signed_by": signing.signer(sig).get("fingerprint")}
+    claimed = attestation.summary(signed) if signed.is_file() else None
+    if claimed:
+        out["attested"] = claimed  # covered by the signature: trusted exactly as far as the signature was checked
+    return out

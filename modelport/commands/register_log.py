@@ -112,9 +112,9 @@ def signature_facts(path: Path, warnings: list[str]) -> dict:
     ({} when unsigned). Checked against --require-signature's key or --require-cert's chain when given (already
     done before the file was read), else against the key its bundle carries (a file changed after signing is
     refused, exit 4); a certificate signature without a chain is logged as "not checked"."""
-    from modelport.core import attestation, signing
+    from modelport.core import attestation, signature_policy, signing
 
-    found = signing.signature_for(path)
+    found = signature_policy.signature_for(path)
     if found is None:
         return {}
     model, sig = found
@@ -123,7 +123,7 @@ def signature_facts(path: Path, warnings: list[str]) -> dict:
                         "logged (sign the file itself: modelport sign FILE --key KEY.pem)")
         return {}
     who = signing.signer(sig)
-    key, chain = signing.required()
+    key, chain = signature_policy.required()
     if key or chain:
         status = "verified"
     elif who.get("kind") == "key":

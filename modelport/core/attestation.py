@@ -114,3 +114,21 @@ def read(model: Path) -> list[dict]:
     if not target.exists():
         return []
     return [json.loads(line) for line in target.read_text().splitlines() if line.strip()]
+
+
+def summary(model: Path) -> dict[str, Any] | None:
+    """What the attestation beside `model` claims, in short: the verdict (PASSED, FAILED, or None when the
+    conversion was not verified), the source's name and sha256, the route. None without one."""
+    try:
+        found = read(model)
+    except (OSError, ValueError):
+        return {"unreadable": True}
+    if not found:
+        return None
+    by_type = {s.get("predicateType"): s.get("predicate", {}) for s in found}
+    build = by_type.get(SLSA, {}).get("buildDefinition", {})
+    source = (build.get("resolvedDependencies") or [{}])[0]
+    return {"verdict": by_type.get(TEST_RESULT, {}).get("result"), "source": source.get("name"),
+            "source_sha256": source.get("digest", {}).get("sha256"),
+            "route": build.get("internalParameters", {}).get("route"),
+            "command": build.get("externalParameters", {}).get("command")}

@@ -114,7 +114,7 @@ def detect(source: str | Path, flag: str | Format | None = None) -> Format:
     if is_work_path(path):
         raise UsageError(f"{text}: an unfinished modelport output (a run in progress, or killed)",
                          hint="use the finished file beside its work folder; the next run for it removes the folder")
-    from modelport.core.signing import ensure
+    from modelport.core.signature_policy import ensure
 
     ensure(path)  # --require-signature: before any byte is read
     if path.is_dir():

@@ -43,7 +43,7 @@ def open_model(
     runtime's intra-op threads (ONNX Runtime, TFLite, PyTorch) for steady latency figures. `task`: what a
     Hugging Face folder is exported for (default: from its config's architectures)."""
     from modelport.core.errors import UnsafeError, UnsupportedError
-    from modelport.core.signing import ensure
+    from modelport.core.signature_policy import ensure
 
     ensure(str(path).rsplit(":", 1)[0] if fmt is Format.TORCH_PY and ".py:" in str(path) else path)
     if fmt in ZIP_FORMATS:

@@ -255,8 +255,9 @@ def _sign(report: Report, pending: PendingOutput, verification, job: Job, facts:
     (committed with the result). A result that failed verification is kept unsigned."""
     from modelport.core import attestation, signing
     from modelport.core.report import verification_dict
+    from modelport.core.signature_policy import signing_options
 
-    options = signing.signing_options()
+    options = signing_options()
     if not options:
         return
     if verification is not None and not verification.passed:

@@ -29,7 +29,7 @@ def app_args(served, *, replicas: int, min_replicas: int | None, max_replicas: i
     args: dict[str, Any] = {"models": models, "replica_cpus": replica_cpus, "max_batch": max_batch,
                             "batch_wait_ms": batch_wait_ms, "max_request_mb": max_request_mb,
                             "allow_unverified": allow_unverified}
-    from modelport.core.signing import policy_environment
+    from modelport.core.signature_policy import policy_environment
 
     if policy_environment():  # --require-signature: every replica checks what it loads
         args["env"] = policy_environment()

@@ -5,7 +5,6 @@ in the store. Expectations come from MLflow's client, model_signing and onnxrunt
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.cli.test_signing import flip, keys, upstream_verify  # noqa: F401  (keys: a fixture)
+from tests.cli.test_signing import _fingerprint, flip, keys, upstream_verify  # noqa: F401  (keys: a fixture)
 from tests.conftest import needs, run_cli
 from tests.serving import Server, ask, free_port, tensor, wait_for
 
@@ -21,15 +20,6 @@ pytestmark = [pytest.mark.slow, needs("sklearn"),
               pytest.mark.skipif(any(importlib.util.find_spec(m) is None
                                      for m in ("mlflow", "model_signing", "kserve")),
                                  reason="needs modelport[mlflow,sign,serve]")]
-
-
-def _fingerprint(public_pem) -> str:
-    """sha256 of the public key's DER SubjectPublicKeyInfo, as `openssl pkey -pubin -outform DER | sha256sum`."""
-    from cryptography.hazmat.primitives import serialization
-
-    key = serialization.load_pem_public_key(public_pem.read_bytes())
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
 def test_register_and_serve_keep_the_signature_chain(tmp_path, keys):  # noqa: F811

@@ -3,6 +3,7 @@ stops verifying when a byte changes); what `--require-signature` refuses is refu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -65,6 +66,15 @@ def upstream_sign(model, key, sig) -> None:
     sign_ec_key.Signer(Path(key)).sign(signing.Payload(manifest)).write(Path(sig))
 
 
+def _fingerprint(public_pem) -> str:
+    """sha256 of the public key's DER SubjectPublicKeyInfo, as `openssl pkey -pubin -outform DER | sha256sum`."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(public_pem.read_bytes())
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
 def flip(path, offset=-1) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x01
@@ -91,7 +101,11 @@ def test_convert_signs_its_output_for_the_upstream_verifier(models, tmp_path, cl
     flip(statement, 10)
     code, stdout, err = cli("inspect", out, "--require-signature", keys["key_pub"], "--json", "-")
     assert code == 0, err
-    assert json.loads(stdout)["model"]["signature"]["status"] == "valid"
+    shown = json.loads(stdout)["model"]["signature"]
+    assert shown["status"] == "valid" and shown["signed_by"] == _fingerprint(keys["key_pub"])
+    claim = [json.loads(line) for line in statement.read_text().splitlines()]
+    assert shown["attested"]["verdict"] == claim[1]["predicate"]["result"] == "PASSED"
+    assert shown["attested"]["source_sha256"] == hashlib.sha256(models("sk_scaler").read_bytes()).hexdigest()
     code, stdout, _ = cli("inspect", out, "--json", "-")
     assert json.loads(stdout)["model"]["signature"]["status"] == "present, not checked"
     flip(out)
