@@ -19,6 +19,7 @@ from modelport.core.formats import TARGET_EXTENSIONS, Format, detect
 from modelport.core.registry import StepOptions, load_registry
 from modelport.core.report import Report
 from modelport.pipeline import Job, Measure, Stage, VerifyOptions, run
+from modelport.pipeline.runner import sign_result
 
 CALIBRATION = ("minmax", "entropy", "percentile")
 # int4-weights: the next-token agreement (points below 100%) a decoder may lose without --max-accuracy-drop
@@ -130,7 +131,10 @@ def compress(
                                    rtol=rtol, max_mismatch=mismatch, per_output=dict(per_output or {}),
                                    enabled=not generative),  # int4: verified by generation, below
               measure=None if generative else Measure(runs=runs, baseline=baseline), record=dict(record or {}))
-    report = run(job, registry=registry, progress=progress)
+    from modelport.core.signature_policy import outputs_signed
+
+    with outputs_signed(False if generative else None):  # judged by generation below, and signed after it
+        report = run(job, registry=registry, progress=progress)
     if generative and report.output:
         from modelport.verify.generation import check_generation
 
@@ -143,6 +147,7 @@ def compress(
             attempt.reason = "verified by generation" if attempt.outcome == "ok" else attempt.reason
         progress("timing one decode step before and after")
         report.details.update(_decode_figures(Path(model), Path(report.output), runs))
+        sign_result(report, job, {"method": "generation", **result.to_dict()})
     if check_data is not data and not generative:
         report.warnings.append(f"verified on the calibration rows ({calibration}): pass --data FILE.npz with rows "
                                "the model was not calibrated on")

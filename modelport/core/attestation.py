@@ -61,7 +61,8 @@ def _clean(value):
     return value
 
 
-def statements(model: Path, facts: dict, verification: dict | None, command: str, options: dict) -> list[dict]:
+def statements(model: Path, facts: dict, verification: dict | None, command: str, options: dict,
+               measured: dict | None = None) -> list[dict]:
     subject = subjects(model)
     dependency = {"name": facts.get("source_name", ""), "digest": {"sha256": facts.get("source_sha256", "")},
                   "annotations": {"format": facts.get("source_format", "")}}
@@ -77,7 +78,8 @@ def statements(model: Path, facts: dict, verification: dict | None, command: str
             "builder": {"id": BUILDER, "version": _clean({"modelport": facts.get("modelport_version"),
                                                           "framework": facts.get("framework")})},
             "metadata": {"finishedOn": facts.get("created")},
-            "byproducts": [{"name": "verification", "annotations": verification or {"skipped": True}}],
+            "byproducts": [{"name": "verification", "annotations": verification or {"skipped": True}}]
+            + ([{"name": "measurements", "annotations": measured}] if measured else []),
         },
     }
     out = [{"_type": STATEMENT, "subject": subject, "predicateType": SLSA, "predicate": provenance}]
@@ -89,6 +91,10 @@ def statements(model: Path, facts: dict, verification: dict | None, command: str
 
 def test_result(verification: dict) -> dict:
     passed, failed = [], []
+    if verification.get("method") == "generation":  # a decoder judged by greedy generation against its input
+        line = (f"generation: top-1 agreement {verification.get('agreement', 0):.4f} (at least "
+                f"{verification.get('min_agreement')}), {verification.get('prompts')} prompts")
+        (passed if verification.get("passed") else failed).append(line)
     for o in verification.get("outputs", []):
         line = (f"output '{o['name']}': max abs error {o.get('max_abs_error', 0):.3g}, atol {o.get('atol')}, "
                 f"rtol {o.get('rtol')}" + (f" ({o['reason']})" if o.get("reason") else ""))
@@ -100,11 +106,13 @@ def test_result(verification: dict) -> dict:
             "passedTests": passed, "failedTests": failed, "warnedTests": list(verification.get("warnings", []))}
 
 
-def write(model: Path, facts: dict, verification: dict | None, command: str, options: dict) -> Path:
-    """Write `OUT.intoto.jsonl` beside `model` (one statement a line)."""
+def write(model: Path, facts: dict, verification: dict | None, command: str, options: dict,
+          measured: dict | None = None) -> Path:
+    """Write `OUT.intoto.jsonl` beside `model` (one statement a line). `measured`: compress / optimize figures
+    (size and latency before and after), recorded as a byproduct."""
     target = path_for(model)
     lines = [json.dumps(s, sort_keys=True, default=str) for s in statements(model, facts, verification, command,
-                                                                           options)]
+                                                                           options, measured)]
     target.write_text("\n".join(lines) + "\n")
     return target
 

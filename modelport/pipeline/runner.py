@@ -263,9 +263,37 @@ def _sign(report: Report, pending: PendingOutput, verification, job: Job, facts:
     if verification is not None and not verification.passed:
         report.warnings.append("not signed: the result failed verification")
         return
-    attestation.write(pending.path, facts, verification_dict(verification), job.command, _options(job))
+    attestation.write(pending.path, facts, verification_dict(verification), job.command, _options(job),
+                      _measured(report))
     signing.sign(pending.path, options["key"], cert=options["cert"], chain=options["chain"])
     report.details["signature"] = {"file": f"{pending.final.name}.sig", "covers": signing.covered(pending.path)}
+
+
+def sign_result(report: Report, job: Job, verdict: dict) -> None:
+    """--sign-key for a result judged after its run (a decoder compressed and judged by generation, whose run
+    was not signed): write its attestation with `verdict` ({"passed", ...}) and sign the committed file. A
+    result that failed is kept unsigned. Unlike `_sign`, the signature lands after the model: a crash between
+    leaves the model unsigned, never a signature of something else."""
+    from modelport.core import attestation, signing
+    from modelport.core.provenance import read
+    from modelport.core.signature_policy import signing_options
+
+    options = signing_options()
+    if not options or not report.output:
+        return
+    if not verdict.get("passed"):
+        report.warnings.append("not signed: the result failed verification")
+        return
+    path = Path(report.output)
+    attestation.write(path, read(path), verdict, job.command, _options(job), _measured(report))
+    signing.sign(path, options["key"], cert=options["cert"], chain=options["chain"])
+    report.details["signature"] = {"file": f"{path.name}.sig", "covers": signing.covered(path)}
+
+
+def _measured(report: Report) -> dict:
+    """compress / optimize figures measured before the result was signed (size, latency, accuracy)."""
+    keys = ("before", "after", "size_ratio", "latency_ratio", "accuracy_delta_pt", "latency_is")
+    return {k: report.details[k] for k in keys if report.details.get(k) is not None}
 
 
 def _options(job: Job) -> dict:

@@ -59,12 +59,23 @@ def test_int4_weights_pass_the_stated_budget_and_a_scaled_block_fails(decoder, t
 
     import modelport
     from modelport.passes import onnx_int4
+    from tests.cli.test_signing import make_keys, upstream_verify
 
+    keys = make_keys(tmp_path)
     out = tmp_path / "int4.onnx"
     code, stdout, err = cli("compress", decoder, "-o", out, "--method", "int4-weights", "--max-accuracy-drop",
-                            str(BUDGET), "--json", "-")
+                            str(BUDGET), "--json", "-", "--sign-key", keys["key"])
     assert code == 0, err
     report = json.loads(stdout)
+    # signed once judged by generation: the attestation carries that verdict and the measured figures
+    sig = tmp_path / "int4.onnx.sig"
+    others = [p for p in tmp_path.iterdir() if not p.name.startswith("int4.onnx")] + [sig]
+    assert upstream_verify(tmp_path, sig, keys["key_pub"], others)
+    claims = [json.loads(line) for line in (tmp_path / "int4.onnx.intoto.jsonl").read_text().splitlines()]
+    assert claims[1]["predicate"]["result"] == "PASSED"
+    assert claims[1]["predicate"]["passedTests"][0].startswith("generation: top-1 agreement")
+    measured = claims[0]["predicate"]["runDetails"]["byproducts"][1]
+    assert measured["name"] == "measurements" and measured["annotations"]["size_ratio"] == report["size_ratio"]
     assert report["size_ratio"] < 0.6
     graph = onnx.load(str(out)).graph
     ops = [n.op_type for n in graph.node]
@@ -83,10 +94,14 @@ def test_int4_weights_pass_the_stated_budget_and_a_scaled_block_fails(decoder, t
         onnx.save(model, str(path))
         return facts
 
+    from modelport.core.signature_policy import outputs_signed
+
     monkeypatch.setattr(onnx_int4.Int4Weights, "run", scaled)
-    broken = modelport.compress(decoder, tmp_path / "broken.onnx", method="int4-weights",
-                                max_accuracy_drop=BUDGET)
+    with outputs_signed({"key": str(keys["key"])}):
+        broken = modelport.compress(decoder, tmp_path / "broken.onnx", method="int4-weights",
+                                    max_accuracy_drop=BUDGET)
     assert not broken.ok and "agreement" in broken.details["generation"]["reason"]
+    assert not (tmp_path / "broken.onnx.sig").exists()  # a result that failed is never signed
     assert _agreement(decoder, tmp_path / "broken.onnx") < 1 - BUDGET / 100
 
 

@@ -18,6 +18,10 @@ pytestmark = pytest.mark.skipif(__import__("importlib.util").util.find_spec("mod
 @pytest.fixture()
 def keys(tmp_path):
     """An elliptic-curve key pair (P-256, PEM), and a second public key that did not sign anything."""
+    return make_keys(tmp_path)
+
+
+def make_keys(tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
