@@ -12,6 +12,7 @@ from modelport.core.formats import Format, detect
 from modelport.core.io import WorkFolder, sha256_of
 from modelport.core.registry import Registry, load_registry
 from modelport.core.report import Report
+from modelport.core.signature_policy import outputs_signed
 from modelport.fuse import graph
 from modelport.fuse.base import Context, Ensemble, FuseRequest
 from modelport.fuse.members import (
@@ -61,23 +62,29 @@ def fuse(sources: Sequence[str], output: str | Path, *, strategy: str, weights: 
 
         def to_onnx(source, name: str, opset: int | None = None) -> Path:
             """A member or --meta file (a path) or a fitted meta-model (in memory) as a verified ONNX file."""
-            from modelport.commands.convert import convert
-
             path = work / name
-            if isinstance(source, str):
-                if detect(source) is Format.ONNX:
-                    return Path(source)
-                report = convert(source, path, inputs=inputs, trust=request.trust, imports=imports, opset=opset,
-                                 registry=registry)
-            else:  # an in-memory model (a fitted meta-model)
-                job = Job("convert", "", str(path), [Stage("convert", [s.name for s in registry.find(
-                    source.format, Format.ONNX)])])
-                job.stages[0].options.opset = opset
-                report = run(job, registry=registry, model=source)
+            with outputs_signed(False):  # members are intermediates: only the fused model is signed
+                report = _member(source, path, opset)
+            if report is None:  # already ONNX
+                return Path(source)
             if not report.ok:
                 raise UsageError(f"{name} ({source}) did not verify after conversion: "
                                  f"{report.verification.summary()}", hint="fix that model first")
             return path
+
+        def _member(source, path: Path, opset: int | None):
+            from modelport.commands.convert import convert
+
+            if isinstance(source, str):
+                if detect(source) is Format.ONNX:
+                    return None
+                return convert(source, path, inputs=inputs, trust=request.trust, imports=imports, opset=opset,
+                               registry=registry)
+            # an in-memory model (a fitted meta-model)
+            job = Job("convert", "", str(path), [Stage("convert", [s.name for s in registry.find(
+                source.format, Format.ONNX)])])
+            job.stages[0].options.opset = opset
+            return run(job, registry=registry, model=source)
 
         members = []
         for i, source in enumerate(sources):

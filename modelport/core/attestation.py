@@ -64,15 +64,18 @@ def _clean(value):
 def statements(model: Path, facts: dict, verification: dict | None, command: str, options: dict,
                measured: dict | None = None) -> list[dict]:
     subject = subjects(model)
-    dependency = {"name": facts.get("source_name", ""), "digest": {"sha256": facts.get("source_sha256", "")},
-                  "annotations": {"format": facts.get("source_format", "")}}
+    dependencies = [{"name": facts.get("source_name", ""), "digest": {"sha256": facts.get("source_sha256", "")},
+                     "annotations": {"format": facts.get("source_format", "")}}]
+    if isinstance(facts.get("members"), list) and facts["members"]:  # fuse: each member is a source
+        dependencies = [{"name": m.get("source", ""), "digest": {"sha256": m.get("sha256", "")},
+                         "annotations": _clean({"output": m.get("output")})} for m in facts["members"]]
     provenance = {
         "buildDefinition": {
             "buildType": BUILD_TYPE,
             "externalParameters": {"command": command, "output": model.name, "options": _clean(options)},
             "internalParameters": _clean({k: facts.get(k) for k in ("route", "converter", "optimized", "compressed",
-                                                                    "precision", "fixed")}),
-            "resolvedDependencies": [dependency],
+                                                                    "precision", "fixed", "strategy")}),
+            "resolvedDependencies": dependencies,
         },
         "runDetails": {
             "builder": {"id": BUILDER, "version": _clean({"modelport": facts.get("modelport_version"),

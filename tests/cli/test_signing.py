@@ -212,6 +212,24 @@ def test_signature_names_a_bundle_kept_elsewhere(models, tmp_path, cli, keys):
     assert code == 4 and "does not match its signed digest" in err
 
 
+def test_fuse_signs_the_ensemble_and_attests_each_member(models, tmp_path, cli, keys):
+    """fuse --sign-key: the fused file is signed (its members' intermediate conversions are not), and the
+    attestation names every member with its sha256 as a source."""
+    sk, voting = models("sk_pipeline"), models("sk_voting_soft")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "ens.onnx"
+    code, _, err = cli("fuse", sk, voting, "-o", out, "--strategy", "mean", "--sign-key", keys["key"])
+    assert code == 0, err
+    sig = folder / "ens.onnx.sig"
+    assert sorted(p.name for p in folder.iterdir()) == ["ens.onnx", "ens.onnx.intoto.jsonl", "ens.onnx.sig"]
+    assert upstream_verify(folder, sig, keys["key_pub"], [sig])
+    slsa = json.loads((folder / "ens.onnx.intoto.jsonl").read_text().splitlines()[0])["predicate"]
+    deps = slsa["buildDefinition"]["resolvedDependencies"]
+    assert [(d["name"], d["digest"]["sha256"]) for d in deps] == [
+        (p.name, hashlib.sha256(p.read_bytes()).hexdigest()) for p in (sk, voting)]
+
+
 def test_a_signed_folder_covers_every_file_in_it(tmp_path, cli, keys):
     folder = tmp_path / "bundle"
     (folder / "sub").mkdir(parents=True)
