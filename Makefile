@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install browser demo test test-fast lint bench clean
 
 install: $(VENV)/.installed
 
@@ -13,8 +13,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[all,litert,transformers,sentence,genai,ray,mlflow,serve,openvino,executorch,sign,dev]'
+	$(PY) -m pip install -q -e '.[all,litert,transformers,sentence,genai,ray,mlflow,serve,openvino,executorch,sign,report,dev]'
+	$(MAKE) browser
 	touch $@
+
+# Debian's Chromium for the report page tests (tests/browser.py); they are skipped, saying why, where it is absent.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+		echo "chromium not installed (apt-get install chromium): the report page tests will be skipped"
 
 demo: install
 	$(PY) examples/demo.py

@@ -34,7 +34,7 @@ def render(report, session) -> None:
     session.console().print(table)
 
 
-@command("bench", "signed", "signature", "inputs", "data", "trust", render=render)
+@command("bench", "page", "signed", "signature", "inputs", "data", "trust", render=render)
 def bench(
     opts,
     models: list[str] = typer.Argument(..., metavar="MODEL [MODEL ...]", help="Models taking the same inputs."),

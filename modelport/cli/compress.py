@@ -64,7 +64,8 @@ def render(report, session) -> None:
                       f"({'verified' if report.ok else 'verification FAILED'})")
 
 
-@command("compress", "signed", "signature", "sign", "output", "inputs", "data", "tolerance", "trust", render=render)
+@command("compress", "page", "signed", "signature", "sign", "output", "inputs", "data", "tolerance", "trust",
+         render=render)
 def compress(
     opts,
     model: str = typer.Argument(..., metavar="MODEL", help="ONNX model (or Keras/SavedModel/PyTorch to TFLite)."),
@@ -111,4 +112,4 @@ def compress(
                locate=locate, keep_float=keep_float, max_accuracy_drop=max_accuracy_drop,
                int4={"block": block_size, "symmetric": symmetric, "algorithm": algorithm,
                      "embeddings": quantize_embeddings, "head": quantize_head},
-               progress=opts.session.progress)
+               detail=check.detail, progress=opts.session.progress)

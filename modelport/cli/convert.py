@@ -22,7 +22,7 @@ Examples:\n
 """
 
 
-@command("convert", "signed", "signature", "sign", "output", "inputs", "task", "data", "int_range", "tolerance",
+@command("convert", "page", "signed", "signature", "sign", "output", "inputs", "task", "data", "int_range", "tolerance",
          "trust", render=render_with_locate)
 def convert(
     opts,

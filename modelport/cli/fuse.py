@@ -68,7 +68,7 @@ def render(report, session) -> None:
         console.print(f"wrote {report.output} ({verdict})")
 
 
-@command("fuse", "signed", "sign", "output", "inputs", "tolerance", "trust", render=render)
+@command("fuse", "page", "signed", "sign", "output", "inputs", "tolerance", "trust", render=render)
 def fuse(
     opts,
     models: list[str] = typer.Argument(..., metavar="M1 M2 [M3 ...]", help="Members: any format convert reads."),

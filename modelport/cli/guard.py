@@ -32,6 +32,8 @@ class Session:
         if self.debug:
             os.environ["MODELPORT_DEBUG"] = "1"
         self._status = None
+        self.report_path: str | None = None  # --report PATH.html (set once its libraries are checked)
+        self.invocation = ""
 
     def check_json(self, *protected) -> None:
         """Refuse a --json path that is missing its folder or would overwrite a model (exit 2)."""
@@ -79,6 +81,17 @@ class Session:
         if self._status:
             self._status.stop()
         self._status = None
+
+    def write_report(self, data: dict) -> None:
+        """--json and --report: the same report, as JSON and as a page (which also puts the command line in
+        the JSON: the page shows nothing the JSON lacks)."""
+        if self.report_path:
+            data = {**data, "invocation": self.invocation}
+        self.write_json(data)
+        if self.report_path:
+            from modelport import html
+
+            html.write(data, self.report_path)
 
     def write_json(self, data: dict) -> None:
         if not self.json_path:
@@ -147,8 +160,8 @@ def guarded(session: Session, command: str, render: Callable[[Report, Session], 
 
 def _safe_json(session: Session, payload: dict) -> None:
     try:
-        session.write_json(payload)
-    except Exception:  # the JSON side channel must never mask the real error
+        session.write_report(payload)
+    except Exception:  # the JSON and page side channels must never mask the real error
         pass
 
 
@@ -157,7 +170,7 @@ def finish(session: Session, report: Report, render: Callable[[Report, Session],
     session.stop_progress()
     if not session.quiet:
         render(report, session)
-    session.write_json(report.to_dict())
+    session.write_report(report.to_dict())
     if not report.ok:
         if report.verification is not None and not report.verification.passed:
             sys.stderr.write(f"modelport: verification failed: {report.verification.summary()}\n")

@@ -28,7 +28,7 @@ def render(report, session) -> None:
         session.console().print(f"wrote {report.output} ({'verified' if report.ok else 'verification FAILED'})")
 
 
-@command("optimize", "signed", "signature", "sign", "output", "data", "tolerance", render=render)
+@command("optimize", "page", "signed", "signature", "sign", "output", "data", "tolerance", render=render)
 def optimize(
     opts,
     model: str = typer.Argument(..., metavar="MODEL", help="ONNX model."),

@@ -63,6 +63,9 @@ CertChainOpt = typer.Option(None, "--cert-chain", metavar="CHAIN.pem",
 SignatureOpt = typer.Option(None, "--signature", metavar="PATH",
                             help="With --require-signature/--require-cert: the model's signature when it is not "
                                  "beside it (FILE.sig, DIR.sig or DIR/model.sig).")
+ReportOpt = typer.Option(None, "--report", metavar="PATH.html",
+                         help="Also write a self-contained HTML page of the report: charts of where the error is, "
+                              "the inputs, per-layer error (modelport[report]).")
 RequireCertOpt = typer.Option(None, "--require-cert", metavar="CHAIN.pem",
                               help="Refuse (exit 4) a model without a valid certificate signature under these "
                                    "certificates (also: MODELPORT_REQUIRE_CERT).")
@@ -78,6 +81,7 @@ GROUPS: dict[str, list[tuple[str, Any, Any]]] = {
     "task": [("task", str, TaskOpt)],
     "signed": [("require_signature", str, RequireSigOpt), ("require_cert", str, RequireCertOpt)],
     "signature": [("signature", str, SignatureOpt)],
+    "page": [("report_path", str, ReportOpt)],
     "sign": [("sign_key", str, SignKeyOpt), ("sign_cert", str, SignCertOpt), ("cert_chain", list[str], CertChainOpt)],
     "report": [("json_path", str, JsonOpt), ("quiet", bool, QuietOpt), ("debug", bool, DebugOpt)],
 }
@@ -110,6 +114,7 @@ class Shared:
     sign_key: str | None = None
     sign_cert: str | None = None
     cert_chain: list[str] = field(default_factory=list)
+    report_path: str | None = None
     json_path: str | None = None
     quiet: bool = False
     debug: bool = False
@@ -125,7 +130,7 @@ class Shared:
         rtol = 1e-3 if self.rtol is None and defaults else self.rtol
         per = parse_tols(self.tol, atol, rtol)
         return VerifyOptions(self.samples, self.seed, parse_range(self.int_range), self.data, atol, rtol,
-                             per_output=per, noise_floor=self.noise_floor)
+                             per_output=per, noise_floor=self.noise_floor, detail=bool(self.report_path))
 
     def input_specs(self):
         from modelport.core.artifact import parse_input_spec
@@ -148,11 +153,14 @@ def command(name: str, *groups: str, render=None):
             from modelport.cli.guard import Session, finish, guarded
             from modelport.cli.render import render as render_common
 
+            values = dict(kwargs)
             given = {n: kwargs.pop(n) for n in names}
             opts = Shared(**{n: v for n, v in given.items() if v is not None})
             opts.session = Session(opts.json_path, opts.quiet, opts.debug)
             shown = render or render_common
             with guarded(opts.session, name, shown), _policies(opts, groups):
+                if opts.report_path:
+                    _page(opts, name, params, values)
                 report = fn(opts, **kwargs)
                 if report is not None:
                     finish(opts.session, report, shown)
@@ -164,6 +172,16 @@ def command(name: str, *groups: str, render=None):
         return wrapper
 
     return decorate
+
+
+def _page(opts: Shared, name: str, params: list, values: dict) -> None:
+    """--report: its libraries and folder checked before the command runs; the command line to show on it."""
+    from modelport import html
+    from modelport.cli.invocation import build
+
+    html.require()
+    opts.session.report_path = str(html.check_path(opts.report_path))
+    opts.session.invocation = build(name, params, values)
 
 
 def parse_tols(values: list[str] | None, atol: float | None, rtol: float | None) -> dict[str, tuple[float, float]]:

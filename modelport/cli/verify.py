@@ -18,7 +18,7 @@ Examples:\n
 """
 
 
-@command("verify", "signed", "signature", "inputs", "task", "data", "int_range", "tolerance", "trust",
+@command("verify", "page", "signed", "signature", "inputs", "task", "data", "int_range", "tolerance", "trust",
          render=render_with_locate)
 def verify(
     opts,

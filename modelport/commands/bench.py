@@ -66,6 +66,7 @@ def bench(
             "p50_ms": timing.median, "p90_ms": timing.percentile(90), "p99_ms": timing.percentile(99),
             "mean_ms": mean, "spread_ms": timing.spread, "throughput_per_s": batch / (mean / 1000),
             "size_bytes": size_of_path(file),
+            "quantiles_ms": [timing.percentile(q) for q in range(0, 101, 5)],  # the whole distribution
         })
     base = rows[0]["p50_ms"]
     for row in rows:

@@ -48,6 +48,7 @@ def compress(
     max_accuracy_drop: float | None = None,
     int4: dict | None = None,
     record: dict[str, str] | None = None,
+    detail: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
     """Quantize a model; verify it against its input with method-appropriate tolerances (given values win) and
@@ -129,7 +130,7 @@ def compress(
               external_data=external_data,
               verify=VerifyOptions(samples=samples, seed=seed, data=str(check_data) if check_data else None, atol=atol,
                                    rtol=rtol, max_mismatch=mismatch, per_output=dict(per_output or {}),
-                                   enabled=not generative),  # int4: verified by generation, below
+                                   enabled=not generative, detail=detail),  # int4: verified by generation, below
               measure=None if generative else Measure(runs=runs, baseline=baseline), record=dict(record or {}))
     from modelport.core.signature_policy import outputs_signed
 

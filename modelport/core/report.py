@@ -54,6 +54,7 @@ class Verification:
     error: str | None = None  # the candidate could not run at all
     noise_floor: str = "not measured"  # how each output's floor was measured, or why it was not
     inputs_sha256: str | None = None  # every verification case's names, dtypes, shapes and bytes (attestation)
+    detail: dict | None = None  # with --report: what the page draws (verify/detail.py)
 
     @property
     def failed_outputs(self) -> list[OutputResult]:
@@ -120,4 +121,6 @@ def verification_dict(v: Verification | None) -> dict[str, Any] | None:
         return None
     out = asdict(v)
     out["outputs"] = [asdict(o) for o in v.outputs]
+    if out["detail"] is None:
+        del out["detail"]
     return out

@@ -34,12 +34,13 @@ class VerifyOptions:
     per_output: dict[str, tuple[float, float]] = field(default_factory=dict)
     enabled: bool = True
     noise_floor: bool = True  # an output within 8x its float32 noise floor passes (see verify/compare.py)
+    detail: bool = False  # also describe what was compared, for a report page (verify/detail.py)
 
     def plan(self):
         from modelport.verify.check import InputPlan
 
         return InputPlan(self.samples, self.seed, self.int_range, Path(self.data) if self.data else None,
-                         self.noise_floor)
+                         self.noise_floor, self.detail)
 
     def tolerance(self, step_default: tuple[float, ...] | None = None):
         """The step's default (atol, rtol, share of elements off[, share of each output's range as atol]) with

@@ -47,6 +47,7 @@ class Located:
     pairs: int = 0
     mapped_by: str = ""
     threshold: float | None = None
+    curve: list[dict] = field(default_factory=list)  # every compared value in execution order: its errors
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -199,8 +200,10 @@ def locate(source: Model, candidate: Model, feed: dict, group: int = GROUP, prog
 
     found = layer(first)
     others = sorted((layer(i) for i in errors if i != first), key=lambda x: -x.jump)[:3]
+    curve = [{"index": i, "layer": pairs[i][0].layer, "op": pairs[i][0].op, "rel_error": errors[i][0],
+              "max_abs_error": errors[i][1]} for i in sorted(errors)]
     return Located(True, f"first value whose own error jumps above {threshold:.2g} (relative)", found, others, runs,
-                   len(errors), len(pairs), how, threshold)
+                   len(errors), len(pairs), how, threshold, curve)
 
 
 def locate_failure(reference, candidate: Model, ok: bool, progress=lambda _: None) -> dict:

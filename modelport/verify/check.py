@@ -27,6 +27,7 @@ class InputPlan:
     int_range: tuple[int, int] = (0, 10)
     data: Path | None = None
     noise_floor: bool = True  # measure it (with the source's float64 twin) when an output misses atol/rtol
+    detail: bool = False  # describe what was compared (verify/detail.py), for a report page
 
 
 class ReferenceFailed(UsageError):
@@ -250,6 +251,11 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
     if extra:
         warnings.append("candidate outputs not in the reference (not compared): " + ", ".join(extra))
     batches = [len(next(iter(c.values()))) if c and next(iter(c.values())).ndim else 1 for c in cases]
+    detail = None
+    if reference.plan.detail:
+        from modelport.verify.detail import describe
+
+        detail = describe(cases, ref_outs, cand_outs, pairs, results, reference.inputs_from, reference.plan.seed)
     return Verification(
         passed=all(r.passed for r in results) and bool(results),
         outputs=results,
@@ -261,6 +267,7 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
         warnings=list(reference.warnings) + warnings,
         noise_floor=reference.floor_note if reference.plan.noise_floor else "not measured (switched off)",
         inputs_sha256=inputs_digest(cases),
+        detail=detail,
     )
 
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 HEAVY = ("torch", "tensorflow", "keras", "sklearn", "onnx", "onnxruntime", "tf2onnx", "skl2onnx", "onnxscript",
-         "pydantic")
+         "pydantic", "bokeh", "jinja2")
+PAGE = ("bokeh", "jinja2", "modelport.html", "modelport.verify.detail")  # --report's: only when a page is asked for
 
 
 def _modules_after(args: list[str]) -> set[str]:
@@ -43,3 +44,9 @@ def test_help_has_examples_and_exit_codes():
     assert "modelport convert model.pt2 -o model.onnx" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "modelport", "--help"], capture_output=True, text=True)
     assert "Exit codes" in proc.stdout and "70 internal error" in proc.stdout.replace("\n", " ")
+
+
+def test_a_run_without_report_imports_nothing_of_the_page(models, tmp_path):
+    loaded = _modules_after(["convert", str(models("sk_scaler")), "-o", str(tmp_path / "s.onnx"), "-q"])
+    assert (tmp_path / "s.onnx").exists()
+    assert not loaded & set(PAGE), loaded & set(PAGE)

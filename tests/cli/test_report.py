@@ -1,0 +1,145 @@
+"""`--report PATH.html`: each command's page, opened in headless Chromium (tests/browser.py). No console error, no
+network request, every chart drawn by Bokeh and not blank, the numbers on the page equal to the JSON report's, and
+a failed verification's page showing the failed output first, marked failed. The models' own behaviour is checked
+independently where the page makes a claim about it (onnxruntime and scikit-learn on the same rows)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.browser import browser, look, needs_browser  # noqa: F401  (browser: a fixture)
+from tests.conftest import needs, run_cli
+
+pytestmark = [pytest.mark.slow, needs("sklearn"), needs_browser,
+              pytest.mark.skipif(__import__("importlib").util.find_spec("bokeh") is None,
+                                 reason="needs modelport[report]")]
+
+
+@pytest.fixture(scope="module")
+def iris_models(tmp_path_factory) -> Path:
+    """v1: scaler + logistic regression on iris; v2: the same with one scaler mean moved (a changed model)."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tests.builders import iris
+
+    folder = tmp_path_factory.mktemp("report")
+    x, y = iris()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    sio.dump(model, str(folder / "v1.skops"))
+    model[0].mean_[2] += 1.5
+    sio.dump(model, str(folder / "v2.skops"))
+    return folder
+
+
+def _number(text: str) -> float:
+    text = text.strip().rstrip("%x")
+    return float(text) if text not in ("-", "") else float("nan")
+
+
+def check_page(seen, report: dict) -> None:
+    """What every page must be: quiet, offline, drawn, and saying what its JSON says."""
+    assert seen.errors == [], seen.errors
+    assert seen.requests == [], seen.requests
+    assert seen.charts, "no chart on the page"
+    for key, chart in seen.charts.items():
+        assert chart["canvas"] >= 1 and chart["height"] > 100 and chart["width"] > 200, (key, chart)
+        assert chart["colors"] > 20, (key, chart)  # drawn, not an empty frame
+    assert seen.rendered_roots >= len(seen.charts)
+    assert seen.screenshot_colors > 50
+    verification = report.get("verification") or {}
+    outputs = {o["name"]: o for o in verification.get("outputs", [])}
+    rows = seen.attributes
+    assert [r["output"] for r in rows] == sorted(outputs, key=lambda n: (outputs[n]["passed"], list(outputs).index(n)))
+    for row in rows:
+        want = outputs[row["output"]]
+        assert row["passed"] == ("true" if want["passed"] else "false")
+        assert ("pass" in row["cells"][2]) == want["passed"] and ("FAIL" in row["cells"][2]) != want["passed"]
+        assert _number(row["cells"][3]) == pytest.approx(want["max_abs_error"], rel=1e-3, abs=1e-30)
+        assert _number(row["cells"][4]) == pytest.approx(want["max_rel_error"], rel=1e-3, abs=1e-30)
+        assert _number(row["cells"][5]) == pytest.approx(100 * want["mismatch_ratio"], rel=1e-3, abs=1e-6)
+
+
+def test_convert_and_failed_verify_pages(iris_models, browser, tmp_path):  # noqa: F811
+    import onnxruntime as ort
+    import skops.io as sio
+
+    from tests.builders import iris
+
+    folder = iris_models
+    code = run_cli("convert", folder / "v1.skops", "-o", tmp_path / "v1.onnx", "--report", tmp_path / "convert.html",
+                   "--json", tmp_path / "convert.json")
+    assert code.returncode == 0, code.stderr
+    report = json.loads((tmp_path / "convert.json").read_text())
+    seen = look(browser, tmp_path / "convert.html", ("#verdict", "#invocation", "#attempts"))
+    check_page(seen, report)
+    assert "PASSED" in seen.text["#verdict"]
+    assert seen.text["#invocation"] == report["invocation"]
+    assert report["invocation"].startswith(f"modelport convert {folder / 'v1.skops'} --output")
+    assert "sklearn-skl2onnx" in seen.text["#attempts"]
+    assert {"out0_confusion", "out1_hist", "out1_scatter", "in0"} <= set(seen.charts)
+    size = (tmp_path / "convert.html").stat().st_size
+    assert size < 5_000_000, size
+
+    # the other direction: v1's source against v2's file. Independently: v2's file disagrees with v1's source
+    assert run_cli("convert", folder / "v2.skops", "-o", tmp_path / "v2.onnx", "-q").returncode == 0
+    x = iris()[0].astype(np.float32)
+    sess = ort.InferenceSession(str(tmp_path / "v2.onnx"), providers=["CPUExecutionProvider"])
+    labels = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert (labels != sio.load(str(folder / "v1.skops"), trusted=sio.get_untrusted_types(
+        file=str(folder / "v1.skops"))).predict(x)).any()
+    done = run_cli("verify", folder / "v1.skops", tmp_path / "v2.onnx", "--report", tmp_path / "verify.html",
+                   "--json", tmp_path / "verify.json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads((tmp_path / "verify.json").read_text())
+    seen = look(browser, tmp_path / "verify.html", ("#verdict", "section.output h2"),
+                screenshot=tmp_path / "verify.png")
+    check_page(seen, report)
+    assert "FAILED" in seen.text["#verdict"]
+    failed = [o["name"] for o in report["verification"]["outputs"] if not o["passed"]]
+    assert seen.attributes[0]["output"] in failed and seen.attributes[0]["passed"] == "false"
+    assert "FAIL" in seen.text["section.output h2"]  # the first output section is a failed one
+    detail = report["verification"]["detail"]["outputs"]["probabilities"]
+    assert sum(detail["error_histogram"]["counts"]) + detail["error_histogram"]["zeros"] == \
+        detail["error_histogram"]["total"]
+    assert "out0_confusion" in seen.charts and any(k.endswith("_hist") for k in seen.charts)
+
+
+def test_bench_optimize_and_fuse_pages(iris_models, browser, tmp_path):  # noqa: F811
+    folder = iris_models
+    for v in ("v1", "v2"):
+        assert run_cli("convert", folder / f"{v}.skops", "-o", tmp_path / f"{v}.onnx", "-q").returncode == 0
+    done = run_cli("bench", tmp_path / "v1.onnx", tmp_path / "v2.onnx", "--runs", "20", "--report",
+                   tmp_path / "bench.html", "--json", tmp_path / "bench.json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "bench.json").read_text())
+    seen = look(browser, tmp_path / "bench.html", ("#bench-rows",))
+    check_page(seen, report)
+    assert set(seen.charts) == {"quantiles", "size_latency"}
+    for row in report["rows"]:
+        assert len(row["quantiles_ms"]) == 21 and row["quantiles_ms"] == sorted(row["quantiles_ms"])
+        assert f"{row['p50_ms']:.4g}" in seen.text["#bench-rows"]
+
+    done = run_cli("optimize", tmp_path / "v1.onnx", "-o", tmp_path / "v1.opt.onnx", "--report",
+                   tmp_path / "optimize.html", "--json", tmp_path / "optimize.json")
+    assert done.returncode == 0, done.stderr
+    check_page(look(browser, tmp_path / "optimize.html"), json.loads((tmp_path / "optimize.json").read_text()))
+
+    done = run_cli("fuse", folder / "v1.skops", folder / "v2.skops", "-o", tmp_path / "mean.onnx", "--strategy",
+                   "mean", "--report", tmp_path / "fuse.html", "--json", tmp_path / "fuse.json")
+    assert done.returncode == 0, done.stderr
+    check_page(look(browser, tmp_path / "fuse.html"), json.loads((tmp_path / "fuse.json").read_text()))
+
+
+def test_report_refusals(tmp_path, iris_models):
+    done = run_cli("convert", iris_models / "v1.skops", "-o", tmp_path / "a.onnx", "--report", tmp_path / "a.txt")
+    assert done.returncode == 2 and "--report" in done.stderr and not (tmp_path / "a.onnx").exists()
+    done = run_cli("convert", iris_models / "v1.skops", "-o", tmp_path / "a.onnx", "--report",
+                   tmp_path / "missing" / "a.html")
+    assert done.returncode == 2 and "no folder" in done.stderr and not (tmp_path / "a.onnx").exists()
