@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from modelport.core.artifact import with_batch
 from modelport.core.errors import ConversionFailed, MissingDependency, ModelportError, UnsupportedError, one_line
 from modelport.core.formats import SUFFIXES, Format, detect
-from modelport.core.io import PendingOutput, remove, side_data
+from modelport.core.io import PendingOutput, remove, side_data, size_of_path
 from modelport.core.onnx_files import move
 from modelport.core.registry import NOUN, Registry, load_registry
 from modelport.core.report import Report
@@ -233,6 +233,7 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
         from modelport.core.onnx_files import inline_if_small
 
         inline_if_small(pending.path)  # a step wrote OUT.data to save memory: one file, unless too big for one
+    _final_size(report, pending.path)
     _sign(report, pending, verification, job, facts)
     report.output = str(pending.commit())
     if stored == "sidecar":
@@ -248,6 +249,17 @@ def _finish(report: Report, pending: PendingOutput, job: Job, model: Model, done
     report.details["provenance"] = facts
     if not report.ok:
         report.warnings.append(f"verification failed; the file was kept at {report.output}")
+
+
+def _final_size(report: Report, path: Path) -> None:
+    """The result's size as written (its provenance record included: measured before, it was a few hundred bytes
+    short), and the size ratio with it."""
+    after, before = report.details.get("after"), report.details.get("before")
+    if not isinstance(after, dict) or "size_bytes" not in after:
+        return
+    after["size_bytes"] = size_of_path(path)
+    if isinstance(before, dict) and before.get("size_bytes"):
+        report.details["size_ratio"] = after["size_bytes"] / before["size_bytes"]
 
 
 def _sign(report: Report, pending: PendingOutput, verification, job: Job, facts: dict) -> None:

@@ -143,3 +143,39 @@ def test_report_refusals(tmp_path, iris_models):
     done = run_cli("convert", iris_models / "v1.skops", "-o", tmp_path / "a.onnx", "--report",
                    tmp_path / "missing" / "a.html")
     assert done.returncode == 2 and "no folder" in done.stderr and not (tmp_path / "a.onnx").exists()
+
+
+@needs("torch")
+def test_locate_and_compress_pages(models, browser, tmp_path):  # noqa: F811
+    """verify --locate on a file with the second Linear's weight x1.5: the curve's first jump is that layer (we
+    changed it); compress --locate: the damage chart ranks the layers it reports, and the before/after table
+    says the JSON's figures."""
+    import onnx
+    from onnx import numpy_helper
+
+    source = models("torch_iris")
+    assert run_cli("convert", source, "-o", tmp_path / "mlp.onnx", "-q").returncode == 0
+    model = onnx.load(str(tmp_path / "mlp.onnx"))
+    weight = next(i for i in model.graph.initializer if i.name == "2.weight")
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 1.5, weight.name))
+    onnx.save(model, str(tmp_path / "bad.onnx"))
+    done = run_cli("verify", source, tmp_path / "bad.onnx", "--locate", "--report", tmp_path / "locate.html",
+                   "--json", tmp_path / "locate.json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads((tmp_path / "locate.json").read_text())
+    seen = look(browser, tmp_path / "locate.html", ("#locate",))
+    check_page(seen, report)
+    assert "locate" in seen.charts
+    assert report["locate"]["first"]["layer"].startswith("2 ") and "2 (Linear)" in seen.text["#locate"]
+    assert [p["index"] for p in report["locate"]["curve"]] == sorted(p["index"] for p in report["locate"]["curve"])
+
+    done = run_cli("compress", tmp_path / "mlp.onnx", "-o", tmp_path / "mlp.int8.onnx", "--method", "dynamic-int8",
+                   "--locate", "--report", tmp_path / "compress.html", "--json", tmp_path / "compress.json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "compress.json").read_text())
+    seen = look(browser, tmp_path / "compress.html", ("#before-after",))
+    check_page(seen, report)
+    assert {"damage", "candidates"} <= set(seen.charts)
+    sizes = [f"{report[k]['size_bytes'] / 1000:.1f} KB" for k in ("before", "after")]
+    assert all(s in seen.text["#before-after"] for s in sizes), (sizes, seen.text["#before-after"])
+    assert (tmp_path / "mlp.int8.onnx").stat().st_size == report["after"]["size_bytes"]
