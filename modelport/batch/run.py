@@ -45,7 +45,23 @@ class BatchResult:
     def to_dict(self) -> dict[str, Any]:
         return {"manifest": self.manifest, "executor": self.executor, "parallel": self.jobs,
                 "seconds": round(self.seconds, 3), "counts": self.counts, "exit_code": self.exit_code,
-                "jobs": [dict(r, tags=t.tags, source=t.source) for t, r in zip(self.tasks, self.results)]}
+                "jobs": [dict(r, tags=t.tags, source=t.source, **summary(r)) for t, r in zip(self.tasks, self.results)]}
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """A task's line in the fleet: the route its conversion took, its largest verification error, the size of
+    the last file it wrote, and the latency a compress step measured."""
+    from modelport.core.io import size_of_path
+
+    steps = result.get("steps") or []
+    reports = [s.get("report") or {} for s in steps]
+    errors = [o.get("max_abs_error") for r in reports for o in ((r.get("verification") or {}).get("outputs") or [])
+              if isinstance(o.get("max_abs_error"), int | float)]
+    written = [s["output"] for s in steps if s.get("output") and Path(s["output"].rstrip("/")).exists()]
+    latency = next((r["after"].get("p50_ms") for r in reversed(reports) if isinstance(r.get("after"), dict)), None)
+    return {"route": next((r.get("route") for r in reports if r.get("route")), None),
+            "max_abs_error": max(errors) if errors else None,
+            "size_bytes": size_of_path(written[-1].rstrip("/")) if written else None, "latency_ms": latency}
 
 
 def plan(manifest: str | Path) -> list[Task]:

@@ -109,7 +109,7 @@ def render(report, session) -> None:
         sys.stderr.write("modelport: verification failed: see the jobs marked above\n")
 
 
-@command("batch", "signed", "sign", render=render)
+@command("batch", "page", "signed", "sign", render=render)
 def batch(
     opts,
     manifest: str = typer.Argument(None, metavar="MANIFEST", help="Jobs to run (YAML or JSON; see --schema)."),
@@ -172,7 +172,7 @@ def batch(
     if junit:
         from modelport.batch.junit import write
 
-        write(result, junit)
+        write(result, junit, opts.report_path)
     if result.exit_code == 3:
         failed = result.counts["failed"]
         exc = ConversionFailed(f"{failed} of {len(result.results)} job(s) failed to convert",

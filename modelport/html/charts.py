@@ -220,3 +220,31 @@ def latency_vs_size(rows: list[dict]) -> Any:
     fig.scatter("x", "y", source=data, color="color", size=10)
     fig.add_tools(HoverTool(tooltips=[("model", "@model"), ("size MB", "@x{0.00}"), ("p50 ms", "@y{0.000}")]))
     return fig
+
+
+STATUS_COLORS = {"ok": GREEN, "up to date": BLUE, "verification failed": ORANGE, "failed": RED}
+
+
+def status_counts(counts: dict[str, int]) -> Any:
+    """batch: jobs by status."""
+    names = [k for k in STATUS_COLORS if k in counts] + [k for k in counts if k not in STATUS_COLORS]
+    fig = _figure("jobs by status", x_range=names, height=240, y_axis_label="jobs")
+    data = ColumnDataSource({"status": names, "count": [counts[k] for k in names],
+                             "color": [STATUS_COLORS.get(k, GREY) for k in names]})
+    fig.vbar(x="status", top="count", width=0.6, source=data, color="color")
+    fig.add_tools(HoverTool(tooltips=[("status", "@status"), ("jobs", "@count")]))
+    return fig
+
+
+def job_times(jobs: list[dict]) -> Any:
+    """batch: seconds each job took, against the size of what it wrote, coloured by status."""
+    rows = [j for j in jobs if j.get("seconds") is not None]
+    if not rows:
+        return None
+    fig = _figure("time taken per job", height=240, x_axis_label="job (manifest order)", y_axis_label="seconds")
+    data = ColumnDataSource({"x": list(range(1, len(rows) + 1)), "seconds": [j["seconds"] for j in rows],
+                             "job": [f"{j['name']} -> {j['target']}" for j in rows],
+                             "color": [STATUS_COLORS.get(j["status"], GREY) for j in rows]})
+    fig.vbar(x="x", top="seconds", width=0.8, source=data, color="color")
+    fig.add_tools(HoverTool(tooltips=[("job", "@job"), ("seconds", "@seconds{0.00}")]))
+    return fig

@@ -90,6 +90,9 @@ def _context(report: dict[str, Any], figs: dict[str, Any]) -> dict[str, Any]:
         "quantiles": _add(figs, "quantiles", charts.latency_quantiles(report.get("rows") or [])),
         "size_latency": _add(figs, "size_latency", charts.latency_vs_size(report.get("rows") or [])),
     }
+    if report.get("command") == "batch" and report.get("jobs") is not None:
+        extra["status"] = _add(figs, "status", charts.status_counts(report.get("counts") or {}))
+        extra["times"] = _add(figs, "times", charts.job_times(report["jobs"]))
     failed = [o["o"]["name"] for o in outputs if not o["o"].get("passed")]
     return {"outputs": outputs, "inputs": inputs, "generated": generated, "failed": failed, **extra,
             "verdict": _verdict(report), "title": _title(report)}
@@ -105,6 +108,8 @@ def _verdict(report: dict[str, Any]) -> str:
 
 
 def _title(report: dict[str, Any]) -> str:
+    if report.get("command") == "batch":
+        return f"{Path(str(report.get('manifest', ''))).name}: {len(report.get('jobs') or [])} job(s)"
     source = report.get("source") or {}
     name = source.get("path") if isinstance(source, dict) else source
     candidate = report.get("candidate")

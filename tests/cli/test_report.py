@@ -179,3 +179,56 @@ def test_locate_and_compress_pages(models, browser, tmp_path):  # noqa: F811
     sizes = [f"{report[k]['size_bytes'] / 1000:.1f} KB" for k in ("before", "after")]
     assert all(s in seen.text["#before-after"] for s in sizes), (sizes, seen.text["#before-after"])
     assert (tmp_path / "mlp.int8.onnx").stat().st_size == report["after"]["size_bytes"]
+
+
+def test_batch_page_sorts_filters_and_links_each_job(iris_models, browser, tmp_path):  # noqa: F811
+    """A fleet of three (two that verify, one that cannot convert): counts, the table's numbers equal the JSON's,
+    the filter and the sort work in the browser, each row links to its job's section, and the JUnit file's
+    testcases link to them."""
+    import shutil
+    import xml.etree.ElementTree as ET
+
+    for v in ("v1", "v2"):
+        shutil.copy(iris_models / f"{v}.skops", tmp_path / f"{v}.skops")
+    (tmp_path / "m.yaml").write_text(
+        "jobs:\n"
+        "  - {source: v1.skops, name: iris-v1, output: out/}\n"
+        "  - {source: v2.skops, name: iris-v2, output: out/, compress: fp16}\n"
+        "  - {source: v1.skops, name: iris-pte, to: executorch, output: out/}\n")
+    done = run_cli("batch", tmp_path / "m.yaml", "-j", "1", "--report", tmp_path / "fleet.html", "--json",
+                   tmp_path / "fleet.json", "--junit", tmp_path / "junit.xml")
+    assert done.returncode == 3, done.stderr  # one job cannot be converted
+    report = json.loads((tmp_path / "fleet.json").read_text())
+    assert report["counts"] == {"ok": 2, "up to date": 0, "verification failed": 0, "failed": 1}
+    seen = look(browser, tmp_path / "fleet.html", ("#jobs tbody", "#counts"))
+    check_page(seen, report)
+    assert set(seen.charts) == {"status", "times"}
+    rows = [line.split("\t") for line in seen.text["#jobs tbody"].splitlines()]
+    for row, job in zip(rows, report["jobs"]):
+        assert row[0] == job["name"] and row[2] == job["status"]
+        want = job["max_abs_error"]
+        assert (row[4] == "-") if want is None else _number(row[4]) == pytest.approx(want, rel=1e-3)
+    assert (tmp_path / "out" / "iris-v1.onnx").stat().st_size == report["jobs"][0]["size_bytes"]
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    links = [p.get("value") for case in cases for p in case.iter("property") if p.get("name") == "report"]
+    assert links == ["fleet.html#job-1", "fleet.html#job-2", "fleet.html#job-3"]
+
+    page = browser.new_page()
+    try:
+        page.goto((tmp_path / "fleet.html").as_uri())
+        page.fill("#filter", "iris-v")
+        assert page.inner_text("#shown") == "2 of 3 shown"
+        page.select_option("#status-filter", "failed")
+        page.fill("#filter", "")
+        visible = page.eval_on_selector_all("tr.job-row", "rs => rs.filter(r => r.style.display !== 'none')"
+                                                          ".map(r => r.cells[0].innerText)")
+        assert visible == ["iris-pte"]
+        page.select_option("#status-filter", "")
+        page.click("#jobs th:nth-child(8)")  # seconds, largest first
+        order = page.eval_on_selector_all("tr.job-row", "rs => rs.map(r => parseFloat(r.cells[7].dataset.value))")
+        assert order == sorted(order, reverse=True)
+        page.click("#jobs tbody tr:last-child a")
+        assert page.evaluate("location.hash").startswith("#job-")
+        assert page.is_visible(page.evaluate("location.hash"))
+    finally:
+        page.close()
