@@ -170,6 +170,9 @@ def log_version(client, path: Path, fmt: Format, name: str, experiment: str, tag
                              tags=[RunTag(k, v) for k, v in tags.items()])
             client.log_artifacts(run_id, str(folder), "model")
             client.log_dict(run_id, record, "modelport_report.json")
+            page = report_page(record)
+            if page is not None:  # MLflow's UI shows HTML artifacts: the report a person reads, beside the JSON
+                client.log_text(run_id, page, "modelport_report.html")
             try:
                 client.create_registered_model(name)
             except MlflowException as exc:  # it exists (perhaps made a moment ago by another register)
@@ -181,6 +184,21 @@ def log_version(client, path: Path, fmt: Format, name: str, experiment: str, tag
             raise
         client.set_terminated(run_id, "FINISHED")
     return str(version.version)
+
+
+def report_page(record: dict) -> str | None:
+    """The report page (docs/report.md) of what is logged, when modelport[report] is installed (None otherwise,
+    or if it cannot be drawn: a page never stops a registration)."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) is None for m in ("jinja2", "bokeh")):
+        return None
+    from modelport.html.page import render
+
+    try:
+        return render(record)
+    except Exception:
+        return None
 
 
 def _experiment_id(client, experiment: str) -> str:

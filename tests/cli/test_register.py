@@ -3,6 +3,7 @@ default), checked through MLflow's own client and onnxruntime, never through mod
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -237,6 +238,13 @@ def test_batch_register_adds_versions_once(tmp_path, built, monkeypatch):
     db = env["MLFLOW_TRACKING_URI"]
     versions = MlflowClient(db, db).search_model_versions("name='iris'")
     assert len(versions) == 1 and versions[0].tags["team"] == "risk"
+    if importlib.util.find_spec("bokeh") is not None:  # modelport[report]: the job's page beside its JSON report
+        import mlflow
+
+        page = Path(mlflow.artifacts.download_artifacts(f"runs:/{versions[0].run_id}/modelport_report.html",
+                                                        dst_path=str(tmp_path / "page"), tracking_uri=db))
+        text = page.read_text()
+        assert "<title>modelport convert: v1.skops" in text and "PASSED" in text
 
 
 def test_without_mlflow_register_names_the_extra(tmp_path):
