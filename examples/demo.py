@@ -63,12 +63,15 @@ def main() -> int:
     if importlib.util.find_spec("litert_torch"):
         jobs.append((torch_src, ".tflite"))
     failed = 0
+    pages = importlib.util.find_spec("bokeh") is not None  # modelport[report]: a page per conversion
     for src, ext in jobs:
         out = src.with_suffix(ext)
-        print(f"\n$ modelport convert {src.name} -o {out.name} --force", flush=True)
-        cmd = [sys.executable, "-m", "modelport", "convert", str(src), "-o", str(out), "--force"]
+        page = [f"--report={out.with_name(out.stem + '-' + ext[1:] + '.html')}"] if pages else []
+        print(f"\n$ modelport convert {src.name} -o {out.name} --force {' '.join(page)}", flush=True)
+        cmd = [sys.executable, "-m", "modelport", "convert", str(src), "-o", str(out), "--force", *page]
         failed += subprocess.call(cmd) != 0
-    print(f"\n{len(jobs) - failed} of {len(jobs)} conversions verified; files in {OUT}")
+    print(f"\n{len(jobs) - failed} of {len(jobs)} conversions verified; files in {OUT}"
+          + ("; open the *.html pages for what each verification looked like" if pages else ""))
     return 1 if failed else 0
 
 

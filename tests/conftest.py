@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import builders
+from tests.browser import browser  # noqa: F401  (a fixture: Chromium for the report page tests)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

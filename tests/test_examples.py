@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import available, look
 from tests.conftest import needs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 @needs("torch", "tensorflow", "sklearn")
-def test_demo_converts_all_three_frameworks(tmp_path):
+def test_demo_converts_all_three_frameworks(tmp_path, request):
     demo = tmp_path / "out"
     env = dict(os.environ, MODELPORT_DEMO_DIR=str(demo))
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py")], capture_output=True, text=True,
@@ -27,6 +28,9 @@ def test_demo_converts_all_three_frameworks(tmp_path):
     assert f"{jobs} of {jobs} conversions verified" in proc.stdout
     for name in ("cnn.onnx", "digits.onnx", "gbm.onnx", "digits.tflite"):
         assert (demo / name).stat().st_size > 0
+    if importlib.util.find_spec("bokeh") is not None:  # a report page per conversion (the CI workflow keeps them)
+        for name in ("cnn-onnx.html", "digits-onnx.html", "gbm-onnx.html", "digits-tflite.html"):
+            assert "PASSED" in (demo / name).read_text()
     assert proc.stdout.count("(verified)") == jobs
     # the batch example's manifest reads the demo's models: it plans (every field and method checked)
     from modelport.batch.run import plan
@@ -37,6 +41,21 @@ def test_demo_converts_all_three_frameworks(tmp_path):
     tasks = plan(manifest)
     assert [t.label for t in tasks] == ["cnn -> onnx", "digits -> onnx", "digits -> tflite", "gbm -> onnx"]
     assert [len(t.steps) for t in tasks] == [3, 1, 2, 1]
+    if importlib.util.find_spec("bokeh") is None or available() is not None:
+        return
+    browser = request.getfixturevalue("browser")
+    # the batch page of the demo manifest, opened in the browser (tests/cli/test_report.py's checks)
+    import json
+
+    from tests.cli.test_report import check_page
+
+    done = subprocess.run([sys.executable, "-m", "modelport", "batch", str(manifest), "-q", "--report",
+                           str(tmp_path / "batch.html"), "--json", str(tmp_path / "batch.json")], capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "batch.json").read_text())
+    assert report["counts"]["ok"] == 4
+    check_page(look(browser, tmp_path / "batch.html"), report)
 
 
 @pytest.mark.slow

@@ -255,7 +255,10 @@ def verify_models(reference: Reference, candidate: Model, tol: Tolerance) -> Ver
     if reference.plan.detail:
         from modelport.verify.detail import describe
 
-        detail = describe(cases, ref_outs, cand_outs, pairs, results, reference.inputs_from, reference.plan.seed)
+        try:  # a picture of the verdict must never change it
+            detail = describe(cases, ref_outs, cand_outs, pairs, results, reference.inputs_from, reference.plan.seed)
+        except Exception as exc:
+            detail = {"error": f"could not describe the comparison: {one_line(exc)}"}
     return Verification(
         passed=all(r.passed for r in results) and bool(results),
         outputs=results,

@@ -30,9 +30,8 @@ def describe(cases: list[dict], ref_outs: list[dict], cand_outs: list[dict], pai
         if cand_name is None or result is None or result.reason and "shape" in result.reason:
             continue
         refs = [np.asarray(o[ref_name]) for o in ref_outs]
-        cands = [np.asarray(o[cand_name]).reshape(np.asarray(o[ref_name]).shape)
-                 if np.asarray(o[cand_name]).size == np.asarray(o[ref_name]).size else np.asarray(o[cand_name])
-                 for o in cand_outs]
+        cands = [np.asarray(o[cand_name]) for o in cand_outs]
+        cands = [c.reshape(r.shape) if c.size == r.size else c for r, c in zip(refs, cands)]
         try:
             outputs[ref_name] = output_detail(refs, cands, result, seed)
         except (ValueError, TypeError):  # values that are not numbers (strings): nothing to draw

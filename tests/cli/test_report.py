@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.browser import browser, look, needs_browser  # noqa: F401  (browser: a fixture)
+from tests.browser import look, needs_browser
 from tests.conftest import needs, run_cli
 
 pytestmark = [pytest.mark.slow, needs("sklearn"), needs_browser,
@@ -66,7 +66,7 @@ def check_page(seen, report: dict) -> None:
         assert _number(row["cells"][5]) == pytest.approx(100 * want["mismatch_ratio"], rel=1e-3, abs=1e-6)
 
 
-def test_convert_and_failed_verify_pages(iris_models, browser, tmp_path):  # noqa: F811
+def test_convert_and_failed_verify_pages(iris_models, browser, tmp_path):
     import onnxruntime as ort
     import skops.io as sio
 
@@ -111,7 +111,7 @@ def test_convert_and_failed_verify_pages(iris_models, browser, tmp_path):  # noq
     assert "out0_confusion" in seen.charts and any(k.endswith("_hist") for k in seen.charts)
 
 
-def test_bench_optimize_and_fuse_pages(iris_models, browser, tmp_path):  # noqa: F811
+def test_bench_optimize_and_fuse_pages(iris_models, browser, tmp_path):
     folder = iris_models
     for v in ("v1", "v2"):
         assert run_cli("convert", folder / f"{v}.skops", "-o", tmp_path / f"{v}.onnx", "-q").returncode == 0
@@ -146,7 +146,7 @@ def test_report_refusals(tmp_path, iris_models):
 
 
 @needs("torch")
-def test_locate_and_compress_pages(models, browser, tmp_path):  # noqa: F811
+def test_locate_and_compress_pages(models, browser, tmp_path):
     """verify --locate on a file with the second Linear's weight x1.5: the curve's first jump is that layer (we
     changed it); compress --locate: the damage chart ranks the layers it reports, and the before/after table
     says the JSON's figures."""
@@ -181,7 +181,7 @@ def test_locate_and_compress_pages(models, browser, tmp_path):  # noqa: F811
     assert (tmp_path / "mlp.int8.onnx").stat().st_size == report["after"]["size_bytes"]
 
 
-def test_batch_page_sorts_filters_and_links_each_job(iris_models, browser, tmp_path):  # noqa: F811
+def test_batch_page_sorts_filters_and_links_each_job(iris_models, browser, tmp_path):
     """A fleet of three (two that verify, one that cannot convert): counts, the table's numbers equal the JSON's,
     the filter and the sort work in the browser, each row links to its job's section, and the JUnit file's
     testcases link to them."""
