@@ -3,6 +3,7 @@ a part of the report and returns a figure, or None when there is nothing to draw
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, LinearColorMapper, Span
@@ -124,6 +125,11 @@ def input_distribution(name: str, detail: dict) -> Any:
     return None
 
 
+def _short(name: str) -> str:
+    """A model as a chart labels it: its file name (a registry URI as it is)."""
+    return name if ":/" in name else Path(name).name
+
+
 def _bar_width(values: list[float]) -> float:
     steps = [b - a for a, b in zip(values, values[1:]) if b > a]
     return 0.8 * min(steps) if steps else 0.8
@@ -195,13 +201,13 @@ def latency_quantiles(rows: list[dict]) -> Any:
     rows = [r for r in rows if r.get("quantiles_ms")]
     if not rows:
         return None
-    fig = _figure("latency distribution: ms at each percentile of the timed runs", x_axis_label="percentile",
-                  y_axis_label="ms")
+    fig = _figure("latency distribution: ms at each percentile of the timed runs (log scale)",
+                  x_axis_label="percentile", y_axis_label="ms", y_axis_type="log")
     for i, row in enumerate(rows):
         qs = row["quantiles_ms"]
         xs = [100 * k / (len(qs) - 1) for k in range(len(qs))]
         color = Category10_10[i % 10]
-        fig.line(xs, qs, color=color, line_width=2, legend_label=row["model"])
+        fig.line(xs, qs, color=color, line_width=2, legend_label=f"{i + 1}. {_short(row['model'])}")
         fig.scatter(xs, qs, color=color, size=4)
     fig.legend.location = "top_left"
     fig.legend.label_text_font_size = "10px"
@@ -213,12 +219,16 @@ def latency_vs_size(rows: list[dict]) -> Any:
     rows = [r for r in rows if r.get("size_bytes") and r.get("p50_ms") is not None]
     if not rows:
         return None
-    fig = _figure("median latency against size", x_axis_label="size (MB)", y_axis_label="p50 ms")
-    data = ColumnDataSource({"x": [r["size_bytes"] / 1e6 for r in rows], "y": [r["p50_ms"] for r in rows],
-                             "model": [r["model"] for r in rows],
+    scale, unit = next((s, u) for s, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB"), (1, "bytes"))
+                       if max(r["size_bytes"] for r in rows) >= s)
+    fig = _figure("median latency against size", x_axis_label=f"size ({unit})", y_axis_label="p50 ms")
+    data = ColumnDataSource({"x": [r["size_bytes"] / scale for r in rows], "y": [r["p50_ms"] for r in rows],
+                             "model": [f"{i + 1}. {_short(r['model'])}" for i, r in enumerate(rows)],
                              "color": [Category10_10[i % 10] for i in range(len(rows))]})
     fig.scatter("x", "y", source=data, color="color", size=10)
-    fig.add_tools(HoverTool(tooltips=[("model", "@model"), ("size MB", "@x{0.00}"), ("p50 ms", "@y{0.000}")]))
+    fig.text("x", "y", text="model", source=data, x_offset=8, y_offset=4, text_font_size="10px")
+    fig.x_range.range_padding = fig.y_range.range_padding = 0.25  # room for the labels
+    fig.add_tools(HoverTool(tooltips=[("model", "@model"), (f"size {unit}", "@x{0.00}"), ("p50 ms", "@y{0.000}")]))
     return fig
 
 

@@ -110,6 +110,8 @@ def _verdict(report: dict[str, Any]) -> str:
 def _title(report: dict[str, Any]) -> str:
     if report.get("command") == "batch":
         return f"{Path(str(report.get('manifest', ''))).name}: {len(report.get('jobs') or [])} job(s)"
+    if report.get("command") == "bench":
+        return ", ".join(Path(str(r.get("model", ""))).name for r in report.get("rows") or []) or "bench"
     source = report.get("source") or {}
     name = source.get("path") if isinstance(source, dict) else source
     candidate = report.get("candidate")
