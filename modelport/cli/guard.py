@@ -138,6 +138,7 @@ def guarded(session: Session, command: str, render: Callable[[Report, Session], 
         session.stop_progress()
         if isinstance(exc, KeyboardInterrupt):
             sys.stderr.write("modelport: interrupted\n")
+            _handled_interrupt()
             code = 130
         else:
             raise
@@ -156,6 +157,18 @@ def guarded(session: Session, command: str, render: Callable[[Report, Session], 
         session.stop_progress()
     if code:
         raise typer.Exit(code)
+
+
+def _handled_interrupt() -> None:
+    """CPython 3.11 marks a Ctrl-C as unhandled for good when it lands inside code a C extension runs through
+    PyRun_String (pybind11's py::exec: torch, onnx), even once caught here; at exit the interpreter then kills
+    itself with SIGINT (status -2, not 130). The interrupt is handled: clear that mark."""
+    try:
+        import ctypes
+
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+    except (AttributeError, ValueError, OSError):  # another interpreter, or a Python without the mark
+        pass
 
 
 def _safe_json(session: Session, payload: dict) -> None:
