@@ -62,6 +62,9 @@ FIELDS: dict[str, Field] = {
     "trust": Field("boolean", "Allow formats whose loading runs code (pickles, Lambda layers)."),
     "sign": Field("sign", "Sign this job's outputs (OUT.sig, OUT.intoto.jsonl) with this elliptic-curve private "
                           "key (PEM), as --sign-key; false: leave them unsigned when --sign-key is given."),
+    "report": Field("string", "Write this job's report pages (as --report): the conversion's at this .html path, an "
+                              "optimize / compress step's beside it as STEM.optimize.html / STEM.compress.html "
+                              "(-TARGET in the name when the job has several targets)."),
     "tags": Field("tags", "Labels for the reports and the registry: {key: value}."),
     "register": Field("register", "With `batch --register`: the MLflow registered model name (default: the job's "
                                   "name; another target's gets -tflite / -openvino / -executorch), or false to "
@@ -72,7 +75,7 @@ FIELDS: dict[str, Field] = {
     "memory": Field("memory", "Memory this job needs on Ray: bytes or 512MB / 4GB (default: from the source's "
                               "size; each actor reserves the largest any job asks)."),
 }
-PATHS = ("source", "output", "calibration", "data", "sign")  # relative to the manifest's folder
+PATHS = ("source", "output", "calibration", "data", "sign", "report")  # relative to the manifest's folder
 
 
 @dataclass

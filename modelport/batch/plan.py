@@ -33,6 +33,7 @@ class StepSpec:
     kwargs: dict[str, Any]
     digest: str = ""
     skip: bool = False  # up to date: not run again
+    page: str | None = None  # the manifest's `report`: this step's report page (not part of the digest)
 
     def __post_init__(self) -> None:
         if not self.digest:
@@ -105,6 +106,22 @@ def _signing(entry: Entry, manifest: str | Path) -> dict | bool | None:
     return {"key": options["key"], "cert": options["cert"], "chain": list(options["chain"])} if options else None
 
 
+def _pages(entry: Entry, target: str, steps: list[StepSpec], manifest: str | Path) -> None:
+    """The manifest's `report`: the conversion's page at that path, the other steps' beside it."""
+    value = entry.get("report")
+    if not value:
+        return
+    base = Path(value)
+    if base.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"{manifest}: job {entry.name!r}: field 'report': {value} is not an .html file",
+                         hint="report: pages/NAME.html")
+    if len(entry.targets) > 1:
+        base = base.with_name(f"{base.stem}-{target}{base.suffix}")
+    for step in steps:
+        step.page = str(base if step.command == "convert" else base.with_name(f"{base.stem}.{step.command}"
+                                                                             f"{base.suffix}"))
+
+
 def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
     out = Path(output)
     folder = output.endswith("/")  # a Hugging Face folder's output: a folder of files
@@ -141,6 +158,7 @@ def _task(entry: Entry, target: str, output: str, manifest: str | Path) -> Task:
                                   kwargs))
         else:  # ONNX and OpenVINO: the converted file is compressed
             steps.append(StepSpec("compress", last, str(out.with_name(f"{_stem(out)}.{method}.{suffix}")), kwargs))
+    _pages(entry, target, steps, manifest)
     memory = entry.get("memory")
     register = entry.get("register", not folder)  # a folder is registered only when named (and then refused)
     if register is not False:

@@ -53,7 +53,9 @@ def run_step(step: StepSpec) -> dict[str, Any]:
     kwargs = dict(step.kwargs)
     sign = kwargs.pop("sign", None)
     if "check" in kwargs:
-        kwargs["check"] = VerifyOptions(**kwargs["check"])
+        kwargs["check"] = VerifyOptions(**kwargs["check"], detail=bool(step.page))
+    elif step.page and step.command == "compress":
+        kwargs["detail"] = True
     call = {"convert": modelport.convert, "optimize": modelport.optimize, "compress": modelport.compress}[step.command]
     out: dict[str, Any] = {}
     try:
@@ -74,7 +76,25 @@ def run_step(step: StepSpec) -> dict[str, Any]:
     except Exception as exc:  # our bug, in one job: recorded, the others go on
         code = 70
         out.update(status="failed", message=f"internal error: {one_line(exc)}")
+    if step.page and out.get("report") is not None:
+        out.update(_page(out["report"], step.page))
     return step.entry(out.pop("status"), code, round(time.perf_counter() - start, 3), **out)
+
+
+def _page(report: dict, path: str) -> dict[str, str]:
+    """The step's report page (the manifest's `report`): {"page": path}, or why it was not written (the job's
+    verdict stands either way)."""
+    try:
+        from modelport import html
+
+        html.require()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        html.write(report, path)
+    except ModelportError as exc:
+        return {"page_error": exc.message}
+    except Exception as exc:
+        return {"page_error": f"internal error: {one_line(exc)}"}
+    return {"page": path}
 
 
 def verification_text(v) -> str:

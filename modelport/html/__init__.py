@@ -33,7 +33,7 @@ def write(report: dict[str, Any], path: str | Path) -> Path:
     from modelport.core.io import PendingOutput
     from modelport.html.page import render
 
-    text = render(report)
+    text = render(report, Path(path).absolute().parent)
     with PendingOutput(str(path), force=True) as pending:
         Path(pending.path).write_text(text, encoding="utf-8")
         return pending.commit()

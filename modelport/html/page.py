@@ -13,14 +13,16 @@ from modelport.html import charts
 BOKEH_COMPONENTS = ["bokeh"]  # the core bundle only (1.3 MB): no widgets, tables, GL or MathJax
 
 
-def render(report: dict[str, Any]) -> str:
-    """The page's HTML for `report` (a `Report.to_dict()`)."""
+def render(report: dict[str, Any], where: Path | None = None) -> str:
+    """The page's HTML for `report` (a `Report.to_dict()`); `where`: the page's folder, for relative links to
+    other pages (a batch's per-job pages)."""
     import jinja2
     from bokeh.embed import components
     from bokeh.resources import Resources
 
     figs: dict[str, Any] = {}
     context = _context(report, figs)
+    context["links"] = _links(report, where)
     script, divs = components(figs) if figs else ("", {})
     resources = Resources(mode="inline", components=BOKEH_COMPONENTS, log_level="warn")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
@@ -96,6 +98,20 @@ def _context(report: dict[str, Any], figs: dict[str, Any]) -> dict[str, Any]:
     failed = [o["o"]["name"] for o in outputs if not o["o"].get("passed")]
     return {"outputs": outputs, "inputs": inputs, "generated": generated, "failed": failed, **extra,
             "verdict": _verdict(report), "title": _title(report)}
+
+
+def _links(report: dict[str, Any], where: Path | None) -> dict[int, list[tuple[str, str]]]:
+    """A batch's per-step pages (the manifest's `report`) by job number, relative to this page when they can be."""
+    import os
+
+    links: dict[int, list[tuple[str, str]]] = {}
+    for number, job in enumerate(report.get("jobs") or [], 1):
+        for step in job.get("steps") or []:
+            if step.get("page"):
+                target = Path(step["page"]).absolute()
+                link = os.path.relpath(target, where) if where is not None else str(target)
+                links.setdefault(number, []).append((step.get("command", ""), link))
+    return links
 
 
 def _verdict(report: dict[str, Any]) -> str:

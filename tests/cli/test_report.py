@@ -193,7 +193,7 @@ def test_batch_page_sorts_filters_and_links_each_job(iris_models, browser, tmp_p
     (tmp_path / "m.yaml").write_text(
         "jobs:\n"
         "  - {source: v1.skops, name: iris-v1, output: out/}\n"
-        "  - {source: v2.skops, name: iris-v2, output: out/, compress: fp16}\n"
+        "  - {source: v2.skops, name: iris-v2, output: out/, compress: fp16, report: pages/v2.html}\n"
         "  - {source: v1.skops, name: iris-pte, to: executorch, output: out/}\n")
     done = run_cli("batch", tmp_path / "m.yaml", "-j", "1", "--report", tmp_path / "fleet.html", "--json",
                    tmp_path / "fleet.json", "--junit", tmp_path / "junit.xml")
@@ -205,10 +205,20 @@ def test_batch_page_sorts_filters_and_links_each_job(iris_models, browser, tmp_p
     assert set(seen.charts) == {"status", "times"}
     rows = [line.split("\t") for line in seen.text["#jobs tbody"].splitlines()]
     for row, job in zip(rows, report["jobs"]):
-        assert row[0] == job["name"] and row[2] == job["status"]
+        assert row[0].split(" [")[0] == job["name"] and row[2] == job["status"]
         want = job["max_abs_error"]
         assert (row[4] == "-") if want is None else _number(row[4]) == pytest.approx(want, rel=1e-3)
     assert (tmp_path / "out" / "iris-v1.onnx").stat().st_size == report["jobs"][0]["size_bytes"]
+    # the job that asked for pages (the manifest's `report`): one per step, each a full page, linked from the fleet
+    pages = [s.get("page") for s in report["jobs"][1]["steps"]]
+    assert pages == [str(tmp_path / "pages" / "v2.html"), str(tmp_path / "pages" / "v2.compress.html")]
+    for page, step in zip(pages, report["jobs"][1]["steps"]):
+        job_seen = look(browser, Path(page))
+        check_page(job_seen, step["report"])
+        assert any(k.endswith("_hist") for k in job_seen.charts)  # per-element detail was computed in the worker
+    assert "[convert]" in rows[1][0] and "[compress]" in rows[1][0]
+    links = (tmp_path / "fleet.html").read_text()
+    assert 'href="pages/v2.html"' in links and 'href="pages/v2.compress.html"' in links
     cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
     links = [p.get("value") for case in cases for p in case.iter("property") if p.get("name") == "report"]
     assert links == ["fleet.html#job-1", "fleet.html#job-2", "fleet.html#job-3"]
