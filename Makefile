@@ -9,12 +9,15 @@ TORCH := torch==2.13.0
 
 install: $(VENV)/.installed
 
+# Chromium (apt) installs in the background while pip works: the two share no lock, and apt's download would
+# otherwise add its minute to every fresh install.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[all,litert,transformers,sentence,genai,ray,mlflow,serve,openvino,executorch,sign,report,dev]'
-	$(MAKE) browser
+	@$(MAKE) -s browser > .browser-install.log 2>&1 & browser=$$!; \
+	$(PYTHON) -m venv $(VENV) && \
+	$(PY) -m pip install -q --upgrade pip && \
+	$(PY) -m pip install -q $(TORCH) && \
+	$(PY) -m pip install -q -e '.[all,litert,transformers,sentence,genai,ray,mlflow,serve,openvino,executorch,sign,report,dev]'; \
+	status=$$?; wait $$browser; cat .browser-install.log; rm -f .browser-install.log; exit $$status
 	touch $@
 
 # Debian's Chromium for the report page tests (tests/browser.py); they are skipped, saying why, where it is absent.

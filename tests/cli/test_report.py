@@ -38,6 +38,14 @@ def iris_models(tmp_path_factory) -> Path:
     return folder
 
 
+def _run(cli, *args):
+    """The CLI in this process (frameworks stay imported: seconds saved a call), as a finished process."""
+    from types import SimpleNamespace
+
+    code, stdout, stderr = cli(*args)
+    return SimpleNamespace(returncode=code, stdout=stdout, stderr=stderr)
+
+
 def _number(text: str) -> float:
     text = text.strip().rstrip("%x")
     return float(text) if text not in ("-", "") else float("nan")
@@ -66,14 +74,14 @@ def check_page(seen, report: dict) -> None:
         assert _number(row["cells"][5]) == pytest.approx(100 * want["mismatch_ratio"], rel=1e-3, abs=1e-6)
 
 
-def test_convert_and_failed_verify_pages(iris_models, browser, tmp_path):
+def test_convert_and_failed_verify_pages(iris_models, browser, tmp_path, cli):
     import onnxruntime as ort
     import skops.io as sio
 
     from tests.builders import iris
 
     folder = iris_models
-    code = run_cli("convert", folder / "v1.skops", "-o", tmp_path / "v1.onnx", "--report", tmp_path / "convert.html",
+    code = _run(cli, "convert", folder / "v1.skops", "-o", tmp_path / "v1.onnx", "--report", tmp_path / "convert.html",
                    "--json", tmp_path / "convert.json")
     assert code.returncode == 0, code.stderr
     report = json.loads((tmp_path / "convert.json").read_text())
@@ -88,34 +96,36 @@ def test_convert_and_failed_verify_pages(iris_models, browser, tmp_path):
     assert size < 5_000_000, size
 
     # the other direction: v1's source against v2's file. Independently: v2's file disagrees with v1's source
-    assert run_cli("convert", folder / "v2.skops", "-o", tmp_path / "v2.onnx", "-q").returncode == 0
+    assert _run(cli, "convert", folder / "v2.skops", "-o", tmp_path / "v2.onnx", "-q").returncode == 0
     x = iris()[0].astype(np.float32)
     sess = ort.InferenceSession(str(tmp_path / "v2.onnx"), providers=["CPUExecutionProvider"])
     labels = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     assert (labels != sio.load(str(folder / "v1.skops"), trusted=sio.get_untrusted_types(
         file=str(folder / "v1.skops"))).predict(x)).any()
-    done = run_cli("verify", folder / "v1.skops", tmp_path / "v2.onnx", "--report", tmp_path / "verify.html",
+    done = _run(cli, "verify", folder / "v1.skops", tmp_path / "v2.onnx", "--report", tmp_path / "verify.html",
                    "--json", tmp_path / "verify.json")
     assert done.returncode == 1, done.stderr
     report = json.loads((tmp_path / "verify.json").read_text())
-    seen = look(browser, tmp_path / "verify.html", ("#verdict", "section.output h2"),
+    seen = look(browser, tmp_path / "verify.html", ("#verdict", "section.output h2", "section.output p.agreement"),
                 screenshot=tmp_path / "verify.png")
     check_page(seen, report)
     assert "FAILED" in seen.text["#verdict"]
     failed = [o["name"] for o in report["verification"]["outputs"] if not o["passed"]]
     assert seen.attributes[0]["output"] in failed and seen.attributes[0]["passed"] == "false"
     assert "FAIL" in seen.text["section.output h2"]  # the first output section is a failed one
+    first = next(o for o in report["verification"]["outputs"] if o["name"] == seen.attributes[0]["output"])
+    assert f"{100 * first['label_agreement']:.2f}%" in seen.text["section.output p.agreement"]
     detail = report["verification"]["detail"]["outputs"]["probabilities"]
     assert sum(detail["error_histogram"]["counts"]) + detail["error_histogram"]["zeros"] == \
         detail["error_histogram"]["total"]
     assert "out0_confusion" in seen.charts and any(k.endswith("_hist") for k in seen.charts)
 
 
-def test_bench_optimize_and_fuse_pages(iris_models, browser, tmp_path):
+def test_bench_optimize_and_fuse_pages(iris_models, browser, tmp_path, cli):
     folder = iris_models
     for v in ("v1", "v2"):
-        assert run_cli("convert", folder / f"{v}.skops", "-o", tmp_path / f"{v}.onnx", "-q").returncode == 0
-    done = run_cli("bench", tmp_path / "v1.onnx", tmp_path / "v2.onnx", "--runs", "20", "--report",
+        assert _run(cli, "convert", folder / f"{v}.skops", "-o", tmp_path / f"{v}.onnx", "-q").returncode == 0
+    done = _run(cli, "bench", tmp_path / "v1.onnx", tmp_path / "v2.onnx", "--runs", "20", "--report",
                    tmp_path / "bench.html", "--json", tmp_path / "bench.json")
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "bench.json").read_text())
@@ -126,27 +136,27 @@ def test_bench_optimize_and_fuse_pages(iris_models, browser, tmp_path):
         assert len(row["quantiles_ms"]) == 21 and row["quantiles_ms"] == sorted(row["quantiles_ms"])
         assert f"{row['p50_ms']:.4g}" in seen.text["#bench-rows"]
 
-    done = run_cli("optimize", tmp_path / "v1.onnx", "-o", tmp_path / "v1.opt.onnx", "--report",
+    done = _run(cli, "optimize", tmp_path / "v1.onnx", "-o", tmp_path / "v1.opt.onnx", "--report",
                    tmp_path / "optimize.html", "--json", tmp_path / "optimize.json")
     assert done.returncode == 0, done.stderr
     check_page(look(browser, tmp_path / "optimize.html"), json.loads((tmp_path / "optimize.json").read_text()))
 
-    done = run_cli("fuse", folder / "v1.skops", folder / "v2.skops", "-o", tmp_path / "mean.onnx", "--strategy",
+    done = _run(cli, "fuse", folder / "v1.skops", folder / "v2.skops", "-o", tmp_path / "mean.onnx", "--strategy",
                    "mean", "--report", tmp_path / "fuse.html", "--json", tmp_path / "fuse.json")
     assert done.returncode == 0, done.stderr
     check_page(look(browser, tmp_path / "fuse.html"), json.loads((tmp_path / "fuse.json").read_text()))
 
 
-def test_report_refusals(tmp_path, iris_models):
-    done = run_cli("convert", iris_models / "v1.skops", "-o", tmp_path / "a.onnx", "--report", tmp_path / "a.txt")
+def test_report_refusals(tmp_path, iris_models, cli):
+    done = _run(cli, "convert", iris_models / "v1.skops", "-o", tmp_path / "a.onnx", "--report", tmp_path / "a.txt")
     assert done.returncode == 2 and "--report" in done.stderr and not (tmp_path / "a.onnx").exists()
-    done = run_cli("convert", iris_models / "v1.skops", "-o", tmp_path / "a.onnx", "--report",
+    done = _run(cli, "convert", iris_models / "v1.skops", "-o", tmp_path / "a.onnx", "--report",
                    tmp_path / "missing" / "a.html")
     assert done.returncode == 2 and "no folder" in done.stderr and not (tmp_path / "a.onnx").exists()
 
 
 @needs("torch")
-def test_locate_and_compress_pages(models, browser, tmp_path):
+def test_locate_and_compress_pages(models, browser, tmp_path, cli):
     """verify --locate on a file with the second Linear's weight x1.5: the curve's first jump is that layer (we
     changed it); compress --locate: the damage chart ranks the layers it reports, and the before/after table
     says the JSON's figures."""
@@ -154,12 +164,12 @@ def test_locate_and_compress_pages(models, browser, tmp_path):
     from onnx import numpy_helper
 
     source = models("torch_iris")
-    assert run_cli("convert", source, "-o", tmp_path / "mlp.onnx", "-q").returncode == 0
+    assert _run(cli, "convert", source, "-o", tmp_path / "mlp.onnx", "-q").returncode == 0
     model = onnx.load(str(tmp_path / "mlp.onnx"))
     weight = next(i for i in model.graph.initializer if i.name == "2.weight")
     weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 1.5, weight.name))
     onnx.save(model, str(tmp_path / "bad.onnx"))
-    done = run_cli("verify", source, tmp_path / "bad.onnx", "--locate", "--report", tmp_path / "locate.html",
+    done = _run(cli, "verify", source, tmp_path / "bad.onnx", "--locate", "--report", tmp_path / "locate.html",
                    "--json", tmp_path / "locate.json")
     assert done.returncode == 1, done.stderr
     report = json.loads((tmp_path / "locate.json").read_text())
@@ -169,7 +179,7 @@ def test_locate_and_compress_pages(models, browser, tmp_path):
     assert report["locate"]["first"]["layer"].startswith("2 ") and "2 (Linear)" in seen.text["#locate"]
     assert [p["index"] for p in report["locate"]["curve"]] == sorted(p["index"] for p in report["locate"]["curve"])
 
-    done = run_cli("compress", tmp_path / "mlp.onnx", "-o", tmp_path / "mlp.int8.onnx", "--method", "dynamic-int8",
+    done = _run(cli, "compress", tmp_path / "mlp.onnx", "-o", tmp_path / "mlp.int8.onnx", "--method", "dynamic-int8",
                    "--locate", "--report", tmp_path / "compress.html", "--json", tmp_path / "compress.json")
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "compress.json").read_text())
