@@ -195,6 +195,22 @@ def iris():
     return x.astype(np.float32), y
 
 
+def iris_versions(folder: Path) -> tuple[Path, Path]:
+    """v1.skops: a scaler + logistic regression on iris; v2.skops: the same with one scaler mean moved by 1.5 (a
+    retrain that changed the model: its labels differ from v1's on some rows)."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = iris()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    sio.dump(model, str(folder / "v1.skops"))
+    model[0].mean_[2] += 1.5
+    sio.dump(model, str(folder / "v2.skops"))
+    return folder / "v1.skops", folder / "v2.skops"
+
+
 def sklearn_pipeline(path: Path) -> Path:
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression

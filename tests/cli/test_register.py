@@ -27,20 +27,11 @@ pytestmark = [pytest.mark.slow, needs("sklearn"),
 def built(tmp_path_factory) -> Path:
     """v1: a scaler + logistic regression, converted and verified; v2: the same with one scaler mean moved (a
     retrain that changed the model), converted and verified too. Built once; each test copies them."""
-    import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     import modelport
-    from tests.builders import iris
+    from tests.builders import iris_versions
 
     folder = tmp_path_factory.mktemp("iris")
-    x, y = iris()
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
-    sio.dump(model, str(folder / "v1.skops"))
-    model[0].mean_[2] += 1.5
-    sio.dump(model, str(folder / "v2.skops"))
+    iris_versions(folder)
     for v in ("v1", "v2"):
         assert modelport.convert(folder / f"{v}.skops", folder / f"{v}.onnx").ok
     return folder

@@ -22,19 +22,10 @@ pytestmark = [pytest.mark.slow, needs("sklearn"), needs_browser,
 @pytest.fixture(scope="module")
 def iris_models(tmp_path_factory) -> Path:
     """v1: scaler + logistic regression on iris; v2: the same with one scaler mean moved (a changed model)."""
-    import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from tests.builders import iris
+    from tests.builders import iris_versions
 
     folder = tmp_path_factory.mktemp("report")
-    x, y = iris()
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
-    sio.dump(model, str(folder / "v1.skops"))
-    model[0].mean_[2] += 1.5
-    sio.dump(model, str(folder / "v2.skops"))
+    iris_versions(folder)
     return folder
 
 

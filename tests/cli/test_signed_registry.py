@@ -24,19 +24,12 @@ pytestmark = [pytest.mark.slow, needs("sklearn"),
 
 def test_register_and_serve_keep_the_signature_chain(tmp_path, keys):  # noqa: F811
     import onnxruntime as ort
-    import skops.io as sio
     from mlflow import MlflowClient
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    from tests.builders import iris
+    from tests.builders import iris, iris_versions
 
-    x, y = iris()
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
-    sio.dump(model, str(tmp_path / "v1.skops"))
-    model[0].mean_[2] += 1.5
-    sio.dump(model, str(tmp_path / "v2.skops"))
+    x = iris()[0]
+    iris_versions(tmp_path)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     pub = keys["key_pub"]
 
