@@ -45,11 +45,10 @@ def run_task(task: Task) -> dict[str, Any]:
 
 def run_step(step: StepSpec) -> dict[str, Any]:
     import modelport
+    from modelport.core.signature_policy import outputs_signed
     from modelport.pipeline.job import VerifyOptions
 
     start = time.perf_counter()
-    from modelport.core.signature_policy import outputs_signed
-
     kwargs = dict(step.kwargs)
     sign = kwargs.pop("sign", None)
     if "check" in kwargs:
