@@ -60,7 +60,8 @@ def ensure(path: str | Path) -> None:
     key, chain = required()
     if (key or chain) and not is_own_work_path(path):
         found = signature_for(Path(path))
-        check(path, key, signature=found[1] if found and found[0] == Path(path) else None, chain=chain)
+        model, sig = found if found else (path, None)  # none: check says so (exit 4)
+        check(model, key, signature=sig, chain=chain)
 
 
 def signature_for(path: Path) -> tuple[Path, Path] | None:

@@ -156,13 +156,12 @@ def signer(sig: Path) -> dict:
     -outform DER | sha256sum` prints), {"kind": "certificate", "fingerprint", "subject"} (the signing
     certificate's sha256 and subject) for a certificate one; {} for a file that is not a bundle."""
     import base64
-    import json
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
 
     try:
-        material = json.loads(Path(sig).read_text()).get("verificationMaterial", {})
+        material = _material(sig)
         if "publicKey" in material:
             key = serialization.load_pem_public_key(base64.b64decode(material["publicKey"]["rawBytes"]))
             return {"kind": "key", "fingerprint": "sha256:" + public_key_digest(key)}
@@ -172,6 +171,13 @@ def signer(sig: Path) -> dict:
                 "subject": cert.subject.rfc4514_string()}
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return {}
+
+
+def _material(sig: Path) -> dict:
+    """The bundle's verification material: the public key, or the signing certificate and its chain."""
+    import json
+
+    return json.loads(Path(sig).read_text()).get("verificationMaterial", {})
 
 
 def public_key_digest(key) -> str:
@@ -189,15 +195,13 @@ def public_key_digest(key) -> str:
 def check_own_key(path: Path, sig: Path) -> None:
     """Check a key signature against the public key its bundle carries: proves the files are what that key
     signed (not that the key is one to trust). Exit 4 when they are not."""
+    import base64
     import tempfile
 
-    material = signer(sig)
-    if material.get("kind") != "key":
+    try:
+        pem = base64.b64decode(_material(sig)["publicKey"]["rawBytes"])
+    except (OSError, ValueError, KeyError, TypeError):  # a certificate signature, or not a bundle
         return
-    import base64
-    import json
-
-    pem = base64.b64decode(json.loads(Path(sig).read_text())["verificationMaterial"]["publicKey"]["rawBytes"])
     with tempfile.TemporaryDirectory(prefix="modelport-key-") as tmp:
         (Path(tmp) / "signer.pub").write_bytes(pem)
         check(path, Path(tmp) / "signer.pub", signature=sig)

@@ -82,8 +82,7 @@ def _context(report: dict[str, Any], figs: dict[str, Any]) -> dict[str, Any]:
     inputs = []
     for i, (name, d) in enumerate((detail.get("inputs") or {}).items()):
         inputs.append({"name": name, "d": d, "chart": _add(figs, f"in{i}", charts.input_distribution(name, d))})
-    generated = any(d.get("generated") for d in (detail.get("inputs") or {}).values()) or any(
-        not str(rule).endswith(".npz") for rule in (verification.get("inputs_from") or {}).values())
+    generated = any(not str(rule).endswith(".npz") for rule in (verification.get("inputs_from") or {}).values())
     located = report.get("locate") or {}
     extra = {
         "locate": _add(figs, "locate", charts.locate_curve(located)) if located else None,

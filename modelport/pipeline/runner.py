@@ -264,42 +264,41 @@ def _final_size(report: Report, path: Path) -> None:
 
 def _sign(report: Report, pending: PendingOutput, verification, job: Job, facts: dict) -> None:
     """--sign-key: write the result's attestation (core/attestation.py) and sign both in the work folder
-    (committed with the result). A result that failed verification is kept unsigned."""
-    from modelport.core import attestation, signing
+    (committed with the result)."""
     from modelport.core.report import verification_dict
+
+    _attest_and_sign(report, pending.path, pending.final.name, facts, verification_dict(verification), job)
+
+
+def sign_result(report: Report, job: Job, verdict: dict) -> None:
+    """--sign-key for a result judged after its run (a decoder compressed and judged by generation, whose run
+    was not signed): write its attestation with `verdict` ({"passed", ...}) and sign the committed file. Unlike
+    `_sign`, the signature lands after the model: a crash between leaves the model unsigned, never a signature
+    of something else."""
+    from modelport.core.provenance import read
+    from modelport.core.signature_policy import signing_options
+
+    if signing_options() and report.output:
+        path = Path(report.output)
+        _attest_and_sign(report, path, path.name, read(path), verdict, job)
+
+
+def _attest_and_sign(report: Report, path: Path, name: str, facts: dict, verdict: dict | None, job: Job) -> None:
+    """The attestation of the file at `path` (to be committed as `name`), then its signature over both, when
+    outputs are signed. A result that failed verification is kept unsigned; an unverified one is signed with
+    an attestation saying so."""
+    from modelport.core import attestation, signing
     from modelport.core.signature_policy import signing_options
 
     options = signing_options()
     if not options:
         return
-    if verification is not None and not verification.passed:
+    if verdict is not None and not verdict.get("passed"):
         report.warnings.append("not signed: the result failed verification")
         return
-    attestation.write(pending.path, facts, verification_dict(verification), job.command, _options(job),
-                      _measured(report))
-    signing.sign(pending.path, options["key"], cert=options["cert"], chain=options["chain"])
-    report.details["signature"] = {"file": f"{pending.final.name}.sig", "covers": signing.covered(pending.path)}
-
-
-def sign_result(report: Report, job: Job, verdict: dict) -> None:
-    """--sign-key for a result judged after its run (a decoder compressed and judged by generation, whose run
-    was not signed): write its attestation with `verdict` ({"passed", ...}) and sign the committed file. A
-    result that failed is kept unsigned. Unlike `_sign`, the signature lands after the model: a crash between
-    leaves the model unsigned, never a signature of something else."""
-    from modelport.core import attestation, signing
-    from modelport.core.provenance import read
-    from modelport.core.signature_policy import signing_options
-
-    options = signing_options()
-    if not options or not report.output:
-        return
-    if not verdict.get("passed"):
-        report.warnings.append("not signed: the result failed verification")
-        return
-    path = Path(report.output)
-    attestation.write(path, read(path), verdict, job.command, _options(job), _measured(report))
+    attestation.write(path, facts, verdict, job.command, _options(job), _measured(report))
     signing.sign(path, options["key"], cert=options["cert"], chain=options["chain"])
-    report.details["signature"] = {"file": f"{path.name}.sig", "covers": signing.covered(path)}
+    report.details["signature"] = {"file": f"{name}.sig", "covers": signing.covered(path)}
 
 
 def _measured(report: Report) -> dict:
@@ -313,7 +312,7 @@ def _options(job: Job) -> dict:
     data = job.to_dict()
     keep = ("source_format", "inputs", "static", "external_data", "task", "stages")
     options = {k: data.get(k) for k in keep}
-    options["verify"] = {k: v for k, v in data.get("verify", {}).items() if k != "enabled"}
+    options["verify"] = {k: v for k, v in data.get("verify", {}).items() if k not in ("enabled", "detail")}
     return options
 
 
